@@ -1,0 +1,370 @@
+//! Whole-configuration validation, run by the control plane before every commit and by every data
+//! plane before it applies a snapshot (config content is treated as untrusted input on both sides).
+
+use std::collections::HashSet;
+
+use prost::Message;
+use sha2::{Digest, Sha256};
+
+use crate::v1::Snapshot;
+
+/// Provider kinds whose wire protocol the data plane speaks.
+pub const SUPPORTED_KINDS: &[&str] = &["openai", "mistral", "deepseek", "openai-compatible"];
+/// Provider kinds that exist but whose adapters are not built yet: refused with a clear message.
+pub const PLANNED_KINDS: &[&str] = &["anthropic", "gemini"];
+/// Most targets a fallback chain may hold, and most attempts a policy may allow.
+pub const MAX_CHAIN: usize = 10;
+
+/// A configuration that cannot be served, naming the offending field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ValidationError {
+    /// Path of the bad field, e.g. `providers[openai].base_url`.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+fn bad(field: impl Into<String>, message: impl Into<String>) -> ValidationError {
+    ValidationError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Checks a resource name: 1–64 of `[a-z0-9_-]`, starting with a letter or digit.
+pub fn check_name(field: &str, name: &str) -> Result<(), ValidationError> {
+    if name.is_empty() {
+        return Err(bad(field, "must not be empty"));
+    }
+    if name.len() > 64 {
+        return Err(bad(field, "must be at most 64 characters"));
+    }
+    let valid = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !valid || !name.as_bytes()[0].is_ascii_alphanumeric() {
+        return Err(bad(
+            field,
+            format!(
+                "{name:?} must be lowercase letters, digits, '-' or '_', starting with a letter or digit"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a provider base URL: absolute http(s), a host, no credentials, query or fragment.
+pub fn check_base_url(field: &str, raw: &str) -> Result<(), ValidationError> {
+    let parsed = url::Url::parse(raw).map_err(|e| bad(field, format!("not a valid URL: {e}")))?;
+    if parsed.scheme() != "http" && parsed.scheme() != "https" {
+        return Err(bad(field, "scheme must be http or https"));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(bad(field, "must name a host"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(bad(
+            field,
+            "must not carry credentials; use a credential resource",
+        ));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(bad(
+            field,
+            "must not have a query or fragment (keys never go in URLs)",
+        ));
+    }
+    Ok(())
+}
+
+fn check_kind(field: &str, kind: &str) -> Result<(), ValidationError> {
+    if SUPPORTED_KINDS.contains(&kind) {
+        return Ok(());
+    }
+    if PLANNED_KINDS.contains(&kind) {
+        return Err(bad(
+            field,
+            format!(
+                "provider kind {kind:?} is not supported by this version yet (supported: {})",
+                SUPPORTED_KINDS.join(", ")
+            ),
+        ));
+    }
+    Err(bad(
+        field,
+        format!(
+            "unknown provider kind {kind:?} (supported: {})",
+            SUPPORTED_KINDS.join(", ")
+        ),
+    ))
+}
+
+fn check_model_name(field: &str, model: &str) -> Result<(), ValidationError> {
+    if model.is_empty() || model.len() > 256 {
+        return Err(bad(field, "model names must be 1 to 256 characters"));
+    }
+    if model.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(bad(
+            field,
+            "model names must not contain whitespace or control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn unique<'a>(
+    seen: &mut HashSet<&'a str>,
+    field: String,
+    name: &'a str,
+) -> Result<(), ValidationError> {
+    if seen.insert(name) {
+        Ok(())
+    } else {
+        Err(bad(field, format!("duplicate name {name:?}")))
+    }
+}
+
+/// Validates every resource and every reference between them.
+pub fn validate_snapshot(s: &Snapshot) -> Result<(), ValidationError> {
+    let mut providers = HashSet::new();
+    for p in &s.providers {
+        check_name("providers[].name", &p.name)?;
+        let at = |f: &str| format!("providers[{}].{f}", p.name);
+        unique(&mut providers, at("name"), &p.name)?;
+        check_kind(&at("kind"), &p.kind)?;
+        check_base_url(&at("base_url"), &p.base_url)?;
+        let mut models = HashSet::new();
+        for m in &p.models {
+            check_model_name(&at("models"), m)?;
+            unique(&mut models, at("models"), m)?;
+        }
+    }
+    let provider_exists = |field: String, name: &str| {
+        if providers.contains(name) {
+            Ok(())
+        } else if name.is_empty() {
+            Err(bad(field, "must name a provider"))
+        } else {
+            Err(bad(field, format!("provider {name:?} does not exist")))
+        }
+    };
+
+    let mut credentials = HashSet::new();
+    for c in &s.credentials {
+        check_name("credentials[].name", &c.name)?;
+        let at = |f: &str| format!("credentials[{}].{f}", c.name);
+        unique(&mut credentials, at("name"), &c.name)?;
+        provider_exists(at("provider"), &c.provider)?;
+        if c.secret.len() > 8192 || c.secret.chars().any(|ch| ch.is_control()) {
+            return Err(bad(
+                at("secret"),
+                "must be at most 8192 characters with no control characters",
+            ));
+        }
+    }
+
+    let mut keys = HashSet::new();
+    let mut hashes = HashSet::new();
+    for k in &s.api_keys {
+        check_name("api_keys[].name", &k.name)?;
+        let at = |f: &str| format!("api_keys[{}].{f}", k.name);
+        unique(&mut keys, at("name"), &k.name)?;
+        if k.sha256.len() != 64
+            || !k
+                .sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(bad(at("sha256"), "must be 64 lowercase hex characters"));
+        }
+        if !hashes.insert(k.sha256.as_str()) {
+            return Err(bad(at("sha256"), "another API key has the same value"));
+        }
+    }
+
+    let mut policies = HashSet::new();
+    for p in &s.fallback_policies {
+        check_name("fallback_policies[].name", &p.name)?;
+        let at = |f: &str| format!("fallback_policies[{}].{f}", p.name);
+        unique(&mut policies, at("name"), &p.name)?;
+        if p.chain.is_empty() {
+            return Err(bad(at("chain"), "must name at least one target"));
+        }
+        if p.chain.len() > MAX_CHAIN || p.max_attempts as usize > MAX_CHAIN + 1 {
+            return Err(bad(
+                at("chain"),
+                format!("at most {MAX_CHAIN} targets and {} attempts", MAX_CHAIN + 1),
+            ));
+        }
+        for t in &p.chain {
+            provider_exists(at("chain[].provider"), &t.provider)?;
+            if !t.model.is_empty() {
+                check_model_name(&at("chain[].model"), &t.model)?;
+            }
+        }
+    }
+
+    let mut rules = HashSet::new();
+    for r in &s.routing_rules {
+        check_name("routing_rules[].name", &r.name)?;
+        let at = |f: &str| format!("routing_rules[{}].{f}", r.name);
+        unique(&mut rules, at("name"), &r.name)?;
+        check_model_name(&at("match_model"), &r.match_model)?;
+        provider_exists(at("target_provider"), &r.target_provider)?;
+        if !r.target_model.is_empty() {
+            check_model_name(&at("target_model"), &r.target_model)?;
+        }
+        if !r.fallback_policy.is_empty() && !policies.contains(r.fallback_policy.as_str()) {
+            return Err(bad(
+                at("fallback_policy"),
+                format!("fallback policy {:?} does not exist", r.fallback_policy),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Lowercase hex SHA-256 over the configuration content (version, epoch and hash excluded).
+pub fn content_hash(s: &Snapshot) -> String {
+    let content = Snapshot {
+        version: 0,
+        epoch: String::new(),
+        content_hash: String::new(),
+        ..s.clone()
+    };
+    hex::encode(Sha256::digest(content.encode_to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::v1::{Credential, FallbackPolicy, FallbackTarget, Provider, RoutingRule};
+
+    fn provider(name: &str) -> Provider {
+        Provider {
+            name: name.into(),
+            kind: "openai".into(),
+            base_url: "https://api.openai.com/v1".into(),
+            models: vec!["gpt-4o".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn accepts_a_consistent_config() {
+        let s = Snapshot {
+            providers: vec![provider("openai"), provider("backup")],
+            credentials: vec![Credential {
+                name: "k".into(),
+                provider: "openai".into(),
+                secret: "sk".into(),
+            }],
+            fallback_policies: vec![FallbackPolicy {
+                name: "p".into(),
+                chain: vec![FallbackTarget {
+                    provider: "backup".into(),
+                    model: String::new(),
+                }],
+                max_attempts: 0,
+            }],
+            routing_rules: vec![RoutingRule {
+                name: "r".into(),
+                match_model: "gpt-*".into(),
+                target_provider: "openai".into(),
+                fallback_policy: "p".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert_eq!(validate_snapshot(&s), Ok(()));
+    }
+
+    #[test]
+    fn names_the_bad_field() {
+        let mut p = provider("openai");
+        p.base_url = "ftp://x".into();
+        let err = validate_snapshot(&Snapshot {
+            providers: vec![p],
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(err.field, "providers[openai].base_url");
+
+        let s = Snapshot {
+            providers: vec![provider("a"), provider("a")],
+            ..Default::default()
+        };
+        assert!(
+            validate_snapshot(&s)
+                .unwrap_err()
+                .message
+                .contains("duplicate")
+        );
+
+        let s = Snapshot {
+            routing_rules: vec![RoutingRule {
+                name: "r".into(),
+                match_model: "*".into(),
+                target_provider: "gone".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            validate_snapshot(&s).unwrap_err().field,
+            "routing_rules[r].target_provider"
+        );
+
+        let s = Snapshot {
+            providers: vec![provider("a")],
+            fallback_policies: vec![FallbackPolicy {
+                name: "p".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            validate_snapshot(&s).unwrap_err().field,
+            "fallback_policies[p].chain"
+        );
+    }
+
+    #[test]
+    fn refuses_keys_in_urls_and_planned_kinds() {
+        let mut p = provider("g");
+        p.base_url = "https://example.com/v1?key=abc".into();
+        assert!(check_base_url("f", &p.base_url).is_err());
+        p.base_url = "https://user:pw@example.com".into();
+        assert!(check_base_url("f", &p.base_url).is_err());
+        let mut p = provider("g");
+        p.kind = "gemini".into();
+        let err = validate_snapshot(&Snapshot {
+            providers: vec![p],
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.message.contains("not supported by this version yet"));
+    }
+
+    #[test]
+    fn hash_ignores_version_and_epoch() {
+        let a = Snapshot {
+            providers: vec![provider("a")],
+            version: 1,
+            epoch: "x".into(),
+            ..Default::default()
+        };
+        let b = Snapshot {
+            version: 9,
+            epoch: "y".into(),
+            ..a.clone()
+        };
+        assert_eq!(content_hash(&a), content_hash(&b));
+        let c = Snapshot {
+            providers: vec![provider("b")],
+            ..a.clone()
+        };
+        assert_ne!(content_hash(&a), content_hash(&c));
+    }
+}
