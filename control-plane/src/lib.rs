@@ -1,1 +1,90 @@
-//! placeholder
+//! TokenRouter's control plane: the store, the `Admin` and `Discovery` gRPC services, and publishing
+//! versioned snapshots to every connected data plane.
+
+pub mod admin;
+pub mod crypto;
+pub mod discovery;
+pub mod error;
+pub mod registry;
+pub mod resources;
+pub mod state;
+pub mod store;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use tokenrouter_proto::v1::admin_server::AdminServer;
+use tokenrouter_proto::v1::discovery_server::DiscoveryServer;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{Request, Status};
+
+pub use admin::{AdminService, api_key_record, hash_api_key};
+pub use crypto::MasterKey;
+pub use discovery::DiscoveryService;
+pub use error::ControlPlaneError;
+pub use state::ControlPlane;
+
+/// Checks `authorization: Bearer <token>` on every call when an admin token is configured.
+#[derive(Clone)]
+struct TokenCheck {
+    expected: Option<[u8; 32]>,
+}
+
+impl TokenCheck {
+    fn check(&self, request: Request<()>) -> Result<Request<()>, Status> {
+        let Some(expected) = self.expected else {
+            return Ok(request);
+        };
+        let presented = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| <[u8; 32]>::from(Sha256::digest(t.as_bytes())));
+        match presented {
+            // Comparing digests keeps the comparison independent of where the token differs.
+            Some(digest) if digest == expected => Ok(request),
+            _ => Err(Status::unauthenticated(
+                "missing or wrong admin token (authorization: Bearer <token>)",
+            )),
+        }
+    }
+}
+
+/// Serves both gRPC services and server reflection on `listener` until `shutdown` completes.
+/// With `admin_token` set, Admin and Discovery calls must carry it as a bearer token.
+pub async fn serve(
+    listener: TcpListener,
+    cp: Arc<ControlPlane>,
+    admin_token: Option<String>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let check = TokenCheck {
+        expected: admin_token.map(|t| Sha256::digest(t.as_bytes()).into()),
+    };
+    let admin_check = check.clone();
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(tokenrouter_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| {
+            tracing::error!(error = %e, "reflection descriptor is invalid");
+            e
+        });
+    let mut router = tonic::transport::Server::builder()
+        .add_service(AdminServer::with_interceptor(
+            AdminService::new(cp.clone()),
+            move |r| admin_check.check(r),
+        ))
+        .add_service(DiscoveryServer::with_interceptor(
+            DiscoveryService::new(cp),
+            move |r| check.check(r),
+        ));
+    if let Ok(reflection) = reflection {
+        router = router.add_service(reflection);
+    }
+    router
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await
+}

@@ -1,0 +1,331 @@
+//! The `Admin` gRPC service: CRUD for every resource, snapshot reads and data-plane status.
+
+use std::sync::Arc;
+
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use tokenrouter_proto::v1::admin_server::Admin;
+use tokenrouter_proto::v1::*;
+use tonic::{Request, Response, Status};
+
+use crate::error::ControlPlaneError;
+use crate::resources::{Resource, redact};
+use crate::state::ControlPlane;
+
+/// Shortest API key accepted when an admin supplies one.
+const MIN_KEY_LEN: usize = 8;
+
+/// Serves `tokenrouter.v1.Admin` over a [`ControlPlane`].
+#[derive(Debug, Clone)]
+pub struct AdminService {
+    cp: Arc<ControlPlane>,
+}
+
+impl AdminService {
+    pub fn new(cp: Arc<ControlPlane>) -> Self {
+        AdminService { cp }
+    }
+
+    fn listed<R: Resource>(&self) -> (Vec<R>, u64) {
+        let s = self.cp.snapshot();
+        (
+            R::list(&s).iter().map(Resource::redacted).collect(),
+            s.version,
+        )
+    }
+}
+
+fn required<T>(field: &str, value: Option<T>) -> Result<T, Status> {
+    value.ok_or_else(|| {
+        Status::from(ControlPlaneError::BadRequest {
+            field: field.into(),
+            message: "is required".into(),
+        })
+    })
+}
+
+fn written(version: Result<u64, ControlPlaneError>) -> Result<Response<WriteResponse>, Status> {
+    Ok(Response::new(WriteResponse { version: version? }))
+}
+
+/// SHA-256 of an API key as lowercase hex: the only form a key is ever stored in.
+pub fn hash_api_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// A new random key, `sk-tr-` and 40 alphanumeric characters.
+fn generate_key() -> String {
+    let body: String = rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(40)
+        .map(char::from)
+        .collect();
+    format!("sk-tr-{body}")
+}
+
+/// The stored form of a key: its hash and a short prefix people can recognise it by.
+pub fn api_key_record(name: &str, key: &str) -> ApiKey {
+    ApiKey {
+        name: name.into(),
+        sha256: hash_api_key(key),
+        prefix: key.chars().take(10).collect(),
+        disabled: false,
+    }
+}
+
+#[tonic::async_trait]
+impl Admin for AdminService {
+    async fn list_providers(
+        &self,
+        _: Request<ListRequest>,
+    ) -> Result<Response<ListProvidersResponse>, Status> {
+        let (providers, version) = self.listed();
+        Ok(Response::new(ListProvidersResponse { providers, version }))
+    }
+    async fn create_provider(
+        &self,
+        r: Request<ProviderWrite>,
+    ) -> Result<Response<WriteResponse>, Status> {
+        let r = r.into_inner();
+        written(
+            self.cp
+                .create(required("provider", r.provider)?, r.expected_version)
+                .await,
+        )
+    }
+    async fn update_provider(
+        &self,
+        r: Request<ProviderWrite>,
+    ) -> Result<Response<WriteResponse>, Status> {
+        let r = r.into_inner();
+        written(
+            self.cp
+                .update(required("provider", r.provider)?, r.expected_version)
+                .await,
+        )
+    }
+    async fn delete_provider(
+        &self,
+        r: Request<DeleteRequest>,
+    ) -> Result<Response<WriteResponse>, Status> {
+        let r = r.into_inner();
+        written(
+            self.cp
+                .delete::<Provider>(&r.name, r.expected_version)
+                .await,
+        )
+    }
+
+    async fn list_credentials(
+        &self,
+        _: Request<ListRequest>,
+    ) -> Result<Response<ListCredentialsResponse>, Status> {
+        let (credentials, version) = self.listed();
+        Ok(Response::new(ListCredentialsResponse {
+            credentials,
+            version,
+        }))
+    }
+    async fn create_credential(
+        &self,
+        r: Request<CredentialWrite>,
+    ) -> Result<Response<WriteResponse>, Status> {
+        let r = r.into_inner();
+        let c = required("credential", r.credential)?;
+        if c.secret.is_empty() {
+            return Err(ControlPlaneError::BadRequest {
+                field: "credential.secret".into(),
+                message: "must not be empty".into(),
+            }
+            .into());
+        }
+        written(self.cp.create(c, r.expected_version).await)
+    }
+    async fn update_credential(
+        &self,
+        r: Request<CredentialWrite>,
+    ) -> Result<Response<WriteResponse>, Status> {
+        let r = r.into_inner();
+        let mut c = required("credential", r.credential)?;
+        if c.secret.is_empty() {
+            // Secrets are write-only, so an update without one keeps the stored secret.
+            let current = self.cp.snapshot();
+            if let Some(old) = current.credentials.iter().find(|o| o.name == c.name) {
+                c.secret = old.secret.clone();
+            }
+        }
+        written(self.cp.update(c, r.expected_version).await)
+    }
+    async fn delete_credential(
+        &self,
+        r: Request<DeleteRequest>,
+    ) -> Result<Response<WriteResponse>, Status> {
+        let r = r.into_inner();
+        written(
+            self.cp
+                .delete::<Credential>(&r.name, r.expected_version)
+                .await,
+        )
+    }
+
+    async fn list_api_keys(
+        &self,
+        _: Request<ListRequest>,
+    ) -> Result<Response<ListApiKeysResponse>, Status> {
+        let (api_keys, version) = self.listed();
+        Ok(Response::new(ListApiKeysResponse { api_keys, version }))
+    }
+    async fn create_api_key(
+        &self,
+        r: Request<ApiKeyCreate>,
+    ) -> Result<Response<ApiKeyCreated>, Status> {
+        let r = r.into_inner();
+        let key = if r.key.is_empty() {
+            generate_key()
+        } else {
+            r.key
+        };
+        if key.len() < MIN_KEY_LEN || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            let message = format!("must be at least {MIN_KEY_LEN} characters without whitespace");
+            return Err(ControlPlaneError::BadRequest {
+                field: "key".into(),
+                message,
+            }
+            .into());
+        }
+        let record = api_key_record(&r.name, &key);
+        let version = self.cp.create(record.clone(), r.expected_version).await?;
+        Ok(Response::new(ApiKeyCreated {
+            api_key: Some(record),
+            key,
+            version,
+        }))
+    }
+    async fn update_api_key(
+        &self,
+        r: Request<ApiKeyWrite>,
+    ) -> Result<Response<WriteResponse>, Status> {
+        let r = r.into_inner();
+        let wanted = required("api_key", r.api_key)?;
+        let current = self.cp.snapshot();
+        let existing = current.api_keys.iter().find(|k| k.name == wanted.name);
+        let existing = existing.ok_or_else(|| ControlPlaneError::NotFound {
+            kind: ApiKey::KIND,
+            name: wanted.name.clone(),
+        })?;
+        let updated = ApiKey {
+            disabled: wanted.disabled,
+            ..existing.clone()
+        };
+        written(self.cp.update(updated, r.expected_version).await)
+    }
+    async fn delete_api_key(
+        &self,
+        r: Request<DeleteRequest>,
+    ) -> Result<Response<WriteResponse>, Status> {
+        let r = r.into_inner();
+        written(self.cp.delete::<ApiKey>(&r.name, r.expected_version).await)
+    }
+
+    async fn list_routing_rules(
+        &self,
+        _: Request<ListRequest>,
+    ) -> Result<Response<ListRoutingRulesResponse>, Status> {
+        let (rules, version) = self.listed();
+        Ok(Response::new(ListRoutingRulesResponse { rules, version }))
+    }
+    async fn create_routing_rule(
+        &self,
+        r: Request<RoutingRuleWrite>,
+    ) -> Result<Response<WriteResponse>, Status> {
+        let r = r.into_inner();
+        written(
+            self.cp
+                .create(required("rule", r.rule)?, r.expected_version)
+                .await,
+        )
+    }
+    async fn update_routing_rule(
+        &self,
+        r: Request<RoutingRuleWrite>,
+    ) -> Result<Response<WriteResponse>, Status> {
+        let r = r.into_inner();
+        written(
+            self.cp
+                .update(required("rule", r.rule)?, r.expected_version)
+                .await,
+        )
+    }
+    async fn delete_routing_rule(
+        &self,
+        r: Request<DeleteRequest>,
+    ) -> Result<Response<WriteResponse>, Status> {
+        let r = r.into_inner();
+        written(
+            self.cp
+                .delete::<RoutingRule>(&r.name, r.expected_version)
+                .await,
+        )
+    }
+
+    async fn list_fallback_policies(
+        &self,
+        _: Request<ListRequest>,
+    ) -> Result<Response<ListFallbackPoliciesResponse>, Status> {
+        let (policies, version) = self.listed();
+        Ok(Response::new(ListFallbackPoliciesResponse {
+            policies,
+            version,
+        }))
+    }
+    async fn create_fallback_policy(
+        &self,
+        r: Request<FallbackPolicyWrite>,
+    ) -> Result<Response<WriteResponse>, Status> {
+        let r = r.into_inner();
+        written(
+            self.cp
+                .create(required("policy", r.policy)?, r.expected_version)
+                .await,
+        )
+    }
+    async fn update_fallback_policy(
+        &self,
+        r: Request<FallbackPolicyWrite>,
+    ) -> Result<Response<WriteResponse>, Status> {
+        let r = r.into_inner();
+        written(
+            self.cp
+                .update(required("policy", r.policy)?, r.expected_version)
+                .await,
+        )
+    }
+    async fn delete_fallback_policy(
+        &self,
+        r: Request<DeleteRequest>,
+    ) -> Result<Response<WriteResponse>, Status> {
+        let r = r.into_inner();
+        written(
+            self.cp
+                .delete::<FallbackPolicy>(&r.name, r.expected_version)
+                .await,
+        )
+    }
+
+    async fn get_snapshot(
+        &self,
+        _: Request<GetSnapshotRequest>,
+    ) -> Result<Response<Snapshot>, Status> {
+        Ok(Response::new(redact(&self.cp.snapshot())))
+    }
+    async fn list_data_planes(
+        &self,
+        _: Request<ListDataPlanesRequest>,
+    ) -> Result<Response<ListDataPlanesResponse>, Status> {
+        let version = self.cp.snapshot().version;
+        Ok(Response::new(ListDataPlanesResponse {
+            data_planes: self.cp.data_planes.list(),
+            version,
+        }))
+    }
+}

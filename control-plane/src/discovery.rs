@@ -1,0 +1,79 @@
+//! The `Discovery` gRPC service: a state-of-the-world Watch stream per data plane, plus ACK/NACK.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::Stream;
+use tokenrouter_proto::v1::discovery_server::Discovery;
+use tokenrouter_proto::v1::{AckRequest, AckResponse, WatchRequest, WatchResponse};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use crate::state::ControlPlane;
+
+/// Serves `tokenrouter.v1.Discovery` over a [`ControlPlane`].
+#[derive(Debug, Clone)]
+pub struct DiscoveryService {
+    cp: Arc<ControlPlane>,
+}
+
+impl DiscoveryService {
+    pub fn new(cp: Arc<ControlPlane>) -> Self {
+        DiscoveryService { cp }
+    }
+}
+
+type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Discovery for DiscoveryService {
+    type WatchStream = WatchStream;
+
+    async fn watch(&self, request: Request<WatchRequest>) -> Result<Response<WatchStream>, Status> {
+        let req = request.into_inner();
+        if req.node_id.is_empty() || req.node_id.len() > 128 {
+            return Err(Status::invalid_argument(
+                "node_id: must be 1 to 128 characters",
+            ));
+        }
+        let cp = self.cp.clone();
+        let mut updates = cp.subscribe();
+        let stream_no = cp.data_planes.connected(&req.node_id, req.serving_version);
+        tracing::info!(node = %req.node_id, serving = req.serving_version, "data plane connected");
+        // Capacity 1: a slow reader holds at most one pending snapshot and then gets the latest.
+        let (tx, rx) = mpsc::channel(1);
+        tokio::spawn(async move {
+            loop {
+                let snapshot = updates.borrow_and_update().clone();
+                let message = WatchResponse {
+                    nonce: uuid::Uuid::new_v4().to_string(),
+                    snapshot: Some(Snapshot::clone(&snapshot)),
+                };
+                if tx.send(Ok(message)).await.is_err() {
+                    break;
+                }
+                tokio::select! {
+                    changed = updates.changed() => if changed.is_err() { break },
+                    () = tx.closed() => break,
+                }
+            }
+            cp.data_planes.disconnected(&req.node_id, stream_no);
+            tracing::info!(node = %req.node_id, "data plane disconnected");
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn ack(&self, request: Request<AckRequest>) -> Result<Response<AckResponse>, Status> {
+        let ack = request.into_inner();
+        if ack.error.is_empty() {
+            tracing::debug!(node = %ack.node_id, version = ack.version, "data plane acknowledged");
+        } else {
+            tracing::warn!(node = %ack.node_id, rejected = ack.rejected_version, serving = ack.version, error = %ack.error, "data plane refused a snapshot");
+        }
+        self.cp.data_planes.acked(&ack);
+        Ok(Response::new(AckResponse {}))
+    }
+}
+
+use tokenrouter_proto::v1::Snapshot;

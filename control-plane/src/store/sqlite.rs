@@ -1,0 +1,193 @@
+//! The embedded default store: one SQLite file, created and migrated on first open.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use futures::future::BoxFuture;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::{Change, Row, Store, StoreError, Stored};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE meta (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL, epoch TEXT NOT NULL);
+     CREATE TABLE resources (kind TEXT NOT NULL, name TEXT NOT NULL, body BLOB NOT NULL, PRIMARY KEY (kind, name));",
+];
+
+/// SQLite-backed store. Calls run on the blocking pool; one connection serialises them.
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    path: String,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Backend(format!("{}: {e}", dir.display())))?;
+        }
+        let owned = path.to_path_buf();
+        let conn = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
+            let mut conn = Connection::open(&owned)?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            migrate(&mut conn)?;
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))??;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.display().to_string(),
+        })
+    }
+
+    fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> BoxFuture<'_, Result<T, StoreError>> {
+        let conn = self.conn.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let mut guard = conn
+                    .lock()
+                    .map_err(|_| StoreError::Backend("store lock poisoned".into()))?;
+                f(&mut guard)
+            })
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))?
+        })
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let done: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done.max(0) as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+    }
+    let has_meta: Option<i64> = tx
+        .query_row("SELECT version FROM meta WHERE id = 1", [], |r| r.get(0))
+        .optional()?;
+    if has_meta.is_none() {
+        tx.execute(
+            "INSERT INTO meta (id, version, epoch) VALUES (1, 0, ?1)",
+            params![uuid::Uuid::new_v4().to_string()],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn head(conn: &Connection) -> Result<(u64, String), StoreError> {
+    Ok(
+        conn.query_row("SELECT version, epoch FROM meta WHERE id = 1", [], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+        })?,
+    )
+}
+
+impl Store for SqliteStore {
+    fn load(&self) -> BoxFuture<'_, Result<Stored, StoreError>> {
+        self.run(|conn| {
+            let tx = conn.transaction()?;
+            let (version, epoch) = head(&tx)?;
+            let rows = {
+                let mut stmt =
+                    tx.prepare("SELECT kind, name, body FROM resources ORDER BY kind, name")?;
+                stmt.query_map([], |r| {
+                    Ok(Row {
+                        kind: r.get(0)?,
+                        name: r.get(1)?,
+                        body: r.get(2)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?
+            };
+            tx.commit()?;
+            Ok(Stored {
+                version,
+                epoch,
+                rows,
+            })
+        })
+    }
+
+    fn head(&self) -> BoxFuture<'_, Result<(u64, String), StoreError>> {
+        self.run(|conn| head(conn))
+    }
+
+    fn commit(
+        &self,
+        base_version: u64,
+        changes: Vec<Change>,
+    ) -> BoxFuture<'_, Result<u64, StoreError>> {
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let (current, _) = head(&tx)?;
+            if current != base_version {
+                return Err(StoreError::Conflict { current });
+            }
+            for change in changes {
+                match change {
+                    Change::Put(row) => tx.execute(
+                        "INSERT INTO resources (kind, name, body) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (kind, name) DO UPDATE SET body = excluded.body",
+                        params![row.kind, row.name, row.body],
+                    )?,
+                    Change::Delete { kind, name } => tx.execute(
+                        "DELETE FROM resources WHERE kind = ?1 AND name = ?2",
+                        params![kind, name],
+                    )?,
+                };
+            }
+            let next = current + 1;
+            tx.execute(
+                "UPDATE meta SET version = ?1 WHERE id = 1",
+                params![next as i64],
+            )?;
+            tx.commit()?;
+            Ok(next)
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_path() -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("tr-store-{}/config.db", uuid::Uuid::new_v4()))
+    }
+
+    #[tokio::test]
+    async fn honours_the_store_contract() {
+        let path = temp_path();
+        super::super::contract::starts_empty_and_commits_in_order(
+            &SqliteStore::open(&path).await.unwrap(),
+        )
+        .await;
+        super::super::contract::refuses_a_stale_base(
+            &SqliteStore::open(&temp_path()).await.unwrap(),
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn keeps_version_and_epoch_across_reopen() {
+        let path = temp_path();
+        let store = SqliteStore::open(&path).await.unwrap();
+        let epoch = store.head().await.unwrap().1;
+        store.commit(0, vec![]).await.unwrap();
+        drop(store);
+        let again = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(again.head().await.unwrap(), (1, epoch));
+    }
+}
