@@ -1,0 +1,63 @@
+//! TokenRouter's extension fields (`provider`, `latency_ms`, `routing_mode`, `x_request_id`), added
+//! to an upstream JSON object by splicing bytes before its closing brace.
+
+/// The per-request extension values, pre-rendered once.
+#[derive(Debug, Clone)]
+pub struct Extensions {
+    pub provider: String,
+    /// `,"provider":"..","routing_mode":"..","x_request_id":".."` without `latency_ms`.
+    fixed: String,
+}
+
+impl Extensions {
+    pub fn new(provider: &str, routing_mode: &str, request_id: &str) -> Self {
+        let quote = |s: &str| serde_json::Value::String(s.to_string()).to_string();
+        let fixed = format!(
+            "\"provider\":{},\"routing_mode\":{},\"x_request_id\":{}",
+            quote(provider),
+            quote(routing_mode),
+            quote(request_id)
+        );
+        Extensions {
+            provider: provider.to_string(),
+            fixed,
+        }
+    }
+
+    /// Writes `object` with the extension fields added before its final `}` into `out`.
+    /// `object` must be a JSON object (checked by the caller).
+    pub fn splice_into(&self, object: &[u8], latency_ms: u64, out: &mut Vec<u8>) {
+        let end = object
+            .iter()
+            .rposition(|&b| b == b'}')
+            .unwrap_or(object.len());
+        let body = &object[..end];
+        let empty = body.iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        out.extend_from_slice(body);
+        if !empty {
+            out.push(b',');
+        }
+        out.extend_from_slice(self.fixed.as_bytes());
+        out.extend_from_slice(b",\"latency_ms\":");
+        out.extend_from_slice(latency_ms.to_string().as_bytes());
+        out.push(b'}');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splices_valid_json() {
+        let ext = Extensions::new("openai", "pinned", "req-\"1");
+        for input in [&b"{\"id\":\"x\"}"[..], b"{}", b"{ \"a\": [1] }\n"] {
+            let mut out = Vec::new();
+            ext.splice_into(input, 12, &mut out);
+            let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            assert_eq!(v["provider"], "openai");
+            assert_eq!(v["latency_ms"], 12);
+            assert_eq!(v["x_request_id"], "req-\"1");
+        }
+    }
+}

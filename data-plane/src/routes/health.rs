@@ -1,0 +1,39 @@
+//! `/livez`, `/readyz` (a latch: ready after the first snapshot, never un-ready) and `/status`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::state::DataPlaneState;
+
+pub async fn livez() -> &'static str {
+    "ok"
+}
+
+pub async fn readyz(State(state): State<Arc<DataPlaneState>>) -> (StatusCode, &'static str) {
+    if state.is_ready() {
+        (StatusCode::OK, "ready")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "waiting for the first snapshot",
+        )
+    }
+}
+
+pub async fn status(State(state): State<Arc<DataPlaneState>>) -> Json<Value> {
+    let rt = state.runtime();
+    Json(json!({
+        "node_id": state.config.node_id,
+        "ready": state.is_ready(),
+        "connected": state.is_connected(),
+        "version": rt.version,
+        "epoch": rt.epoch,
+        "content_hash": rt.content_hash,
+        "providers": rt.providers.len(),
+        "last_nack": state.last_nack(),
+    }))
+}

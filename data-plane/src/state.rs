@@ -1,0 +1,119 @@
+//! The data plane's shared state: the current runtime behind `ArcSwap`, readiness and sync status.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arc_swap::ArcSwap;
+use tokenrouter_proto::v1::Snapshot;
+
+use crate::clients::ClientCache;
+use crate::runtime::{CompileError, CompilePolicy, Runtime};
+
+/// Default request body limit (bytes).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// How a data plane is set up.
+#[derive(Debug, Clone)]
+pub struct DataPlaneConfig {
+    /// Stable id reported to the control plane.
+    pub node_id: String,
+    /// Where the last applied snapshot is kept (None: not persisted).
+    pub snapshot_path: Option<PathBuf>,
+    pub max_body_bytes: usize,
+    pub compile: CompilePolicy,
+}
+
+impl Default for DataPlaneConfig {
+    fn default() -> Self {
+        DataPlaneConfig {
+            node_id: format!("dp-{}", uuid::Uuid::new_v4().simple()),
+            snapshot_path: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            compile: CompilePolicy::default(),
+        }
+    }
+}
+
+/// The last snapshot this data plane refused.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Nack {
+    pub version: u64,
+    pub error: String,
+}
+
+/// Shared by every request handler and the watch client.
+#[derive(Debug)]
+pub struct DataPlaneState {
+    pub config: DataPlaneConfig,
+    runtime: ArcSwap<Runtime>,
+    ready: AtomicBool,
+    connected: AtomicBool,
+    last_nack: Mutex<Option<Nack>>,
+    pub(crate) clients: ClientCache,
+}
+
+impl DataPlaneState {
+    pub fn new(config: DataPlaneConfig) -> Arc<Self> {
+        Arc::new(DataPlaneState {
+            config,
+            runtime: ArcSwap::from_pointee(Runtime::default()),
+            ready: AtomicBool::new(false),
+            connected: AtomicBool::new(false),
+            last_nack: Mutex::new(None),
+            clients: ClientCache::default(),
+        })
+    }
+
+    /// The runtime to use for one whole request.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime.load_full()
+    }
+
+    /// Compiles `snapshot` (fallible) and swaps it in (infallible). On error the old one keeps serving.
+    pub fn apply(&self, snapshot: &Snapshot) -> Result<(), CompileError> {
+        let current = self.runtime.load();
+        if self.is_ready()
+            && current.version == snapshot.version
+            && current.content_hash == snapshot.content_hash
+        {
+            return Ok(());
+        }
+        match Runtime::compile(snapshot, self.config.compile, &self.clients) {
+            Ok(runtime) => {
+                self.runtime.store(Arc::new(runtime));
+                self.ready.store(true, Ordering::Release);
+                tracing::info!(version = snapshot.version, "serving a new snapshot");
+                Ok(())
+            }
+            Err(e) => {
+                if let Ok(mut nack) = self.last_nack.lock() {
+                    *nack = Some(Nack {
+                        version: snapshot.version,
+                        error: e.to_string(),
+                    });
+                }
+                tracing::warn!(version = snapshot.version, error = %e, "refused a snapshot; keeping the current one");
+                Err(e)
+            }
+        }
+    }
+
+    /// Ready latches on after the first applied snapshot and never turns off.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_connected(&self, connected: bool) {
+        self.connected.store(connected, Ordering::Relaxed);
+    }
+
+    pub fn last_nack(&self) -> Option<Nack> {
+        self.last_nack.lock().ok().and_then(|n| n.clone())
+    }
+}

@@ -1,0 +1,284 @@
+//! Calling OpenAI-protocol providers: send, classify failures (retryable or not), scrub secrets from
+//! whatever the provider says before a client can see it.
+
+pub mod stream;
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use bytes::Bytes;
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::route::Attempt;
+
+/// Most bytes of an upstream error body that are read.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Most bytes of a non-streaming upstream answer.
+pub const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
+
+/// How one upstream attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamError {
+    Connect(String),
+    Timeout,
+    /// The provider answered with an error status.
+    Status {
+        status: u16,
+        code: Option<String>,
+        message: String,
+        retry_after: Option<u64>,
+    },
+    /// The provider answered 2xx with something that is not a valid answer.
+    Malformed(String),
+    /// A stream ended or broke before its first event.
+    StreamBroken(String),
+}
+
+impl UpstreamError {
+    /// Whether trying the next attempt may help (rule 2 of providers.md: status and body together).
+    pub fn retryable(&self) -> bool {
+        match self {
+            UpstreamError::Connect(_)
+            | UpstreamError::Timeout
+            | UpstreamError::StreamBroken(_)
+            | UpstreamError::Malformed(_) => true,
+            UpstreamError::Status { status, code, .. } => {
+                let quota = matches!(
+                    code.as_deref(),
+                    Some("insufficient_quota" | "billing_hard_limit_reached")
+                );
+                match status {
+                    429 => !quota,
+                    408 | 409 | 500 | 502 | 503 | 504 | 529 => true,
+                    _ => false,
+                }
+            }
+        }
+    }
+
+    /// What the client is told when this is the final failure.
+    pub fn to_api_error(&self, provider: &str) -> ApiError {
+        match self {
+            UpstreamError::Connect(_) => {
+                ApiError::unavailable(format!("Provider `{provider}` could not be reached."))
+            }
+            UpstreamError::Timeout => {
+                ApiError::timeout(format!("Provider `{provider}` did not answer in time."))
+            }
+            UpstreamError::Malformed(why) | UpstreamError::StreamBroken(why) => {
+                ApiError::bad_gateway(
+                    "bad_upstream_response",
+                    format!("Provider `{provider}` {why}."),
+                )
+            }
+            UpstreamError::Status {
+                status,
+                message,
+                retry_after,
+                code,
+            } => match status {
+                401 | 403 => ApiError::bad_gateway(
+                    "upstream_auth_failed",
+                    format!(
+                        "Provider `{provider}` refused TokenRouter's credential; an operator must fix it."
+                    ),
+                ),
+                429 if matches!(
+                    code.as_deref(),
+                    Some("insufficient_quota" | "billing_hard_limit_reached")
+                ) =>
+                {
+                    let mut e =
+                        ApiError::rate_limited(format!("Provider `{provider}`: {message}"), None);
+                    e.code = Some("insufficient_quota");
+                    e
+                }
+                429 => ApiError::rate_limited(
+                    format!("Provider `{provider}` is rate limiting: {message}"),
+                    *retry_after,
+                ),
+                400..=499 => {
+                    let mut e = ApiError::bad_request(
+                        "upstream_rejected",
+                        format!("Provider `{provider}` rejected the request: {message}"),
+                    );
+                    e.status = StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST);
+                    e
+                }
+                _ => ApiError::unavailable(format!(
+                    "Provider `{provider}` failed ({status}): {message}"
+                )),
+            },
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorEnvelope {
+    error: ErrorBody,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    code: Option<serde_json::Value>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+}
+
+/// Sends the body to the attempt's provider; returns the response only for a 2xx status.
+pub async fn send(
+    attempt: &Attempt,
+    body: Bytes,
+    request_id: &str,
+) -> Result<reqwest::Response, UpstreamError> {
+    let provider = &attempt.target.provider;
+    let mut request = provider
+        .client
+        .post(&provider.chat_url)
+        .timeout(provider.timeout)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header("x-request-id", request_id)
+        .body(body);
+    if let Some(auth) = &provider.auth {
+        request = request.header(reqwest::header::AUTHORIZATION, auth.clone());
+    }
+    let response = request.send().await.map_err(classify_transport)?;
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    Err(status_error(
+        response,
+        provider.auth.as_ref().and_then(|h| h.to_str().ok()),
+    )
+    .await)
+}
+
+/// Maps a transport failure, never quoting the URL (it is not secret, but the error text can be long).
+pub fn classify_transport(e: reqwest::Error) -> UpstreamError {
+    if e.is_timeout() {
+        UpstreamError::Timeout
+    } else if e.is_connect() {
+        UpstreamError::Connect("connection failed".into())
+    } else if e.is_body() || e.is_decode() {
+        UpstreamError::StreamBroken("broke off its answer".into())
+    } else {
+        UpstreamError::Connect("request failed".into())
+    }
+}
+
+async fn status_error(response: reqwest::Response, auth: Option<&str>) -> UpstreamError {
+    let status = response.status().as_u16();
+    let retry_after = retry_after(response.headers());
+    let bytes = read_capped(response, MAX_ERROR_BODY)
+        .await
+        .unwrap_or_default();
+    let parsed = serde_json::from_slice::<ErrorEnvelope>(&bytes)
+        .ok()
+        .map(|e| e.error);
+    let code = parsed.as_ref().and_then(|e| match &e.code {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        _ => e.kind.clone(),
+    });
+    let message = parsed
+        .and_then(|e| e.message)
+        .map(|m| scrub(&m, auth))
+        .unwrap_or_else(|| format!("HTTP {status}"));
+    UpstreamError::Status {
+        status,
+        code,
+        message: message.chars().take(2000).collect(),
+        retry_after,
+    }
+}
+
+/// Reads a response body up to `limit` bytes.
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, UpstreamError> {
+    let mut out = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(classify_transport)? {
+        if out.len() + chunk.len() > limit {
+            return Err(UpstreamError::Malformed(format!(
+                "sent an answer larger than {limit} bytes"
+            )));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// `Retry-After` in whole seconds, from seconds or `retry-after-ms`.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(secs) = text("retry-after").and_then(|v| v.trim().parse::<f64>().ok()) {
+        return Some(secs.max(0.0).ceil() as u64);
+    }
+    text("retry-after-ms")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|ms| {
+            Duration::from_millis(ms.max(0.0) as u64)
+                .as_secs_f64()
+                .ceil() as u64
+        })
+}
+
+/// Removes our credential and anything shaped like an API key from provider text.
+pub fn scrub(text: &str, auth_header: Option<&str>) -> String {
+    let mut out = text.to_string();
+    if let Some(secret) = auth_header
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .filter(|s| s.len() >= 4)
+    {
+        out = out.replace(secret, "[redacted]");
+    }
+    let mut result = String::with_capacity(out.len());
+    for (i, word) in out.split(' ').enumerate() {
+        if i > 0 {
+            result.push(' ');
+        }
+        let looks_like_key =
+            (word.starts_with("sk-") || word.starts_with("AIza") || word.starts_with("key-"))
+                && word.len() > 12;
+        result.push_str(if looks_like_key { "[redacted]" } else { word });
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_retryable_failures() {
+        let status = |status, code: Option<&str>| UpstreamError::Status {
+            status,
+            code: code.map(Into::into),
+            message: String::new(),
+            retry_after: None,
+        };
+        assert!(status(429, None).retryable());
+        assert!(!status(429, Some("insufficient_quota")).retryable());
+        assert!(status(503, None).retryable());
+        assert!(status(529, None).retryable());
+        assert!(!status(400, None).retryable());
+        assert!(!status(401, None).retryable());
+        assert!(UpstreamError::Timeout.retryable());
+        assert_eq!(status(401, None).to_api_error("p").status, 502);
+        assert_eq!(UpstreamError::Timeout.to_api_error("p").status, 504);
+    }
+
+    #[test]
+    fn scrubs_credentials() {
+        let text = scrub(
+            "Incorrect API key provided: sk-proj-abcdefghijklmnop. Also mysecretvalue here",
+            Some("Bearer mysecretvalue"),
+        );
+        assert!(!text.contains("abcdefghijklmnop"));
+        assert!(!text.contains("mysecretvalue"));
+    }
+}
