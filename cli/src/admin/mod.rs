@@ -1,0 +1,125 @@
+//! The admin subcommands: manage a running control plane over gRPC (`tokenrouter.v1.Admin`).
+//!
+//! `main` flattens [`Connection`] into its top-level parser, adds [`AdminCommand`] as subcommands and
+//! hands both to [`run`]. Each resource lives in its own file; the shared plumbing (connecting with the
+//! admin token, calling, confirming writes, printing tables and JSON) lives in `client` and `output`.
+
+mod client;
+mod credentials;
+mod keys;
+mod output;
+mod policies;
+mod providers;
+mod rules;
+mod status;
+#[cfg(test)]
+mod tests;
+
+use std::io::Write;
+
+use clap::{Args, Subcommand};
+
+pub use credentials::CredentialsCmd;
+pub use keys::KeysCmd;
+pub use policies::PoliciesCmd;
+pub use providers::ProvidersCmd;
+pub use rules::RulesCmd;
+
+use output::Printer;
+
+/// Lists the global connection flags after each command's own flags in `--help`. (A help heading
+/// would be neater, but on a flattened struct clap carries it over to the parent's later flags.)
+const CONNECTION_ORDER: usize = 900;
+
+/// How to reach the control plane; flatten into the top-level clap parser.
+#[derive(Args, Debug, Clone)]
+pub struct Connection {
+    /// gRPC address of the control plane.
+    #[arg(
+        long = "control-plane",
+        env = "TOKENROUTER_CONTROL_PLANE",
+        default_value = "http://127.0.0.1:50051",
+        global = true,
+        display_order = CONNECTION_ORDER
+    )]
+    pub control_plane: String,
+    /// Admin token, sent as `authorization: Bearer <token>` metadata when set.
+    #[arg(
+        long = "admin-token",
+        env = "TOKENROUTER_ADMIN_TOKEN",
+        global = true,
+        hide_env_values = true,
+        display_order = CONNECTION_ORDER + 1
+    )]
+    pub admin_token: Option<String>,
+    /// Print JSON for scripts instead of tables.
+    #[arg(long, global = true, display_order = CONNECTION_ORDER + 2)]
+    pub json: bool,
+}
+
+/// The admin resource subcommands.
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Upstream providers (OpenAI, Mistral, any OpenAI-compatible server, ...).
+    #[command(subcommand)]
+    Providers(ProvidersCmd),
+    /// Secrets that authenticate TokenRouter to providers.
+    #[command(subcommand)]
+    Credentials(CredentialsCmd),
+    /// API keys that clients present to the data plane.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// Routing rules: send matching models to a provider.
+    #[command(subcommand)]
+    Rules(RulesCmd),
+    /// Fallback policies: chains of providers tried when an attempt fails.
+    #[command(subcommand)]
+    Policies(PoliciesCmd),
+    /// Show the current snapshot: version, epoch, content hash and counts.
+    Snapshot,
+    /// Show the data planes the control plane knows and the version each one serves.
+    DataPlanes,
+}
+
+/// Options every write accepts.
+#[derive(Args, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOpts {
+    /// Only write if the store is at exactly this version (compare-and-swap).
+    #[arg(long = "expected-version", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub expected_version: Option<u64>,
+}
+
+impl WriteOpts {
+    /// The proto encoding: 0 means "no check".
+    fn proto(self) -> u64 {
+        self.expected_version.unwrap_or(0)
+    }
+}
+
+/// Runs one admin command against the control plane, printing to stdout.
+///
+/// Errors are one line (`INVALID_ARGUMENT: providers[x].base_url: ...`, `cannot reach the control plane
+/// at URL: ...`); the caller prints them as `error: {err:#}` and exits non-zero.
+pub async fn run(conn: &Connection, cmd: AdminCommand) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    execute(conn, cmd, &mut out).await?;
+    out.flush()?;
+    Ok(())
+}
+
+/// [`run`] with the output going to `out`, so tests can read it.
+async fn execute(conn: &Connection, cmd: AdminCommand, out: &mut dyn Write) -> anyhow::Result<()> {
+    let mut client = client::connect(conn).await?;
+    let mut printer = Printer::new(out, conn.json);
+    let p = &mut printer;
+    match cmd {
+        AdminCommand::Providers(cmd) => providers::run(&mut client, p, cmd).await,
+        AdminCommand::Credentials(cmd) => credentials::run(&mut client, p, cmd).await,
+        AdminCommand::Keys(cmd) => keys::run(&mut client, p, cmd).await,
+        AdminCommand::Rules(cmd) => rules::run(&mut client, p, cmd).await,
+        AdminCommand::Policies(cmd) => policies::run(&mut client, p, cmd).await,
+        AdminCommand::Snapshot => status::snapshot(&mut client, p).await,
+        AdminCommand::DataPlanes => status::data_planes(&mut client, p).await,
+    }
+}

@@ -1,0 +1,258 @@
+//! `tokenrouter providers`: list, add, replace and remove upstream providers.
+
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+use tokenrouter_proto::v1::{DeleteRequest, ListRequest, Provider, ProviderWrite};
+
+use super::WriteOpts;
+use super::client::{Client, call, write};
+use super::output::{Action, Printer, Resource, or_dash};
+
+/// `providers` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum ProvidersCmd {
+    /// List providers.
+    List,
+    /// Add a provider.
+    Add(ProviderArgs),
+    /// Replace a provider with the given settings (flags left out take their defaults).
+    Update(ProviderArgs),
+    /// Remove a provider.
+    Rm {
+        /// Name of the provider.
+        name: String,
+        #[command(flatten)]
+        write: WriteOpts,
+    },
+}
+
+/// The full settings of one provider.
+#[derive(Args, Debug, PartialEq, Eq)]
+pub struct ProviderArgs {
+    /// Unique name: lowercase letters, digits, '-' and '_'. Clients pin it as `name:model`.
+    pub name: String,
+    /// Wire protocol: openai, mistral, deepseek or openai-compatible.
+    #[arg(long)]
+    pub kind: String,
+    /// Base URL including the version path, e.g. https://api.openai.com/v1.
+    #[arg(long = "base-url", value_name = "URL")]
+    pub base_url: String,
+    /// A model this provider serves (repeat, or separate with commas).
+    #[arg(long = "model", value_name = "M", value_delimiter = ',')]
+    pub models: Vec<String>,
+    /// Time allowed for one upstream attempt in milliseconds (default 600000).
+    #[arg(long = "timeout-ms", value_name = "N")]
+    pub timeout_ms: Option<u32>,
+    /// Time allowed to connect to the provider in milliseconds (default 10000).
+    #[arg(long = "connect-timeout-ms", value_name = "N")]
+    pub connect_timeout_ms: Option<u32>,
+    /// Keep the provider configured but do not route to it.
+    #[arg(long)]
+    pub disabled: bool,
+    #[command(flatten)]
+    pub write: WriteOpts,
+}
+
+impl ProviderArgs {
+    /// The write request these flags describe.
+    fn into_write(self) -> ProviderWrite {
+        ProviderWrite {
+            provider: Some(Provider {
+                name: self.name,
+                kind: self.kind,
+                base_url: self.base_url,
+                models: self.models,
+                timeout_ms: self.timeout_ms.unwrap_or(0),
+                connect_timeout_ms: self.connect_timeout_ms.unwrap_or(0),
+                disabled: self.disabled,
+            }),
+            expected_version: self.write.proto(),
+        }
+    }
+}
+
+/// Milliseconds for a table cell, with 0 shown as the default it stands for.
+fn millis(value: u32) -> String {
+    if value == 0 {
+        "default".to_string()
+    } else {
+        value.to_string()
+    }
+}
+
+impl Resource for Provider {
+    const KIND: &'static str = "provider";
+    const FIELD: &'static str = "providers";
+    const HEADERS: &'static [&'static str] = &[
+        "NAME",
+        "KIND",
+        "BASE URL",
+        "MODELS",
+        "TIMEOUT MS",
+        "CONNECT MS",
+        "STATUS",
+    ];
+
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.name.clone(),
+            self.kind.clone(),
+            self.base_url.clone(),
+            or_dash(&self.models.join(",")),
+            millis(self.timeout_ms),
+            millis(self.connect_timeout_ms),
+            if self.disabled { "disabled" } else { "enabled" }.to_string(),
+        ]
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "kind": self.kind,
+            "base_url": self.base_url,
+            "models": self.models,
+            "timeout_ms": self.timeout_ms,
+            "connect_timeout_ms": self.connect_timeout_ms,
+            "disabled": self.disabled,
+        })
+    }
+}
+
+/// Runs one `providers` subcommand.
+pub(super) async fn run(
+    client: &mut Client,
+    printer: &mut Printer<'_>,
+    cmd: ProvidersCmd,
+) -> anyhow::Result<()> {
+    match cmd {
+        ProvidersCmd::List => {
+            let response = call(client.list_providers(ListRequest {})).await?;
+            printer.list(&response.providers, response.version)
+        }
+        ProvidersCmd::Add(args) => {
+            let name = args.name.clone();
+            let rpc = client.create_provider(args.into_write());
+            write(printer, Action::Created, Provider::KIND, &name, rpc).await
+        }
+        ProvidersCmd::Update(args) => {
+            let name = args.name.clone();
+            let rpc = client.update_provider(args.into_write());
+            write(printer, Action::Updated, Provider::KIND, &name, rpc).await
+        }
+        ProvidersCmd::Rm { name, write: opts } => {
+            let request = DeleteRequest {
+                name: name.clone(),
+                expected_version: opts.proto(),
+            };
+            let rpc = client.delete_provider(request);
+            write(printer, Action::Deleted, Provider::KIND, &name, rpc).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+    use crate::admin::AdminCommand;
+    use crate::admin::tests::parse;
+
+    #[test]
+    fn add_parses_every_flag() {
+        let (conn, cmd) = parse(&[
+            "providers",
+            "add",
+            "openai",
+            "--kind",
+            "openai",
+            "--base-url",
+            "https://api.openai.com/v1",
+            "--model",
+            "gpt-4o",
+            "--model",
+            "gpt-4o-mini,o3",
+            "--timeout-ms",
+            "30000",
+            "--connect-timeout-ms",
+            "2000",
+            "--disabled",
+            "--expected-version",
+            "7",
+            "--json",
+        ])
+        .unwrap();
+        assert!(conn.json);
+        let AdminCommand::Providers(ProvidersCmd::Add(args)) = cmd else {
+            panic!("wrong command: {cmd:?}");
+        };
+        let write = args.into_write();
+        assert_eq!(write.expected_version, 7);
+        assert_eq!(
+            write.provider.unwrap(),
+            Provider {
+                name: "openai".into(),
+                kind: "openai".into(),
+                base_url: "https://api.openai.com/v1".into(),
+                models: vec!["gpt-4o".into(), "gpt-4o-mini".into(), "o3".into()],
+                timeout_ms: 30000,
+                connect_timeout_ms: 2000,
+                disabled: true,
+            }
+        );
+    }
+
+    #[test]
+    fn add_requires_kind_and_base_url_and_defaults_the_rest() {
+        assert!(parse(&["providers", "add", "x", "--kind", "openai"]).is_err());
+        let (_, cmd) = parse(&[
+            "providers",
+            "update",
+            "x",
+            "--kind",
+            "openai",
+            "--base-url",
+            "http://h",
+        ])
+        .unwrap();
+        let AdminCommand::Providers(ProvidersCmd::Update(args)) = cmd else {
+            panic!("wrong command: {cmd:?}");
+        };
+        let write = args.into_write();
+        assert_eq!(write.expected_version, 0);
+        let provider = write.provider.unwrap();
+        assert!(provider.models.is_empty() && !provider.disabled);
+        assert_eq!((provider.timeout_ms, provider.connect_timeout_ms), (0, 0));
+    }
+
+    #[test]
+    fn expected_version_zero_is_refused() {
+        assert!(parse(&["providers", "rm", "x", "--expected-version", "0"]).is_err());
+    }
+
+    #[test]
+    fn row_and_json() {
+        let provider = Provider {
+            name: "local".into(),
+            kind: "openai-compatible".into(),
+            base_url: "http://127.0.0.1:8000/v1".into(),
+            timeout_ms: 1500,
+            ..Default::default()
+        };
+        assert_eq!(
+            provider.row(),
+            [
+                "local",
+                "openai-compatible",
+                "http://127.0.0.1:8000/v1",
+                "-",
+                "1500",
+                "default",
+                "enabled"
+            ]
+        );
+        assert_eq!(
+            provider.to_json(),
+            json!({"name": "local", "kind": "openai-compatible", "base_url": "http://127.0.0.1:8000/v1",
+                   "models": [], "timeout_ms": 1500, "connect_timeout_ms": 0, "disabled": false})
+        );
+    }
+}

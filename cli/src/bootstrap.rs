@@ -1,0 +1,225 @@
+//! First-start configuration for `serve`: providers from `<NAME>_API_KEY` variables, the bootstrap
+//! API key, and the demo simulators.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokenrouter_control_plane::{ControlPlane, ControlPlaneError, api_key_record};
+use tokenrouter_proto::v1::{Credential, Provider};
+use tokenrouter_simulators::{Protocol, SimConfig, Simulator};
+
+/// The key `serve --demo` accepts when `TOKENROUTER_API_KEY` is not set.
+pub const DEMO_API_KEY: &str = "sk-tokenrouter-demo";
+
+/// A provider TokenRouter can create from environment variables.
+struct Official {
+    name: &'static str,
+    env: &'static str,
+    kind: &'static str,
+    base_url: &'static str,
+    models: &'static [&'static str],
+}
+
+const OFFICIAL: &[Official] = &[
+    Official {
+        name: "openai",
+        env: "OPENAI",
+        kind: "openai",
+        base_url: "https://api.openai.com/v1",
+        models: &[
+            "gpt-4o",
+            "gpt-4o-mini",
+            "gpt-4.1",
+            "gpt-4.1-mini",
+            "gpt-4.1-nano",
+            "o3",
+            "o4-mini",
+        ],
+    },
+    Official {
+        name: "anthropic",
+        env: "ANTHROPIC",
+        kind: "anthropic",
+        base_url: "https://api.anthropic.com/v1",
+        models: &[],
+    },
+    Official {
+        name: "gemini",
+        env: "GEMINI",
+        kind: "gemini",
+        base_url: "https://generativelanguage.googleapis.com/v1beta",
+        models: &[],
+    },
+    Official {
+        name: "mistral",
+        env: "MISTRAL",
+        kind: "mistral",
+        base_url: "https://api.mistral.ai/v1",
+        models: &[
+            "mistral-large-latest",
+            "mistral-medium-latest",
+            "mistral-small-latest",
+            "codestral-latest",
+        ],
+    },
+    Official {
+        name: "deepseek",
+        env: "DEEPSEEK",
+        kind: "deepseek",
+        base_url: "https://api.deepseek.com/v1",
+        models: &["deepseek-chat", "deepseek-reasoner"],
+    },
+];
+
+/// Creates or updates a resource so that it equals `item`.
+async fn upsert<R: tokenrouter_control_plane::resources::Resource + PartialEq>(
+    cp: &ControlPlane,
+    item: R,
+    current: Option<&R>,
+) -> anyhow::Result<()> {
+    match current {
+        Some(existing) if *existing == item => Ok(()),
+        Some(_) => cp.update(item, 0).await.map(drop).map_err(Into::into),
+        None => match cp.create(item.clone(), 0).await {
+            Err(ControlPlaneError::AlreadyExists { .. }) => {
+                cp.update(item, 0).await.map(drop).map_err(Into::into)
+            }
+            other => other.map(drop).map_err(Into::into),
+        },
+    }
+}
+
+/// Registers a provider with its credential (when `secret` is given), keeping both up to date.
+async fn register(
+    cp: &ControlPlane,
+    provider: Provider,
+    secret: Option<String>,
+) -> anyhow::Result<()> {
+    let snapshot = cp.snapshot();
+    let existing = snapshot.providers.iter().find(|p| p.name == provider.name);
+    // A provider an operator already changed over gRPC keeps its models and timeouts.
+    let wanted = match existing {
+        Some(p) => Provider {
+            base_url: provider.base_url.clone(),
+            ..p.clone()
+        },
+        None => provider.clone(),
+    };
+    upsert(cp, wanted, existing)
+        .await
+        .with_context(|| format!("registering provider {}", provider.name))?;
+    if let Some(secret) = secret {
+        let name = format!("{}-env", provider.name);
+        let credential = Credential {
+            name: name.clone(),
+            provider: provider.name.clone(),
+            secret,
+        };
+        let snapshot = cp.snapshot();
+        let current = snapshot.credentials.iter().find(|c| c.name == name);
+        upsert(cp, credential, current)
+            .await
+            .with_context(|| format!("registering the credential of {}", provider.name))?;
+    }
+    Ok(())
+}
+
+/// Creates a provider for every `<NAME>_API_KEY` that is set; refuses kinds this version cannot speak.
+pub async fn providers_from_env(cp: &ControlPlane) -> anyhow::Result<()> {
+    for o in OFFICIAL {
+        let Ok(secret) = std::env::var(format!("{}_API_KEY", o.env)) else {
+            continue;
+        };
+        if secret.trim().is_empty() {
+            continue;
+        }
+        if !tokenrouter_proto::validate::SUPPORTED_KINDS.contains(&o.kind) {
+            tracing::error!(
+                provider = o.name,
+                "{}_API_KEY is set, but this version cannot speak the {} protocol yet; the provider was not created",
+                o.env,
+                o.kind
+            );
+            continue;
+        }
+        let base_url =
+            std::env::var(format!("{}_BASE_URL", o.env)).unwrap_or_else(|_| o.base_url.to_string());
+        let provider = Provider {
+            name: o.name.into(),
+            kind: o.kind.into(),
+            base_url,
+            models: o.models.iter().map(|m| m.to_string()).collect(),
+            ..Default::default()
+        };
+        register(cp, provider, Some(secret.trim().to_string())).await?;
+        tracing::info!(
+            provider = o.name,
+            "provider configured from {}_API_KEY",
+            o.env
+        );
+    }
+    Ok(())
+}
+
+/// Stores the bootstrap API key's hash. Returns the key to print when it was generated here.
+pub async fn api_key(
+    cp: &ControlPlane,
+    from_env: Option<String>,
+    demo: bool,
+) -> anyhow::Result<Option<String>> {
+    let snapshot = cp.snapshot();
+    let existing = snapshot.api_keys.iter().find(|k| k.name == "bootstrap");
+    let (key, generated) = match (from_env, demo) {
+        (Some(k), _) => (k, false),
+        (None, true) => (DEMO_API_KEY.to_string(), true),
+        (None, false) if existing.is_some() => return Ok(None),
+        (None, false) => (format!("sk-tr-{}", uuid::Uuid::new_v4().simple()), true),
+    };
+    upsert(cp, api_key_record("bootstrap", &key), existing)
+        .await
+        .context("storing the bootstrap API key")?;
+    Ok(generated.then_some(key))
+}
+
+/// Starts local simulators and registers them as providers `demo-openai`, `demo-mistral` and
+/// `demo-deepseek`. The simulators live as long as the returned handles.
+pub async fn demo(cp: &ControlPlane) -> anyhow::Result<Vec<Arc<Simulator>>> {
+    let specs: [(Protocol, &str, &str, &[&str]); 3] = [
+        (
+            Protocol::OpenAi,
+            "demo-openai",
+            "openai",
+            &["gpt-4o-mini", "gpt-4o"],
+        ),
+        (
+            Protocol::Mistral,
+            "demo-mistral",
+            "mistral",
+            &["mistral-small-latest"],
+        ),
+        (
+            Protocol::DeepSeek,
+            "demo-deepseek",
+            "deepseek",
+            &["deepseek-chat", "deepseek-reasoner"],
+        ),
+    ];
+    let mut sims = Vec::new();
+    for (protocol, name, kind, models) in specs {
+        let secret = format!("sim-{}", uuid::Uuid::new_v4().simple());
+        let sim = Simulator::start(SimConfig::new(protocol, name, &secret))
+            .await
+            .context("starting a demo simulator")?;
+        let provider = Provider {
+            name: name.into(),
+            kind: kind.into(),
+            base_url: sim.base_url(),
+            models: models.iter().map(|m| m.to_string()).collect(),
+            ..Default::default()
+        };
+        register(cp, provider, Some(secret)).await?;
+        tracing::info!(provider = name, url = %sim.base_url(), "demo simulator running");
+        sims.push(Arc::new(sim));
+    }
+    Ok(sims)
+}

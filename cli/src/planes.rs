@@ -1,0 +1,229 @@
+//! `serve` (both planes in one process), `control-plane` and `data-plane`: parse, bind, run.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokenrouter_control_plane::{ControlPlane, MasterKey, store};
+use tokenrouter_data_plane::{CompilePolicy, DataPlaneConfig, DataPlaneState, WatchConfig};
+use tokio::net::TcpListener;
+
+/// Where the control plane keeps its store and key file.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// Directory for the SQLite store, the master key file and the snapshot file.
+    #[arg(long, env = "TOKENROUTER_DATA_DIR", default_value_os_t = default_data_dir())]
+    pub data_dir: PathBuf,
+    /// Store URL: `sqlite://PATH` or `postgres://...` (default: SQLite in the data directory).
+    #[arg(long, env = "TOKENROUTER_STORE", hide_env_values = true)]
+    pub store: Option<String>,
+}
+
+/// HTTP side options.
+#[derive(clap::Args, Debug, Clone)]
+pub struct HttpArgs {
+    /// Address of the OpenAI-compatible HTTP API.
+    #[arg(long, env = "TOKENROUTER_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+    /// Largest request body accepted, in bytes (larger ones get 413).
+    #[arg(long, env = "TOKENROUTER_MAX_BODY_BYTES", default_value_t = tokenrouter_data_plane::state::DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+    /// Refuse snapshots with providers on loopback/private address literals (SSRF hardening).
+    #[arg(long, env = "TOKENROUTER_DENY_PRIVATE_UPSTREAMS")]
+    pub deny_private_upstreams: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub http: HttpArgs,
+    /// Address of the gRPC admin and discovery API.
+    #[arg(long, env = "TOKENROUTER_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    pub grpc_addr: SocketAddr,
+    /// Also run local provider simulators and register them, so it works with no keys and no network.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ControlPlaneArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[arg(long, env = "TOKENROUTER_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    pub grpc_addr: SocketAddr,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DataPlaneArgs {
+    #[command(flatten)]
+    pub http: HttpArgs,
+    /// gRPC URL of the control plane to watch.
+    #[arg(
+        long = "control-plane",
+        env = "TOKENROUTER_CONTROL_PLANE",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub control_plane: String,
+    /// File keeping the last applied snapshot, to start while the control plane is down.
+    #[arg(long, env = "TOKENROUTER_SNAPSHOT_FILE")]
+    pub snapshot_file: Option<PathBuf>,
+    /// Stable id reported to the control plane (default: derived from the host name and HTTP address).
+    #[arg(long, env = "TOKENROUTER_NODE_ID")]
+    pub node_id: Option<String>,
+}
+
+fn default_data_dir() -> PathBuf {
+    match std::env::var_os("XDG_DATA_HOME").or_else(|| std::env::var_os("HOME")) {
+        Some(base) if std::env::var_os("XDG_DATA_HOME").is_some() => {
+            PathBuf::from(base).join("tokenrouter")
+        }
+        Some(home) => PathBuf::from(home).join(".local/share/tokenrouter"),
+        None => PathBuf::from(".tokenrouter"),
+    }
+}
+
+fn admin_token() -> Option<String> {
+    std::env::var("TOKENROUTER_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+}
+
+async fn open_control_plane(args: &StoreArgs) -> anyhow::Result<Arc<ControlPlane>> {
+    let key = match std::env::var("TOKENROUTER_MASTER_KEY") {
+        Ok(text) => MasterKey::parse(&text)?,
+        Err(_) => MasterKey::load_or_create(&args.data_dir.join("master.key"))?,
+    };
+    let url = args.store.clone().unwrap_or_else(|| {
+        format!(
+            "sqlite://{}",
+            args.data_dir.join("tokenrouter.db").display()
+        )
+    });
+    let store = store::open(&url).await.context("opening the store")?;
+    Ok(ControlPlane::open(store, key).await?)
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for {what}"))
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down");
+}
+
+fn data_plane_state(
+    http: &HttpArgs,
+    node_id: String,
+    snapshot_path: Option<PathBuf>,
+) -> Arc<DataPlaneState> {
+    DataPlaneState::new(DataPlaneConfig {
+        node_id,
+        snapshot_path,
+        max_body_bytes: http.max_body_bytes,
+        compile: CompilePolicy {
+            deny_private_upstreams: http.deny_private_upstreams,
+        },
+    })
+}
+
+/// Both planes in one process with the embedded store.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let cp = open_control_plane(&args.store).await?;
+    crate::bootstrap::providers_from_env(&cp).await?;
+    let _simulators = if args.demo {
+        crate::bootstrap::demo(&cp).await?
+    } else {
+        Vec::new()
+    };
+    let env_key = std::env::var("TOKENROUTER_API_KEY")
+        .ok()
+        .filter(|k| !k.is_empty());
+    let printed_key = crate::bootstrap::api_key(&cp, env_key, args.demo).await?;
+    let grpc = bind(args.grpc_addr, "gRPC").await?;
+    let http = bind(args.http.http_addr, "HTTP").await?;
+    let token = admin_token();
+    let grpc_task = tokio::spawn(tokenrouter_control_plane::serve(
+        grpc,
+        cp.clone(),
+        token.clone(),
+        shutdown_signal(),
+    ));
+    let state = data_plane_state(
+        &args.http,
+        "serve-local".into(),
+        Some(args.store.data_dir.join("snapshot.pb")),
+    );
+    let watch = WatchConfig {
+        control_plane_url: format!("http://{}", args.grpc_addr),
+        token,
+    };
+    eprintln!("TokenRouter is running.");
+    eprintln!("  OpenAI-compatible API: http://{}/v1", args.http.http_addr);
+    eprintln!("  gRPC admin API:        http://{}", args.grpc_addr);
+    if let Some(key) = printed_key {
+        eprintln!(
+            "  API key:               {key}{}",
+            if args.demo {
+                " (demo key)"
+            } else {
+                "  (shown once; keep it)"
+            }
+        );
+    }
+    if args.demo {
+        eprintln!(
+            "  Demo providers (simulated answers): demo-openai, demo-mistral, demo-deepseek; try model gpt-4o-mini"
+        );
+    }
+    tokenrouter_data_plane::serve(http, state, Some(watch), shutdown_signal()).await?;
+    grpc_task.abort();
+    Ok(())
+}
+
+/// The control plane alone.
+pub async fn control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
+    let cp = open_control_plane(&args.store).await?;
+    let grpc = bind(args.grpc_addr, "gRPC").await?;
+    tracing::info!(addr = %args.grpc_addr, "control plane listening");
+    tokenrouter_control_plane::serve(grpc, cp, admin_token(), shutdown_signal()).await?;
+    Ok(())
+}
+
+/// One data plane, fed by a remote control plane.
+pub async fn data_plane(args: DataPlaneArgs) -> anyhow::Result<()> {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "dp".into());
+    let node_id = args
+        .node_id
+        .clone()
+        .unwrap_or_else(|| format!("{host}-{}", args.http.http_addr.port()));
+    let state = data_plane_state(&args.http, node_id, args.snapshot_file.clone());
+    let http = bind(args.http.http_addr, "HTTP").await?;
+    tracing::info!(addr = %args.http.http_addr, control_plane = %args.control_plane, "data plane listening");
+    let watch = WatchConfig {
+        control_plane_url: args.control_plane,
+        token: admin_token(),
+    };
+    tokenrouter_data_plane::serve(http, state, Some(watch), shutdown_signal()).await?;
+    Ok(())
+}
