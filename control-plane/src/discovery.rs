@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use futures::Stream;
 use tokenrouter_proto::v1::discovery_server::Discovery;
-use tokenrouter_proto::v1::{AckRequest, AckResponse, WatchRequest, WatchResponse};
-use tokio::sync::mpsc;
+use tokenrouter_proto::v1::{AckRequest, AckResponse, Snapshot, WatchRequest, WatchResponse};
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
@@ -16,11 +16,14 @@ use crate::state::ControlPlane;
 #[derive(Debug, Clone)]
 pub struct DiscoveryService {
     cp: Arc<ControlPlane>,
+    closing: watch::Receiver<bool>,
 }
 
 impl DiscoveryService {
-    pub fn new(cp: Arc<ControlPlane>) -> Self {
-        DiscoveryService { cp }
+    /// `closing` turning true ends every open Watch stream, so a graceful shutdown can finish and
+    /// data planes move on to reconnecting (to this copy when it returns, or to another one).
+    pub fn new(cp: Arc<ControlPlane>, closing: watch::Receiver<bool>) -> Self {
+        DiscoveryService { cp, closing }
     }
 }
 
@@ -38,6 +41,10 @@ impl Discovery for DiscoveryService {
             ));
         }
         let cp = self.cp.clone();
+        let mut closing = self.closing.clone();
+        if *closing.borrow() {
+            return Err(Status::unavailable("the control plane is shutting down"));
+        }
         let mut updates = cp.subscribe();
         let stream_no = cp.data_planes.connected(&req.node_id, req.serving_version);
         tracing::info!(node = %req.node_id, serving = req.serving_version, "data plane connected");
@@ -56,6 +63,7 @@ impl Discovery for DiscoveryService {
                 tokio::select! {
                     changed = updates.changed() => if changed.is_err() { break },
                     () = tx.closed() => break,
+                    _ = closing.wait_for(|c| *c) => break,
                 }
             }
             cp.data_planes.disconnected(&req.node_id, stream_no);
@@ -75,5 +83,3 @@ impl Discovery for DiscoveryService {
         Ok(Response::new(AckResponse {}))
     }
 }
-
-use tokenrouter_proto::v1::Snapshot;

@@ -72,13 +72,18 @@ pub async fn serve(
             tracing::error!(error = %e, "reflection descriptor is invalid");
             e
         });
+    let (closing_tx, closing) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = closing_tx.send(true);
+    };
     let mut router = tonic::transport::Server::builder()
         .add_service(AdminServer::with_interceptor(
             AdminService::new(cp.clone()),
             move |r| admin_check.check(r),
         ))
         .add_service(DiscoveryServer::with_interceptor(
-            DiscoveryService::new(cp),
+            DiscoveryService::new(cp, closing),
             move |r| check.check(r),
         ));
     if let Ok(reflection) = reflection {

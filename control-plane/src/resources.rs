@@ -32,7 +32,7 @@ pub trait Resource: Message + Default + Clone + Send + Sync + 'static {
 }
 
 macro_rules! resource {
-    ($ty:ty, $kind:literal, $field:ident) => {
+    ($ty:ident, $kind:literal, $field:ident) => {
         impl Resource for $ty {
             const KIND: &'static str = $kind;
             fn name(&self) -> &str {
@@ -61,7 +61,7 @@ macro_rules! resource {
             Credential { secret: String::new(), ..self.clone() }
         }
     };
-    (@extra $other:ty) => {};
+    (@extra $other:ident) => {};
 }
 
 resource!(Provider, "provider", providers);

@@ -1,1 +1,285 @@
-//! placeholder
+//! The harness end-to-end tests share: control planes, data planes and simulators on 127.0.0.1:0,
+//! each started and stopped in-process with real listeners, real gRPC and real HTTP.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokenrouter_control_plane::store::{self, PostgresStore, SqliteStore, Store};
+use tokenrouter_control_plane::{ControlPlane, MasterKey};
+use tokenrouter_data_plane::{DataPlaneConfig, DataPlaneState, WatchConfig};
+use tokenrouter_proto::v1::admin_client::AdminClient;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+/// The master key every test control plane uses.
+pub fn master_key() -> MasterKey {
+    MasterKey::from_bytes(&[42; 32])
+}
+
+/// Which store backend a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, empty store: a new SQLite file, or a new schema in the test Postgres database.
+/// `None` when Postgres is asked for but not configured (outside CI).
+pub async fn fresh_store(backend: Backend) -> Option<(Arc<dyn Store>, String)> {
+    match backend {
+        Backend::Sqlite => {
+            let path = std::env::temp_dir().join(format!(
+                "tr-e2e-{}/config.db",
+                uuid::Uuid::new_v4().simple()
+            ));
+            let s = SqliteStore::open(&path).await.expect("open sqlite");
+            Some((Arc::new(s), path.display().to_string()))
+        }
+        Backend::Postgres => {
+            let url = store::postgres_test_url()?;
+            let schema = format!("tr_e2e_{}", uuid::Uuid::new_v4().simple());
+            let s = PostgresStore::connect_in_schema(&url, Some(&schema))
+                .await
+                .expect("connect postgres");
+            Some((Arc::new(s), schema))
+        }
+    }
+}
+
+/// Opens the same store again (a second connection), as a restarted or second control plane would.
+pub async fn reopen_store(backend: Backend, id: &str) -> Arc<dyn Store> {
+    match backend {
+        Backend::Sqlite => Arc::new(
+            SqliteStore::open(std::path::Path::new(id))
+                .await
+                .expect("reopen sqlite"),
+        ),
+        Backend::Postgres => {
+            let url = store::postgres_test_url().expect("postgres url");
+            Arc::new(
+                PostgresStore::connect_in_schema(&url, Some(id))
+                    .await
+                    .expect("reconnect postgres"),
+            )
+        }
+    }
+}
+
+/// A control plane serving gRPC on a loopback port.
+pub struct ControlPlaneHandle {
+    pub cp: Arc<ControlPlane>,
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl ControlPlaneHandle {
+    /// Starts on `addr` (or a free port) over `store`, with an optional admin token.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        addr: Option<SocketAddr>,
+        token: Option<&str>,
+    ) -> Self {
+        let cp = ControlPlane::open(store, master_key())
+            .await
+            .expect("open control plane");
+        let listener =
+            TcpListener::bind(addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))))
+                .await
+                .expect("bind control plane");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serve = tokenrouter_control_plane::serve(
+            listener,
+            cp.clone(),
+            token.map(str::to_string),
+            async {
+                let _ = stopped.await;
+            },
+        );
+        let task = tokio::spawn(async move {
+            serve.await.expect("control plane serve");
+        });
+        ControlPlaneHandle {
+            cp,
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// An Admin client for this control plane.
+    pub async fn admin(&self) -> AdminClient<Channel> {
+        AdminClient::connect(self.url())
+            .await
+            .expect("connect admin")
+    }
+
+    /// Shuts down gracefully (open watch streams are ended) and waits until the port is closed.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .expect("control plane stops")
+                .expect("task");
+        }
+    }
+}
+
+impl Drop for ControlPlaneHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A data plane serving HTTP on a loopback port, watching a control plane.
+pub struct DataPlaneHandle {
+    pub state: Arc<DataPlaneState>,
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl DataPlaneHandle {
+    pub async fn start(
+        config: DataPlaneConfig,
+        control_plane_url: &str,
+        token: Option<&str>,
+    ) -> Self {
+        let state = DataPlaneState::new(config);
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind data plane");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let watch = WatchConfig {
+            control_plane_url: control_plane_url.to_string(),
+            token: token.map(str::to_string),
+        };
+        tokio::spawn(tokenrouter_data_plane::serve(
+            listener,
+            state.clone(),
+            Some(watch),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        DataPlaneHandle {
+            state,
+            addr,
+            stop: Some(stop),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Waits until this data plane serves `version` (or later); panics after 10 s.
+    pub async fn wait_for_version(&self, version: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.state.runtime().version < version || !self.state.is_ready() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "data plane never reached version {version} (at {})",
+                self.state.runtime().version
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Waits until the condition holds; panics after 10 s.
+    pub async fn wait_until(&self, what: &str, condition: impl Fn(&DataPlaneState) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !condition(&self.state) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for: {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+impl Drop for DataPlaneHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A unique data-plane config with a snapshot file in a fresh temp directory.
+pub fn data_plane_config(name: &str) -> DataPlaneConfig {
+    let dir = std::env::temp_dir().join(format!("tr-dp-{}", uuid::Uuid::new_v4().simple()));
+    DataPlaneConfig {
+        node_id: format!("{name}-{}", uuid::Uuid::new_v4().simple()),
+        snapshot_path: Some(dir.join("snapshot.pb")),
+        ..DataPlaneConfig::default()
+    }
+}
+
+/// POSTs a chat completion with `key` and returns (status, JSON body).
+pub async fn chat(
+    http: &reqwest::Client,
+    dp: &DataPlaneHandle,
+    key: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let response = http
+        .post(dp.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .expect("send chat");
+    let status = response.status().as_u16();
+    let json = response.json().await.unwrap_or(serde_json::Value::Null);
+    (status, json)
+}
+
+/// The service names a gRPC server lists through server reflection (v1).
+pub async fn reflection_services(url: &str) -> Vec<String> {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let channel = tonic::transport::Endpoint::from_shared(url.to_string())
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect reflection");
+    let mut client = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = client
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .expect("reflection call")
+        .into_inner();
+    let first = responses
+        .message()
+        .await
+        .expect("reflection answer")
+        .expect("one message");
+    match first.message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            list.service.into_iter().map(|s| s.name).collect()
+        }
+        other => panic!("unexpected reflection answer: {other:?}"),
+    }
+}

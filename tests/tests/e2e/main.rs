@@ -1,0 +1,8 @@
+//! End-to-end tests: real control planes, data planes and provider simulators on 127.0.0.1:0,
+//! talking real gRPC and HTTP. One binary for the whole suite.
+
+mod admin;
+mod chat;
+mod python;
+mod setup;
+mod sync;
