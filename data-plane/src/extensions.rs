@@ -5,6 +5,7 @@
 #[derive(Debug, Clone)]
 pub struct Extensions {
     pub provider: String,
+    pub request_id: String,
     /// `,"provider":"..","routing_mode":"..","x_request_id":".."` without `latency_ms`.
     fixed: String,
 }
@@ -20,6 +21,7 @@ impl Extensions {
         );
         Extensions {
             provider: provider.to_string(),
+            request_id: request_id.to_string(),
             fixed,
         }
     }

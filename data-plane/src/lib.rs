@@ -4,8 +4,10 @@
 pub mod clients;
 pub mod error;
 pub mod extensions;
+pub mod metrics;
 pub mod middleware;
 pub mod persist;
+pub mod providers;
 pub mod request;
 pub mod route;
 pub mod routes;
@@ -13,6 +15,7 @@ pub mod runtime;
 pub mod sse;
 pub mod state;
 pub mod upstream;
+pub mod usage;
 pub mod watch;
 
 use std::future::Future;
@@ -42,6 +45,7 @@ pub fn app(state: Arc<DataPlaneState>) -> Router {
         .route("/livez", get(routes::health::livez))
         .route("/readyz", get(routes::health::readyz))
         .route("/status", get(routes::health::status))
+        .route("/metrics", get(routes::health::metrics))
         .fallback(routes::unknown_route)
         .method_not_allowed_fallback(routes::wrong_method)
         .layer(axum::middleware::from_fn(middleware::request_id))

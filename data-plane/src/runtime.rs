@@ -6,11 +6,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::HeaderValue;
+use axum::http::{HeaderName, HeaderValue};
 use tokenrouter_proto::v1::Snapshot;
 use tokenrouter_proto::{content_hash, validate_snapshot};
 
 use crate::clients::ClientCache;
+use crate::providers::Protocol;
 
 /// Total time for one upstream attempt when the provider sets none: long enough for reasoning models.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -24,6 +25,8 @@ pub enum CompileError {
     Invalid(#[from] tokenrouter_proto::ValidationError),
     #[error("content hash mismatch: snapshot says {claimed}, content hashes to {actual}")]
     HashMismatch { claimed: String, actual: String },
+    #[error("providers[{0}].kind: {1:?} is not a protocol this data plane speaks")]
+    UnknownKind(String, String),
     #[error("credential {0}: the secret cannot be sent as an HTTP header")]
     BadSecret(String),
     #[error(
@@ -37,13 +40,26 @@ pub enum CompileError {
 pub struct ProviderRt {
     pub name: String,
     pub kind: String,
-    /// `{base_url}/chat/completions`.
-    pub chat_url: String,
+    pub protocol: Protocol,
+    /// The base URL without a trailing slash; adapters append their paths.
+    pub base_url: String,
     pub models: Vec<String>,
-    /// `Authorization: Bearer ...`, marked sensitive so it never shows in debug output.
-    pub auth: Option<HeaderValue>,
+    /// The credential header (name, value), the value marked sensitive so it never shows in debug
+    /// output; the raw secret is kept only to scrub it from provider error text.
+    pub auth: Option<(HeaderName, HeaderValue)>,
+    pub secret: Option<Secret>,
     pub timeout: Duration,
     pub client: reqwest::Client,
+}
+
+/// A provider secret; `Debug` never shows it.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
 }
 
 /// One step of a fallback chain after compilation.
@@ -118,12 +134,16 @@ impl Runtime {
                     host,
                 });
             }
-            let auth = match s.credentials.iter().find(|c| c.provider == p.name) {
+            let protocol = Protocol::from_kind(&p.kind)
+                .ok_or_else(|| CompileError::UnknownKind(p.name.clone(), p.kind.clone()))?;
+            let credential = s.credentials.iter().find(|c| c.provider == p.name);
+            let auth = match credential {
                 Some(c) => {
-                    let mut value = HeaderValue::try_from(format!("Bearer {}", c.secret))
+                    let (name, value) = protocol.auth_header(&c.secret);
+                    let mut value = HeaderValue::try_from(value)
                         .map_err(|_| CompileError::BadSecret(c.name.clone()))?;
                     value.set_sensitive(true);
-                    Some(value)
+                    Some((HeaderName::from_static(name), value))
                 }
                 None => None,
             };
@@ -131,9 +151,11 @@ impl Runtime {
             let rt = ProviderRt {
                 name: p.name.clone(),
                 kind: p.kind.clone(),
-                chat_url: format!("{}/chat/completions", p.base_url.trim_end_matches('/')),
+                protocol,
+                base_url: p.base_url.trim_end_matches('/').to_string(),
                 models: p.models.clone(),
                 auth,
+                secret: credential.map(|c| Secret(c.secret.clone())),
                 timeout: millis_or(p.timeout_ms, DEFAULT_TIMEOUT),
                 client: clients.get(connect),
             };

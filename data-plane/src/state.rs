@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 use tokenrouter_proto::v1::Snapshot;
 
 use crate::clients::ClientCache;
+use crate::metrics::Metrics;
 use crate::runtime::{CompileError, CompilePolicy, Runtime};
 
 /// Default request body limit (bytes).
@@ -52,6 +53,7 @@ pub struct DataPlaneState {
     connected: AtomicBool,
     last_nack: Mutex<Option<Nack>>,
     pub(crate) clients: ClientCache,
+    pub metrics: Metrics,
 }
 
 impl DataPlaneState {
@@ -63,6 +65,7 @@ impl DataPlaneState {
             connected: AtomicBool::new(false),
             last_nack: Mutex::new(None),
             clients: ClientCache::default(),
+            metrics: Metrics::default(),
         })
     }
 

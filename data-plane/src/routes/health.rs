@@ -37,3 +37,16 @@ pub async fn status(State(state): State<Arc<DataPlaneState>>) -> Json<Value> {
         "last_nack": state.last_nack(),
     }))
 }
+
+/// Prometheus text exposition of the usage counters.
+pub async fn metrics(
+    State(state): State<Arc<DataPlaneState>>,
+) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.metrics.render(),
+    )
+}

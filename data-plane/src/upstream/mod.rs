@@ -1,16 +1,15 @@
-//! Calling OpenAI-protocol providers: send, classify failures (retryable or not), scrub secrets from
-//! whatever the provider says before a client can see it.
+//! Calling providers: send an adapter's request with the credential header, classify failures
+//! (retryable or not), and scrub secrets from whatever the provider says before a client sees it.
 
 pub mod stream;
 
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use bytes::Bytes;
-use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::route::Attempt;
+use crate::providers::{self, UpstreamCall};
+use crate::runtime::ProviderRt;
 
 /// Most bytes of an upstream error body that are read.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -29,31 +28,47 @@ pub enum UpstreamError {
         message: String,
         retry_after: Option<u64>,
     },
+    /// The provider reported an error inside a stream.
+    InBand {
+        code: Option<String>,
+        message: String,
+    },
     /// The provider answered 2xx with something that is not a valid answer.
     Malformed(String),
-    /// A stream ended or broke before its first event.
+    /// A stream ended or broke (before its first event, this is retryable).
     StreamBroken(String),
 }
 
+/// Error codes that mean "out of money", which no retry fixes (providers.md rule 2).
+fn is_quota(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some(
+            "insufficient_quota"
+                | "billing_hard_limit_reached"
+                | "enforced_spend_limit_reached"
+                | "insufficient_balance"
+        )
+    )
+}
+
 impl UpstreamError {
-    /// Whether trying the next attempt may help (rule 2 of providers.md: status and body together).
+    /// Whether trying the next attempt may help (status and body together).
     pub fn retryable(&self) -> bool {
         match self {
             UpstreamError::Connect(_)
             | UpstreamError::Timeout
             | UpstreamError::StreamBroken(_)
             | UpstreamError::Malformed(_) => true,
-            UpstreamError::Status { status, code, .. } => {
-                let quota = matches!(
-                    code.as_deref(),
-                    Some("insufficient_quota" | "billing_hard_limit_reached")
-                );
-                match status {
-                    429 => !quota,
-                    408 | 409 | 500 | 502 | 503 | 504 | 529 => true,
-                    _ => false,
-                }
-            }
+            UpstreamError::InBand { code, .. } => matches!(
+                code.as_deref(),
+                Some("overloaded_error" | "server_error" | "api_error")
+            ),
+            UpstreamError::Status { status, code, .. } => match status {
+                429 => !is_quota(code.as_deref()),
+                408 | 409 | 500 | 502 | 503 | 504 | 529 => true,
+                _ => false,
+            },
         }
     }
 
@@ -66,12 +81,18 @@ impl UpstreamError {
             UpstreamError::Timeout => {
                 ApiError::timeout(format!("Provider `{provider}` did not answer in time."))
             }
-            UpstreamError::Malformed(why) | UpstreamError::StreamBroken(why) => {
-                ApiError::bad_gateway(
-                    "bad_upstream_response",
-                    format!("Provider `{provider}` {why}."),
-                )
-            }
+            UpstreamError::Malformed(why) => ApiError::bad_gateway(
+                "bad_upstream_response",
+                format!("Provider `{provider}` {why}."),
+            ),
+            UpstreamError::StreamBroken(why) => ApiError::bad_gateway(
+                "upstream_stream_error",
+                format!("Provider `{provider}` {why}."),
+            ),
+            UpstreamError::InBand { message, .. } => ApiError::bad_gateway(
+                "upstream_stream_error",
+                format!("Provider `{provider}` reported an error mid-stream: {message}"),
+            ),
             UpstreamError::Status {
                 status,
                 message,
@@ -84,11 +105,15 @@ impl UpstreamError {
                         "Provider `{provider}` refused TokenRouter's credential; an operator must fix it."
                     ),
                 ),
-                429 if matches!(
-                    code.as_deref(),
-                    Some("insufficient_quota" | "billing_hard_limit_reached")
-                ) =>
-                {
+                402 => {
+                    let mut e = ApiError::rate_limited(
+                        format!("Provider `{provider}` has insufficient balance: {message}"),
+                        None,
+                    );
+                    e.code = Some("insufficient_quota");
+                    e
+                }
+                429 if is_quota(code.as_deref()) => {
                     let mut e =
                         ApiError::rate_limited(format!("Provider `{provider}`: {message}"), None);
                     e.code = Some("insufficient_quota");
@@ -114,50 +139,45 @@ impl UpstreamError {
     }
 }
 
-#[derive(Deserialize)]
-struct ErrorEnvelope {
-    error: ErrorBody,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    #[serde(default)]
-    message: Option<String>,
-    #[serde(default)]
-    code: Option<serde_json::Value>,
-    #[serde(default, rename = "type")]
-    kind: Option<String>,
-}
-
-/// Sends the body to the attempt's provider; returns the response only for a 2xx status.
+/// Sends an adapter's request to the provider; returns the response only for a 2xx status.
 pub async fn send(
-    attempt: &Attempt,
-    body: Bytes,
+    provider: &ProviderRt,
+    call: UpstreamCall,
     request_id: &str,
 ) -> Result<reqwest::Response, UpstreamError> {
-    let provider = &attempt.target.provider;
     let mut request = provider
         .client
-        .post(&provider.chat_url)
+        .post(format!("{}{}", provider.base_url, call.path))
         .timeout(provider.timeout)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header("x-request-id", request_id)
-        .body(body);
-    if let Some(auth) = &provider.auth {
-        request = request.header(reqwest::header::AUTHORIZATION, auth.clone());
+        .body(call.body);
+    for (name, value) in call.headers {
+        request = request.header(name, value);
+    }
+    if let Some((name, value)) = &provider.auth {
+        request = request.header(name.clone(), value.clone());
     }
     let response = request.send().await.map_err(classify_transport)?;
     if response.status().is_success() {
         return Ok(response);
     }
-    Err(status_error(
-        response,
-        provider.auth.as_ref().and_then(|h| h.to_str().ok()),
-    )
-    .await)
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = read_capped(response, MAX_ERROR_BODY)
+        .await
+        .unwrap_or_default();
+    let mut error = providers::upstream_error(provider.protocol, status, &headers, &body);
+    if let UpstreamError::Status { message, .. } = &mut error {
+        *message = scrub(message, provider.secret.as_ref().map(|s| s.0.as_str()))
+            .chars()
+            .take(2000)
+            .collect();
+    }
+    Err(error)
 }
 
-/// Maps a transport failure, never quoting the URL (it is not secret, but the error text can be long).
+/// Maps a transport failure without quoting it (the text can be long and is not for clients).
 pub fn classify_transport(e: reqwest::Error) -> UpstreamError {
     if e.is_timeout() {
         UpstreamError::Timeout
@@ -167,31 +187,6 @@ pub fn classify_transport(e: reqwest::Error) -> UpstreamError {
         UpstreamError::StreamBroken("broke off its answer".into())
     } else {
         UpstreamError::Connect("request failed".into())
-    }
-}
-
-async fn status_error(response: reqwest::Response, auth: Option<&str>) -> UpstreamError {
-    let status = response.status().as_u16();
-    let retry_after = retry_after(response.headers());
-    let bytes = read_capped(response, MAX_ERROR_BODY)
-        .await
-        .unwrap_or_default();
-    let parsed = serde_json::from_slice::<ErrorEnvelope>(&bytes)
-        .ok()
-        .map(|e| e.error);
-    let code = parsed.as_ref().and_then(|e| match &e.code {
-        Some(serde_json::Value::String(s)) => Some(s.clone()),
-        _ => e.kind.clone(),
-    });
-    let message = parsed
-        .and_then(|e| e.message)
-        .map(|m| scrub(&m, auth))
-        .unwrap_or_else(|| format!("HTTP {status}"));
-    UpstreamError::Status {
-        status,
-        code,
-        message: message.chars().take(2000).collect(),
-        retry_after,
     }
 }
 
@@ -212,8 +207,8 @@ pub async fn read_capped(
     Ok(out)
 }
 
-/// `Retry-After` in whole seconds, from seconds or `retry-after-ms`.
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+/// `Retry-After` in whole seconds, from `retry-after` (seconds) or `retry-after-ms`.
+pub fn retry_after(headers: &axum::http::HeaderMap) -> Option<u64> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(secs) = text("retry-after").and_then(|v| v.trim().parse::<f64>().ok()) {
         return Some(secs.max(0.0).ceil() as u64);
@@ -228,12 +223,9 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
 }
 
 /// Removes our credential and anything shaped like an API key from provider text.
-pub fn scrub(text: &str, auth_header: Option<&str>) -> String {
+pub fn scrub(text: &str, secret: Option<&str>) -> String {
     let mut out = text.to_string();
-    if let Some(secret) = auth_header
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .filter(|s| s.len() >= 4)
-    {
+    if let Some(secret) = secret.filter(|s| s.len() >= 4) {
         out = out.replace(secret, "[redacted]");
     }
     let mut result = String::with_capacity(out.len());
@@ -241,9 +233,10 @@ pub fn scrub(text: &str, auth_header: Option<&str>) -> String {
         if i > 0 {
             result.push(' ');
         }
-        let looks_like_key =
-            (word.starts_with("sk-") || word.starts_with("AIza") || word.starts_with("key-"))
-                && word.len() > 12;
+        let looks_like_key = ["sk-", "AIza", "key-", "sk_"]
+            .iter()
+            .any(|p| word.starts_with(p))
+            && word.len() > 12;
         result.push_str(if looks_like_key { "[redacted]" } else { word });
     }
     result
@@ -263,12 +256,18 @@ mod tests {
         };
         assert!(status(429, None).retryable());
         assert!(!status(429, Some("insufficient_quota")).retryable());
+        assert!(!status(429, Some("enforced_spend_limit_reached")).retryable());
+        assert!(!status(402, None).retryable());
         assert!(status(503, None).retryable());
         assert!(status(529, None).retryable());
         assert!(!status(400, None).retryable());
         assert!(!status(401, None).retryable());
         assert!(UpstreamError::Timeout.retryable());
         assert_eq!(status(401, None).to_api_error("p").status, 502);
+        assert_eq!(
+            status(402, None).to_api_error("p").code,
+            Some("insufficient_quota")
+        );
         assert_eq!(UpstreamError::Timeout.to_api_error("p").status, 504);
     }
 
@@ -276,7 +275,7 @@ mod tests {
     fn scrubs_credentials() {
         let text = scrub(
             "Incorrect API key provided: sk-proj-abcdefghijklmnop. Also mysecretvalue here",
-            Some("Bearer mysecretvalue"),
+            Some("mysecretvalue"),
         );
         assert!(!text.contains("abcdefghijklmnop"));
         assert!(!text.contains("mysecretvalue"));

@@ -1,0 +1,146 @@
+//! Usage and request accounting: every finished request is recorded (tokens, outcome, latency) per
+//! key, provider and model, and exposed in Prometheus text format on `/metrics`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+use crate::usage::Usage;
+
+/// One finished request as recorded.
+#[derive(Debug, Clone)]
+pub struct Record<'a> {
+    pub key: &'a str,
+    pub provider: &'a str,
+    pub model: &'a str,
+    /// HTTP status the client saw (200 for streams that started).
+    pub status: u16,
+    pub usage: Option<Usage>,
+    pub latency_ms: u64,
+    pub completed: bool,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Totals {
+    requests: u64,
+    incomplete: u64,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    cached_tokens: u64,
+    latency_ms_sum: u64,
+}
+
+/// Counters keyed by (key, provider, model, status). Label values come from the snapshot or the
+/// request's model name, never from secrets.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    totals: Mutex<BTreeMap<(String, String, String, u16), Totals>>,
+}
+
+impl Metrics {
+    pub fn record(&self, r: Record<'_>) {
+        let Ok(mut totals) = self.totals.lock() else {
+            return;
+        };
+        let model: String = r.model.chars().take(128).collect();
+        let t = totals
+            .entry((r.key.to_string(), r.provider.to_string(), model, r.status))
+            .or_default();
+        t.requests += 1;
+        t.incomplete += u64::from(!r.completed);
+        t.latency_ms_sum += r.latency_ms;
+        if let Some(u) = r.usage {
+            t.prompt_tokens += u.prompt_tokens;
+            t.completion_tokens += u.completion_tokens;
+            t.cached_tokens += u.cached_tokens;
+        }
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let Ok(totals) = self.totals.lock() else {
+            return String::new();
+        };
+        let mut out = String::new();
+        let series: [(&str, &str, fn(&Totals) -> u64); 6] = [
+            ("tokenrouter_requests_total", "Requests answered", |t| {
+                t.requests
+            }),
+            (
+                "tokenrouter_requests_incomplete_total",
+                "Streams that ended before completion",
+                |t| t.incomplete,
+            ),
+            (
+                "tokenrouter_prompt_tokens_total",
+                "Prompt tokens reported by providers",
+                |t| t.prompt_tokens,
+            ),
+            (
+                "tokenrouter_completion_tokens_total",
+                "Completion tokens reported by providers",
+                |t| t.completion_tokens,
+            ),
+            (
+                "tokenrouter_cached_tokens_total",
+                "Prompt tokens served from provider caches",
+                |t| t.cached_tokens,
+            ),
+            (
+                "tokenrouter_latency_ms_sum",
+                "Sum of request latencies in milliseconds",
+                |t| t.latency_ms_sum,
+            ),
+        ];
+        for (name, help, get) in series {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for ((key, provider, model, status), t) in totals.iter() {
+                let _ = writeln!(
+                    out,
+                    "{name}{{key=\"{}\",provider=\"{}\",model=\"{}\",status=\"{status}\"}} {}",
+                    escape(key),
+                    escape(provider),
+                    escape(model),
+                    get(t)
+                );
+            }
+        }
+        out
+    }
+}
+
+fn escape(label: &str) -> String {
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aggregates_and_renders() {
+        let m = Metrics::default();
+        let usage = Usage {
+            prompt_tokens: 3,
+            completion_tokens: 4,
+            ..Default::default()
+        };
+        for _ in 0..2 {
+            m.record(Record {
+                key: "k",
+                provider: "p",
+                model: "m\"x",
+                status: 200,
+                usage: Some(usage),
+                latency_ms: 5,
+                completed: true,
+            });
+        }
+        let text = m.render();
+        assert!(text.contains("tokenrouter_requests_total{key=\"k\",provider=\"p\",model=\"m\\\"x\",status=\"200\"} 2"), "{text}");
+        assert!(text.contains("tokenrouter_completion_tokens_total{key=\"k\",provider=\"p\",model=\"m\\\"x\",status=\"200\"} 8"));
+    }
+}

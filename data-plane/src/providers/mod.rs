@@ -1,0 +1,161 @@
+//! Provider adapters, one per wire protocol. Each builds the upstream request from an allow-list of
+//! fields, maps the answer back to OpenAI's shape, and runs a streaming state machine from upstream
+//! SSE events to OpenAI chunks. The OpenAI protocol (and Mistral, DeepSeek, compatible servers) is a
+//! passthrough with per-provider quirks.
+
+pub mod anthropic;
+pub mod gemini;
+pub mod mistral;
+pub mod openai;
+
+use axum::http::HeaderMap;
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+use crate::sse::SseEvent;
+use crate::upstream::UpstreamError;
+use crate::usage::Usage;
+
+/// The wire protocol (and quirks) of a provider, from its `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    OpenAi,
+    Mistral,
+    DeepSeek,
+    Compatible,
+    Anthropic,
+    Gemini,
+}
+
+impl Protocol {
+    pub fn from_kind(kind: &str) -> Option<Protocol> {
+        Some(match kind {
+            "openai" => Protocol::OpenAi,
+            "mistral" => Protocol::Mistral,
+            "deepseek" => Protocol::DeepSeek,
+            "openai-compatible" => Protocol::Compatible,
+            "anthropic" => Protocol::Anthropic,
+            "gemini" => Protocol::Gemini,
+            _ => return None,
+        })
+    }
+
+    /// Whether the provider speaks OpenAI's chat completions protocol (unknown fields pass through).
+    pub fn is_openai_like(self) -> bool {
+        !matches!(self, Protocol::Anthropic | Protocol::Gemini)
+    }
+
+    /// The header that carries the credential and how its value is formed.
+    pub fn auth_header(self, secret: &str) -> (&'static str, String) {
+        match self {
+            Protocol::Anthropic => ("x-api-key", secret.to_string()),
+            Protocol::Gemini => ("x-goog-api-key", secret.to_string()),
+            _ => ("authorization", format!("Bearer {secret}")),
+        }
+    }
+}
+
+/// What an adapter needs to build one upstream request.
+#[derive(Debug)]
+pub struct RequestCtx<'a> {
+    /// The validated client body (OpenAI shape, unknown fields included).
+    pub body: &'a Map<String, Value>,
+    /// The model name to send upstream.
+    pub model: &'a str,
+    pub stream: bool,
+}
+
+/// One upstream HTTP request, relative to the provider's base URL.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamCall {
+    /// Appended to the base URL, e.g. `/chat/completions` or `/models/x:streamGenerateContent?alt=sse`.
+    pub path: String,
+    pub body: Vec<u8>,
+    /// Extra headers besides the credential and content type (e.g. `anthropic-version`).
+    pub headers: Vec<(&'static str, String)>,
+    /// Top-level client fields that were not sent (reported to the client in a header).
+    pub dropped: Vec<String>,
+}
+
+/// What an adapter needs to shape answers.
+#[derive(Debug, Clone)]
+pub struct ResponseCtx {
+    /// `chatcmpl-...` id used when the provider's answer has none that fits.
+    pub id: String,
+    /// Unix seconds for `created`.
+    pub created: u64,
+    /// The upstream model name (used when the provider's answer does not name one).
+    pub model: String,
+    /// Whether the client asked for the usage chunk (`stream_options.include_usage`).
+    pub include_usage: bool,
+}
+
+/// A translated non-streaming answer: OpenAI `chat.completion` JSON bytes and the usage in it.
+#[derive(Debug, Clone)]
+pub struct Translated {
+    pub body: Vec<u8>,
+    pub usage: Option<Usage>,
+}
+
+/// Whether a stream continues after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    More,
+    /// The provider's terminal event arrived: send `data: [DONE]` and stop.
+    Done,
+}
+
+/// Turns upstream SSE events into OpenAI `chat.completion.chunk` JSON objects (serialised, without
+/// the `data: ` prefix). An `Err` ends the stream with an in-band error.
+pub trait StreamTranslator: Send {
+    fn event(&mut self, event: SseEvent, out: &mut Vec<String>) -> Result<Flow, UpstreamError>;
+    /// The upstream closed; `Err` if it closed before its terminal event.
+    fn end(&mut self, out: &mut Vec<String>) -> Result<(), UpstreamError>;
+    /// Usage seen so far.
+    fn usage(&self) -> Option<Usage>;
+}
+
+/// Builds the upstream request.
+pub fn build(protocol: Protocol, ctx: &RequestCtx<'_>) -> Result<UpstreamCall, ApiError> {
+    match protocol {
+        Protocol::Anthropic => anthropic::build_request(ctx),
+        Protocol::Gemini => gemini::build_request(ctx),
+        _ => openai::build_request(protocol, ctx),
+    }
+}
+
+/// Maps a 2xx non-streaming body to OpenAI's `chat.completion`.
+pub fn translate_response(
+    protocol: Protocol,
+    body: &[u8],
+    ctx: &ResponseCtx,
+) -> Result<Translated, UpstreamError> {
+    match protocol {
+        Protocol::Anthropic => anthropic::translate_response(body, ctx),
+        Protocol::Gemini => gemini::translate_response(body, ctx),
+        _ => openai::translate_response(protocol, body, ctx),
+    }
+}
+
+/// A fresh streaming state machine.
+pub fn stream_translator(protocol: Protocol, ctx: ResponseCtx) -> Box<dyn StreamTranslator> {
+    match protocol {
+        Protocol::Anthropic => Box::new(anthropic::AnthropicStream::new(ctx)),
+        Protocol::Gemini => Box::new(gemini::GeminiStream::new(ctx)),
+        _ => Box::new(openai::OpenAiStream::new(protocol, ctx)),
+    }
+}
+
+/// Maps an error status and body (read up to 64 KiB) to an [`UpstreamError`].
+pub fn upstream_error(
+    protocol: Protocol,
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> UpstreamError {
+    match protocol {
+        Protocol::Anthropic => anthropic::map_error(status, headers, body),
+        Protocol::Gemini => gemini::map_error(status, headers, body),
+        _ => openai::map_error(status, headers, body),
+    }
+}

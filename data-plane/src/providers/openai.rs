@@ -1,0 +1,263 @@
+//! The OpenAI protocol: a passthrough that keeps every field the provider returns, plus the quirks
+//! of Mistral, DeepSeek and other compatible servers. Usage is always requested upstream and only
+//! shown to the client when it asked for it.
+
+use axum::http::HeaderMap;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::{Map, Value};
+
+use super::{Flow, Protocol, RequestCtx, ResponseCtx, StreamTranslator, Translated, UpstreamCall};
+use crate::error::ApiError;
+use crate::sse::SseEvent;
+use crate::upstream::{UpstreamError, retry_after};
+use crate::usage::{OpenAiUsage, Usage};
+
+/// Builds the upstream body: the client's fields with the upstream model, asking for usage.
+pub fn build_request(protocol: Protocol, ctx: &RequestCtx<'_>) -> Result<UpstreamCall, ApiError> {
+    let mut body = ctx.body.clone();
+    body.insert("model".into(), Value::String(ctx.model.to_string()));
+    if ctx.stream {
+        match protocol {
+            // Mistral reports usage on the finish chunk and refuses `stream_options`.
+            Protocol::Mistral => {
+                body.remove("stream_options");
+            }
+            // Ask for usage even when the client did not, so every request is recorded.
+            Protocol::OpenAi | Protocol::DeepSeek => {
+                let options = body
+                    .entry("stream_options")
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(o) = options {
+                    o.insert("include_usage".into(), Value::Bool(true));
+                }
+            }
+            _ => {}
+        }
+    }
+    if protocol == Protocol::Mistral {
+        super::mistral::adapt_request(&mut body);
+    }
+    let body = serde_json::to_vec(&body)
+        .map_err(|_| ApiError::bad_request("invalid_json", "The request could not be encoded."))?;
+    Ok(UpstreamCall {
+        path: "/chat/completions".into(),
+        body,
+        headers: Vec::new(),
+        dropped: Vec::new(),
+    })
+}
+
+#[derive(Deserialize)]
+struct Peek {
+    #[serde(default)]
+    choices: Option<Vec<IgnoredAny>>,
+    #[serde(default)]
+    usage: Option<OpenAiUsage>,
+    #[serde(default)]
+    error: Option<IgnoredAny>,
+}
+
+/// Checks the answer is a JSON object and reads its usage; the bytes go to the client unchanged.
+pub fn translate_response(
+    protocol: Protocol,
+    body: &[u8],
+    _ctx: &ResponseCtx,
+) -> Result<Translated, UpstreamError> {
+    let trimmed = body.trim_ascii();
+    let peek: Peek = match trimmed.first() {
+        Some(b'{') => serde_json::from_slice(trimmed).map_err(|_| malformed())?,
+        _ => return Err(malformed()),
+    };
+    if peek.choices.is_none() {
+        return Err(malformed());
+    }
+    let usage = peek.usage.map(Usage::from);
+    if protocol == Protocol::Mistral {
+        return super::mistral::adapt_response(trimmed, usage);
+    }
+    Ok(Translated {
+        body: trimmed.to_vec(),
+        usage,
+    })
+}
+
+fn malformed() -> UpstreamError {
+    UpstreamError::Malformed("answered with something that is not a chat completion".into())
+}
+
+/// Relays OpenAI-protocol chunks, editing only the few that need it.
+pub struct OpenAiStream {
+    protocol: Protocol,
+    ctx: ResponseCtx,
+    usage: Option<Usage>,
+    /// Usage that arrived on a chunk with choices (Mistral, DeepSeek) and still owes the client
+    /// OpenAI's separate usage chunk.
+    owed_usage_chunk: bool,
+    /// `id`, `created`, `model` of the stream, for a synthesised usage chunk.
+    head: Option<(Value, Value, Value)>,
+    tool_calls: super::mistral::ToolIndex,
+}
+
+impl OpenAiStream {
+    pub fn new(protocol: Protocol, ctx: ResponseCtx) -> Self {
+        OpenAiStream {
+            protocol,
+            ctx,
+            usage: None,
+            owed_usage_chunk: false,
+            head: None,
+            tool_calls: Default::default(),
+        }
+    }
+
+    fn usage_chunk(&self) -> Option<String> {
+        let usage = self.usage?;
+        let (id, created, model) = self.head.clone()?;
+        let chunk = serde_json::json!({
+            "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+            "choices": [], "usage": usage.to_openai(),
+        });
+        Some(chunk.to_string())
+    }
+}
+
+impl StreamTranslator for OpenAiStream {
+    fn event(&mut self, event: SseEvent, out: &mut Vec<String>) -> Result<Flow, UpstreamError> {
+        let data = event.data.trim();
+        if data == "[DONE]" {
+            if self.owed_usage_chunk && self.ctx.include_usage {
+                out.extend(self.usage_chunk());
+            }
+            return Ok(Flow::Done);
+        }
+        if !data.starts_with('{') {
+            tracing::debug!("dropped a non-JSON upstream stream event");
+            return Ok(Flow::More);
+        }
+        let Ok(peek) = serde_json::from_str::<Peek>(data) else {
+            tracing::debug!("dropped a malformed upstream stream event");
+            return Ok(Flow::More);
+        };
+        if peek.error.is_some() {
+            return Err(in_band_error(data));
+        }
+        let usage_only = peek.choices.as_ref().is_some_and(Vec::is_empty);
+        let needs_edit = self.protocol == Protocol::Mistral && data.contains("\"tool_calls\"");
+        let has_usage = peek.usage.is_some();
+        if let Some(u) = peek.usage {
+            self.usage = Some(Usage::from(u));
+        }
+        if usage_only {
+            self.owed_usage_chunk = false;
+            if self.ctx.include_usage {
+                out.push(event.data);
+            }
+            return Ok(Flow::More);
+        }
+        if !has_usage && !needs_edit {
+            if self.head.is_none() {
+                self.remember_head(data);
+            }
+            out.push(event.data);
+            return Ok(Flow::More);
+        }
+        // Rare chunks (usage on a finish chunk, Mistral tool calls) are edited as JSON.
+        let Ok(Value::Object(mut chunk)) = serde_json::from_str::<Value>(data) else {
+            return Ok(Flow::More);
+        };
+        if self.head.is_none() {
+            self.remember_head(data);
+        }
+        if has_usage {
+            chunk.remove("usage");
+            self.owed_usage_chunk = true;
+        }
+        if needs_edit {
+            self.tool_calls.add_indices(&mut chunk);
+        }
+        out.push(Value::Object(chunk).to_string());
+        Ok(Flow::More)
+    }
+
+    fn end(&mut self, _out: &mut Vec<String>) -> Result<(), UpstreamError> {
+        Err(UpstreamError::StreamBroken(
+            "ended the stream without finishing it".into(),
+        ))
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+}
+
+impl OpenAiStream {
+    fn remember_head(&mut self, data: &str) {
+        #[derive(Deserialize)]
+        struct Head {
+            #[serde(default)]
+            id: Value,
+            #[serde(default)]
+            created: Value,
+            #[serde(default)]
+            model: Value,
+        }
+        if let Ok(h) = serde_json::from_str::<Head>(data) {
+            self.head = Some((h.id, h.created, h.model));
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorEnvelope {
+    error: ErrorBody,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    code: Option<Value>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+}
+
+fn parse_error(body: &[u8]) -> (Option<String>, Option<String>) {
+    let Ok(envelope) = serde_json::from_slice::<ErrorEnvelope>(body) else {
+        return (None, None);
+    };
+    let e = envelope.error;
+    let code = match e.code {
+        Some(Value::String(s)) => Some(s),
+        _ => e.kind,
+    };
+    (code, e.message)
+}
+
+/// An in-band `{"error": ...}` stream event.
+fn in_band_error(data: &str) -> UpstreamError {
+    let (code, message) = parse_error(data.as_bytes());
+    UpstreamError::InBand {
+        code,
+        message: message.unwrap_or_else(|| "failed mid-stream".into()),
+    }
+}
+
+/// Maps an OpenAI-style error answer (also Mistral's `{"object":"error",...}` and DeepSeek's).
+pub fn map_error(status: u16, headers: &HeaderMap, body: &[u8]) -> UpstreamError {
+    let (mut code, mut message) = parse_error(body);
+    if message.is_none() {
+        // Mistral answers `{"object":"error","message":...,"type":...,"code":...}`.
+        if let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(body) {
+            message = o.get("message").and_then(Value::as_str).map(str::to_string);
+            code = o.get("type").and_then(Value::as_str).map(str::to_string);
+        }
+    }
+    UpstreamError::Status {
+        status,
+        code,
+        message: message.unwrap_or_else(|| format!("HTTP {status}")),
+        retry_after: retry_after(headers),
+    }
+}
