@@ -4,6 +4,8 @@
 pub mod clients;
 pub mod error;
 pub mod extensions;
+#[cfg(test)]
+pub mod fixtures;
 pub mod metrics;
 pub mod middleware;
 pub mod persist;

@@ -7,6 +7,9 @@ pub mod anthropic;
 pub mod gemini;
 pub mod mistral;
 pub mod openai;
+#[cfg(test)]
+mod openai_tests;
+pub mod reasoning_cache;
 
 use axum::http::HeaderMap;
 use serde_json::{Map, Value};

@@ -1,0 +1,85 @@
+//! A bounded, expiring cache for provider state that OpenAI's format has no place for (Anthropic
+//! thinking blocks with signatures, Gemini `thoughtSignature`s, DeepSeek `reasoning_content`),
+//! keyed by the tool-call id the client will send back. Lets plain OpenAI clients run multi-turn
+//! tool use with thinking models: adapters store the state when they answer and restore it when
+//! the client's history comes back without it.
+//!
+//! It is per process: behind a load balancer, give a conversation's requests session affinity or
+//! have clients send `reasoning_content`/`reasoning_details` back themselves.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Most entries kept; the oldest are evicted first.
+const CAPACITY: usize = 50_000;
+/// How long an entry lives.
+const TTL: Duration = Duration::from_secs(6 * 60 * 60);
+
+#[derive(Debug, Default)]
+struct Inner {
+    entries: HashMap<String, (Instant, Value)>,
+    order: VecDeque<String>,
+}
+
+/// See the module documentation.
+#[derive(Debug, Default)]
+pub struct ReasoningCache {
+    inner: Mutex<Inner>,
+}
+
+impl ReasoningCache {
+    /// The process-wide cache.
+    pub fn global() -> &'static ReasoningCache {
+        static CACHE: OnceLock<ReasoningCache> = OnceLock::new();
+        CACHE.get_or_init(ReasoningCache::default)
+    }
+
+    pub fn put(&self, key: &str, value: Value) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        if inner
+            .entries
+            .insert(key.to_string(), (Instant::now(), value))
+            .is_none()
+        {
+            inner.order.push_back(key.to_string());
+        }
+        while inner.order.len() > CAPACITY {
+            if let Some(old) = inner.order.pop_front() {
+                inner.entries.remove(&old);
+            }
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<Value> {
+        let Ok(inner) = self.inner.lock() else {
+            return None;
+        };
+        inner
+            .entries
+            .get(key)
+            .filter(|(at, _)| at.elapsed() < TTL)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stores_and_bounds() {
+        let c = ReasoningCache::default();
+        c.put("a", Value::from(1));
+        assert_eq!(c.get("a"), Some(Value::from(1)));
+        assert_eq!(c.get("b"), None);
+        for i in 0..CAPACITY + 10 {
+            c.put(&format!("k{i}"), Value::Null);
+        }
+        assert_eq!(c.get("a"), None, "the oldest entry was evicted");
+    }
+}
