@@ -20,6 +20,9 @@ pub struct Record<'a> {
     pub completed: bool,
 }
 
+/// A metric's name, help text and how to read it from the totals.
+type Series = (&'static str, &'static str, fn(&Totals) -> u64);
+
 #[derive(Debug, Default, Clone, Copy)]
 struct Totals {
     requests: u64,
@@ -62,7 +65,7 @@ impl Metrics {
             return String::new();
         };
         let mut out = String::new();
-        let series: [(&str, &str, fn(&Totals) -> u64); 6] = [
+        let series: [Series; 6] = [
             ("tokenrouter_requests_total", "Requests answered", |t| {
                 t.requests
             }),
