@@ -1,0 +1,192 @@
+//! Micro-benchmarks of the data plane's hot functions (criterion; `cargo bench -p
+//! tokenrouter-data-plane`, never part of the test command): request parse and validation,
+//! OpenAI passthrough translation per request and per stream chunk, routing with 1,000 models and
+//! 10,000 rules, and compiling a snapshot with 10,000 rules.
+
+use std::hint::black_box;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use serde_json::json;
+use tokenrouter_data_plane::clients::ClientCache;
+use tokenrouter_data_plane::extensions::Extensions;
+use tokenrouter_data_plane::providers::{self, Protocol, RequestCtx, ResponseCtx};
+use tokenrouter_data_plane::sse::SseDecoder;
+use tokenrouter_data_plane::{CompilePolicy, Runtime, request, route};
+use tokenrouter_proto::content_hash;
+use tokenrouter_proto::v1::{Credential, Provider, RoutingRule, Snapshot};
+
+const PROMPT: &str = "Say hello. This is a benchmark request from the TokenRouter load generator, \
+    measuring how much time and memory the gateway adds on top of a simulated upstream provider.";
+
+fn request_body(stream: bool) -> Vec<u8> {
+    json!({
+        "model": "gpt-4o-mini", "stream": stream, "temperature": 0.7, "max_tokens": 256,
+        "messages": [
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": PROMPT},
+        ],
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn response_body() -> Vec<u8> {
+    json!({
+        "id": "chatcmpl-abc123", "object": "chat.completion", "created": 1_700_000_000,
+        "model": "gpt-4o-mini", "system_fingerprint": "fp_simulated",
+        "choices": [{"index": 0, "finish_reason": "stop", "logprobs": null,
+            "message": {"role": "assistant", "content": format!("[simulated] You said: {PROMPT}"), "refusal": null}}],
+        "usage": {"prompt_tokens": 40, "completion_tokens": 45, "total_tokens": 85},
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn chunk_frame() -> Vec<u8> {
+    let chunk = json!({
+        "id": "chatcmpl-abc123", "object": "chat.completion.chunk", "created": 1_700_000_000,
+        "model": "gpt-4o-mini", "system_fingerprint": "fp_simulated",
+        "choices": [{"index": 0, "delta": {"content": " benchmark"}, "logprobs": null, "finish_reason": null}],
+    });
+    format!("data: {chunk}\n\n").into_bytes()
+}
+
+fn ctx() -> ResponseCtx {
+    ResponseCtx {
+        id: "chatcmpl-x".into(),
+        created: 1_700_000_000,
+        model: "gpt-4o-mini".into(),
+        include_usage: false,
+    }
+}
+
+fn parse(c: &mut Criterion) {
+    let body = request_body(false);
+    c.bench_function("request::parse (2 messages, 4 params)", |b| {
+        b.iter(|| request::parse(black_box(&body)).map(|r| r.stream))
+    });
+}
+
+fn translate(c: &mut Criterion) {
+    let body = request_body(false);
+    let parsed = request::parse(&body).expect("valid request");
+    let ext = Extensions::new("openai", "direct", "req_0123456789abcdef0123456789abcdef");
+    c.bench_function("openai: build upstream request", |b| {
+        b.iter(|| {
+            let ctx = RequestCtx {
+                body: &parsed.body,
+                model: "gpt-4o-mini",
+                stream: false,
+            };
+            providers::build(Protocol::OpenAi, black_box(&ctx)).map(|call| call.body.len())
+        })
+    });
+    let answer = response_body();
+    let rctx = ctx();
+    c.bench_function("openai: translate answer + splice extensions", |b| {
+        b.iter(|| {
+            let t = providers::translate_response(Protocol::OpenAi, black_box(&answer), &rctx)
+                .expect("valid answer");
+            let mut out = Vec::with_capacity(t.body.len() + 160);
+            ext.splice_into(&t.body, 12, &mut out);
+            out.len()
+        })
+    });
+    let frame = chunk_frame();
+    let mut translator = providers::stream_translator(Protocol::OpenAi, ctx());
+    let mut decoder = SseDecoder::new();
+    c.bench_function(
+        "openai: stream chunk (SSE decode + translate + splice)",
+        |b| {
+            b.iter(|| {
+                let mut events = Vec::new();
+                let _ = decoder.feed(black_box(&frame), &mut events);
+                let mut chunks = Vec::new();
+                for event in events {
+                    let _ = translator.event(event, &mut chunks);
+                }
+                let mut out = Vec::new();
+                for chunk in &chunks {
+                    out.extend_from_slice(b"data: ");
+                    ext.splice_into(chunk.as_bytes(), 12, &mut out);
+                    out.extend_from_slice(b"\n\n");
+                }
+                out.len()
+            })
+        },
+    );
+}
+
+/// 10 providers serving 1,000 models between them, and `rules` routing rules that match none of
+/// the benchmarked model names.
+fn big_snapshot(rules: usize) -> Snapshot {
+    let providers: Vec<Provider> = (0..10)
+        .map(|p| Provider {
+            name: format!("provider-{p}"),
+            kind: "openai".into(),
+            base_url: format!("https://p{p}.example.com/v1"),
+            models: (0..100).map(|m| format!("model-{p}-{m}")).collect(),
+            ..Default::default()
+        })
+        .collect();
+    let credentials = (0..10)
+        .map(|p| Credential {
+            name: format!("key-{p}"),
+            provider: format!("provider-{p}"),
+            secret: format!("sk-secret-{p}"),
+        })
+        .collect();
+    let routing_rules = (0..rules)
+        .map(|r| RoutingRule {
+            name: format!("rule-{r}"),
+            priority: r as i32,
+            match_model: format!("team-{r}-*"),
+            target_provider: format!("provider-{}", r % 10),
+            ..Default::default()
+        })
+        .collect();
+    let mut s = Snapshot {
+        version: 1,
+        epoch: "bench".into(),
+        providers,
+        credentials,
+        routing_rules,
+        ..Default::default()
+    };
+    s.content_hash = content_hash(&s);
+    s
+}
+
+fn routing(c: &mut Criterion) {
+    let clients = ClientCache::default();
+    let rt = Runtime::compile(&big_snapshot(10_000), CompilePolicy::default(), &clients)
+        .expect("valid snapshot");
+    c.bench_function(
+        "route::resolve, 10,000 rules, none match (catalog hit)",
+        |b| b.iter(|| route::resolve(&rt, black_box("model-7-42")).map(|p| p.attempts.len())),
+    );
+    c.bench_function("route::resolve, 10,000 rules, first matches", |b| {
+        b.iter(|| route::resolve(&rt, black_box("team-0-gpt")).map(|p| p.attempts.len()))
+    });
+    c.bench_function("route::resolve, 10,000 rules, pinned provider:model", |b| {
+        b.iter(|| route::resolve(&rt, black_box("provider-3:model-3-1")).map(|p| p.attempts.len()))
+    });
+}
+
+fn compile(c: &mut Criterion) {
+    let snapshot = big_snapshot(10_000);
+    let clients = ClientCache::default();
+    let mut group = c.benchmark_group("snapshot");
+    group.sample_size(10);
+    group.bench_function("Runtime::compile, 10,000 rules, 1,000 models", |b| {
+        b.iter_batched(
+            || snapshot.clone(),
+            |s| Runtime::compile(&s, CompilePolicy::default(), &clients).map(|rt| rt.rules.len()),
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, parse, translate, routing, compile);
+criterion_main!(benches);
