@@ -24,6 +24,7 @@ pub async fn stack(backend: Backend) -> Option<Stack> {
             name: "test".into(),
             key: KEY.into(),
             expected_version: 0,
+            ..Default::default()
         })
         .await
         .expect("create key");
