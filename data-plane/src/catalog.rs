@@ -163,7 +163,17 @@ const CHAT: &str = "tools json_mode json_schema vision logit_bias seed logprobs 
 const REASONER: &str = "tools json_mode json_schema vision reasoning seed";
 
 /// (kind, model, input, output, cached input USD/Mtok, context, max output, capabilities, quality).
-type Builtin = (&'static str, &'static str, f64, f64, f64, u32, u32, &'static str, u32);
+type Builtin = (
+    &'static str,
+    &'static str,
+    f64,
+    f64,
+    f64,
+    u32,
+    u32,
+    &'static str,
+    u32,
+);
 
 /// List prices as published by each vendor (2026-11); override them in the control plane.
 #[rustfmt::skip]

@@ -205,6 +205,16 @@ impl Signals {
         });
     }
 
+    /// Records a failure in the averages only (for aggregate keys, which have no breaker).
+    pub fn error(&self, key: &str) {
+        let now = Instant::now();
+        self.with(key, |s| {
+            s.samples += 1;
+            s.last_update = Some(now);
+            s.error_rate = s.error_rate * (1.0 - ALPHA) + ALPHA;
+        });
+    }
+
     /// A 429: the credential rests for `for_` instead of counting as a breakdown.
     pub fn cool_down(&self, key: &str, for_: Duration) {
         let until = Instant::now() + for_;
@@ -227,6 +237,7 @@ impl Signals {
         };
         let mut out: Vec<_> = map
             .iter()
+            .filter(|(k, _)| !k.ends_with("\u{1f}*"))
             .map(|(k, s)| (k.replace('\u{1f}', "/"), s.breaker(now), s.clone()))
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));

@@ -269,7 +269,7 @@ fn record_failure(state: &DataPlaneState, key: &str, aggregate: &str, e: &Upstre
         UpstreamError::Unavailable(_) => {}
         _ => {
             state.signals.failure(key);
-            state.signals.failure(aggregate);
+            state.signals.error(aggregate);
         }
     }
 }
@@ -308,7 +308,18 @@ async fn try_attempt(
         model: attempt.model.clone(),
         include_usage: request.include_usage,
     };
-    let response = match upstream::send(provider, credential, call, &ext.request_id).await {
+    // A stream's first-token timer starts when the request is sent: a provider that is slow to
+    // even answer with headers is as late as one that answers and then says nothing.
+    let sent_at = std::time::Instant::now();
+    let sending = upstream::send(provider, credential, call, &ext.request_id);
+    let sent = if request.stream {
+        tokio::time::timeout(provider.first_token_timeout, sending)
+            .await
+            .unwrap_or(Err(UpstreamError::Timeout))
+    } else {
+        sending.await
+    };
+    let response = match sent {
         Ok(r) => r,
         Err(e) => {
             record_failure(state, &key, &aggregate, &e);
@@ -320,11 +331,12 @@ async fn try_attempt(
         state.signals.headroom(&aggregate, h);
     }
     let started = authed.started;
-    let sent_at = std::time::Instant::now();
     let mut answer = if request.stream {
         let translator = providers::stream_translator(provider.protocol, ctx);
         let timeouts = RelayTimeouts {
-            first_token: provider.first_token_timeout,
+            first_token: provider
+                .first_token_timeout
+                .saturating_sub(sent_at.elapsed()),
             idle: provider.idle_timeout,
             client_stall: state.config.client_stall_timeout,
         };
