@@ -87,6 +87,7 @@ pub(super) async fn run(
                 name: name.clone(),
                 key: key.unwrap_or_default(),
                 expected_version: opts.proto(),
+                ..Default::default()
             };
             let created = call(client.create_api_key(request)).await?;
             print_created(printer, &name, generated, created)
@@ -207,6 +208,7 @@ mod unit {
                 sha256: "ab".into(),
                 prefix: "sk-tr-12".into(),
                 disabled: false,
+                ..Default::default()
             }),
             key: "sk-tr-12345".into(),
             version: 9,

@@ -90,6 +90,7 @@ impl PolicyArgs {
                 name: self.name,
                 chain: self.chain,
                 max_attempts: self.max_attempts.unwrap_or(0),
+                ..Default::default()
             }),
             expected_version: self.write.proto(),
         }
@@ -230,6 +231,7 @@ mod unit {
             name: "cheap".into(),
             chain: vec![target("a", "m1"), target("b", "")],
             max_attempts: 0,
+            ..Default::default()
         };
         assert_eq!(policy.row(), ["cheap", "a:m1 -> b", "3 (default)"]);
         assert_eq!(

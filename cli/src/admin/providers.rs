@@ -65,6 +65,7 @@ impl ProviderArgs {
                 timeout_ms: self.timeout_ms.unwrap_or(0),
                 connect_timeout_ms: self.connect_timeout_ms.unwrap_or(0),
                 disabled: self.disabled,
+                ..Default::default()
             }),
             expected_version: self.write.proto(),
         }
@@ -196,6 +197,7 @@ mod unit {
                 timeout_ms: 30000,
                 connect_timeout_ms: 2000,
                 disabled: true,
+                ..Default::default()
             }
         );
     }

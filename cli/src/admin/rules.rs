@@ -66,6 +66,7 @@ impl RuleArgs {
                 target_provider: self.target_provider,
                 target_model: self.target_model.unwrap_or_default(),
                 fallback_policy: self.fallback_policy.unwrap_or_default(),
+                ..Default::default()
             }),
             expected_version: self.write.proto(),
         }
@@ -188,6 +189,7 @@ mod unit {
                 target_provider: "openai".into(),
                 target_model: "gpt-4o".into(),
                 fallback_policy: "cheap".into(),
+                ..Default::default()
             }
         );
     }

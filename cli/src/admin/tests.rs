@@ -148,6 +148,10 @@ fake_admin! {
         }
     }
     unimplemented {
+        list_models(ListRequest) -> ListModelsResponse;
+        create_model(ModelWrite) -> WriteResponse;
+        update_model(ModelWrite) -> WriteResponse;
+        delete_model(DeleteRequest) -> WriteResponse;
         update_provider(ProviderWrite) -> WriteResponse;
         delete_provider(DeleteRequest) -> WriteResponse;
         list_credentials(ListRequest) -> ListCredentialsResponse;

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 
 use crate::error::ApiError;
 use crate::providers::{self, UpstreamCall};
-use crate::runtime::ProviderRt;
+use crate::runtime::{CredentialRt, ProviderRt};
 
 /// Most bytes of an upstream error body that are read.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -37,6 +37,8 @@ pub enum UpstreamError {
     Malformed(String),
     /// A stream ended or broke (before its first event, this is retryable).
     StreamBroken(String),
+    /// Not tried: every credential is cooling down or the circuit breaker is open.
+    Unavailable(String),
 }
 
 /// Error codes that mean "out of money", which no retry fixes (providers.md rule 2).
@@ -59,7 +61,8 @@ impl UpstreamError {
             UpstreamError::Connect(_)
             | UpstreamError::Timeout
             | UpstreamError::StreamBroken(_)
-            | UpstreamError::Malformed(_) => true,
+            | UpstreamError::Malformed(_)
+            | UpstreamError::Unavailable(_) => true,
             UpstreamError::InBand { code, .. } => matches!(
                 code.as_deref(),
                 Some("overloaded_error" | "server_error" | "api_error")
@@ -77,6 +80,9 @@ impl UpstreamError {
         match self {
             UpstreamError::Connect(_) => {
                 ApiError::unavailable(format!("Provider `{provider}` could not be reached."))
+            }
+            UpstreamError::Unavailable(why) => {
+                ApiError::unavailable(format!("Provider `{provider}` {why}."))
             }
             UpstreamError::Timeout => {
                 ApiError::timeout(format!("Provider `{provider}` did not answer in time."))
@@ -142,6 +148,7 @@ impl UpstreamError {
 /// Sends an adapter's request to the provider; returns the response only for a 2xx status.
 pub async fn send(
     provider: &ProviderRt,
+    credential: Option<&CredentialRt>,
     call: UpstreamCall,
     request_id: &str,
 ) -> Result<reqwest::Response, UpstreamError> {
@@ -155,8 +162,8 @@ pub async fn send(
     for (name, value) in call.headers {
         request = request.header(name, value);
     }
-    if let Some((name, value)) = &provider.auth {
-        request = request.header(name.clone(), value.clone());
+    if let Some(c) = credential {
+        request = request.header(c.header.0.clone(), c.header.1.clone());
     }
     let response = request.send().await.map_err(classify_transport)?;
     if response.status().is_success() {
@@ -169,7 +176,7 @@ pub async fn send(
         .unwrap_or_default();
     let mut error = providers::upstream_error(provider.protocol, status, &headers, &body);
     if let UpstreamError::Status { message, .. } = &mut error {
-        *message = scrub(message, provider.secret.as_ref().map(|s| s.0.as_str()))
+        *message = scrub(message, credential.map(|c| c.secret.0.as_str()))
             .chars()
             .take(2000)
             .collect();
