@@ -19,7 +19,7 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 
 use scenarios::suite::{self, Column, Route};
-use scenarios::{Env, Opts, PACED_MODEL, SLOW_MODEL, direct, memory, tokenrouter};
+use scenarios::{Env, Opts, PACED_MODEL, SLOW_MODEL, direct, memory, passthrough, tokenrouter};
 
 /// Command line.
 #[derive(Parser, Debug)]
@@ -130,14 +130,6 @@ async fn all(opts: Opts, dir: std::path::PathBuf, bins: stack::Bins) -> anyhow::
 
 /// TokenRouter on the OpenAI simulator, against it directly and the bare pass-through.
 async fn openai(env: &mut Env) -> anyhow::Result<()> {
-    let pt = |stream| {
-        client::Target::local(
-            "pass-through",
-            env.passthrough.1,
-            "/v1/chat/completions",
-            scenarios::chat_body("gpt-4o-mini", stream),
-        )
-    };
     let route = Route {
         section: "openai",
         direct: Column {
@@ -146,8 +138,8 @@ async fn openai(env: &mut Env) -> anyhow::Result<()> {
             proc: &env.fast.proc,
         },
         passthrough: Some(Column {
-            plain: pt(false),
-            stream: pt(true),
+            plain: passthrough(env, false),
+            stream: passthrough(env, true),
             proc: &env.passthrough.0,
         }),
         tokenrouter: Column {

@@ -5,11 +5,15 @@
 
 use std::hint::black_box;
 
+use axum::http::HeaderMap;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use tokenrouter_data_plane::clients::ClientCache;
 use tokenrouter_data_plane::extensions::Extensions;
 use tokenrouter_data_plane::providers::{self, Protocol, RequestCtx, ResponseCtx};
+use tokenrouter_data_plane::route::RouteCtx;
+use tokenrouter_data_plane::runtime::KeyRt;
+use tokenrouter_data_plane::signals::Signals;
 use tokenrouter_data_plane::sse::SseDecoder;
 use tokenrouter_data_plane::{CompilePolicy, Runtime, request, route};
 use tokenrouter_proto::content_hash;
@@ -161,16 +165,35 @@ fn routing(c: &mut Criterion) {
     let clients = ClientCache::default();
     let rt = Runtime::compile(&big_snapshot(10_000), CompilePolicy::default(), &clients)
         .expect("valid snapshot");
-    c.bench_function(
-        "route::resolve, 10,000 rules, none match (catalog hit)",
-        |b| b.iter(|| route::resolve(&rt, black_box("model-7-42")).map(|p| p.attempts.len())),
-    );
-    c.bench_function("route::resolve, 10,000 rules, first matches", |b| {
-        b.iter(|| route::resolve(&rt, black_box("team-0-gpt")).map(|p| p.attempts.len()))
-    });
-    c.bench_function("route::resolve, 10,000 rules, pinned provider:model", |b| {
-        b.iter(|| route::resolve(&rt, black_box("provider-3:model-3-1")).map(|p| p.attempts.len()))
-    });
+    let signals = Signals::default();
+    let key = KeyRt {
+        name: "bench".into(),
+        disabled: false,
+        allowed_models: Vec::new(),
+    };
+    let headers = HeaderMap::new();
+    let cases = [
+        ("none match (catalog hit)", "model-7-42"),
+        ("first matches", "team-0-gpt"),
+        ("none match, pinned provider:model", "provider-3:model-3-1"),
+    ];
+    for (what, model) in cases {
+        let mut body = request_body(false);
+        body = String::from_utf8_lossy(&body)
+            .replace("gpt-4o-mini", model)
+            .into_bytes();
+        let request = request::parse(&body).expect("valid request");
+        let ctx = RouteCtx {
+            rt: &rt,
+            signals: &signals,
+            key: &key,
+            headers: &headers,
+            request: &request,
+        };
+        c.bench_function(&format!("route::resolve, 10,000 rules, {what}"), |b| {
+            b.iter(|| route::resolve(black_box(&ctx)).map(|p| p.attempts.len()))
+        });
+    }
 }
 
 fn compile(c: &mut Criterion) {

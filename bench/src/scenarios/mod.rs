@@ -121,6 +121,16 @@ pub fn tokenrouter(env: &Env, model: &str, stream: bool) -> Arc<Target> {
     )
 }
 
+/// Targets for the bare pass-through in front of the `fast` simulator.
+pub fn passthrough(env: &Env, stream: bool) -> Arc<Target> {
+    Target::local(
+        "pass-through",
+        env.passthrough.1,
+        "/v1/chat/completions",
+        chat_body("gpt-4o-mini", stream),
+    )
+}
+
 /// Targets for a simulator called directly.
 pub fn direct(sim: &Sim, model: &str, stream: bool) -> Arc<Target> {
     Target::local(

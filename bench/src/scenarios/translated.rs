@@ -1,11 +1,12 @@
 //! Routes that are being built on other branches, ready to measure as soon as they land: a
 //! translated provider (Anthropic Messages API behind the OpenAI API) and `auto:fast` routing.
-//! Each probes first and is skipped with a clear message while TokenRouter refuses it.
+//! Each probes first (`auto:fast` is compared with the same bare pass-through as `openai`, since
+//! both end at the same simulator) and is skipped with a clear message while TokenRouter refuses it.
 
 use serde_json::json;
 
 use super::suite::{self, Column, Route};
-use super::{Env, PROMPT, direct, tokenrouter};
+use super::{Env, PROMPT, direct, passthrough, tokenrouter};
 use crate::client::{Dialect, Target};
 use crate::stack::{self, CLIENT_KEY};
 
@@ -109,7 +110,11 @@ pub async fn auto_fast(env: &mut Env) -> anyhow::Result<()> {
             stream: direct(&env.fast, "gpt-4o-mini", true),
             proc: &env.fast.proc,
         },
-        passthrough: None,
+        passthrough: Some(Column {
+            plain: passthrough(env, false),
+            stream: passthrough(env, true),
+            proc: &env.passthrough.0,
+        }),
         tokenrouter: Column {
             plain: tokenrouter(env, "auto:fast", false),
             stream: tokenrouter(env, "auto:fast", true),
