@@ -33,6 +33,22 @@ struct Cli {
 enum Cmd {
     /// Run every scenario (or those named by --only) and print the table.
     All(Opts),
+    /// A closed loop against one 127.0.0.1 port, for profiling a gateway started by hand.
+    #[command(hide = true)]
+    Load {
+        #[arg(long)]
+        port: u16,
+        #[arg(long, default_value = "gpt-4o-mini")]
+        model: String,
+        #[arg(long)]
+        key: Option<String>,
+        #[arg(long, default_value_t = 16)]
+        conns: usize,
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+        #[arg(long)]
+        stream: bool,
+    },
     /// The bare pass-through baseline (started by `all`; not meant to be run by hand).
     #[command(hide = true)]
     Passthrough {
@@ -46,6 +62,39 @@ enum Cmd {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::Passthrough { port, upstream } => passthrough::run(port, upstream),
+        Cmd::Load {
+            port,
+            model,
+            key,
+            conns,
+            secs,
+            stream,
+        } => {
+            let target = client::Target::with_key(
+                "load",
+                port,
+                "/v1/chat/completions",
+                scenarios::chat_body(&model, stream),
+                key.as_deref(),
+            );
+            let kind = if stream {
+                load::Kind::Stream
+            } else {
+                load::Kind::Plain
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()?;
+            let result = runtime.block_on(load::closed(
+                target,
+                kind,
+                conns,
+                Duration::from_secs_f64(secs),
+            ));
+            println!("{}", result.to_json());
+            Ok(())
+        }
         Cmd::All(opts) => {
             let dir = procs::run_dir(opts.out.clone())?;
             let bins = stack::Bins::build(opts.no_build)?;
@@ -54,7 +103,13 @@ fn main() -> anyhow::Result<()> {
                 .worker_threads(1)
                 .enable_all()
                 .build()?;
-            runtime.block_on(all(opts, dir, bins))
+            // On Ctrl-C the run future is dropped, and with it every child process (killed by PID).
+            runtime.block_on(async {
+                tokio::select! {
+                    result = all(opts, dir, bins) => result,
+                    _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted; child processes stopped")),
+                }
+            })
         }
     }
 }
