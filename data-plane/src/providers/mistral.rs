@@ -145,3 +145,11 @@ fn tool_call(call: &Value) -> Value {
     }
     Value::Object(out)
 }
+
+#[cfg(test)]
+#[path = "mistral_tests.rs"]
+mod tests;
+
+#[cfg(test)]
+#[path = "mistral_request_tests.rs"]
+mod request_tests;
