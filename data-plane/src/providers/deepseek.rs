@@ -205,3 +205,11 @@ fn restore_reasoning(message: &mut Map<String, Value>, thinking: bool) {
         None => {}
     }
 }
+
+#[cfg(test)]
+#[path = "deepseek_tests.rs"]
+mod tests;
+
+#[cfg(test)]
+#[path = "deepseek_request_tests.rs"]
+mod request_tests;

@@ -170,7 +170,7 @@ fn ordinary_chunks_are_relayed_byte_for_byte() {
         data: line.clone(),
     };
     t.event(event, &mut out).unwrap();
-    assert_eq!(out, [line.clone()]);
+    assert_eq!(out, std::slice::from_ref(line));
 }
 
 #[test]
