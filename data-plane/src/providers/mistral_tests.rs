@@ -174,6 +174,50 @@ fn ordinary_chunks_are_relayed_byte_for_byte() {
 }
 
 #[test]
+fn parallel_tool_calls_are_numbered_per_choice() {
+    let call = |id: &str| json!({"id": id, "function": {"name": "f", "arguments": "{}"}});
+    let chunk = |choice: u64, calls: Vec<Value>, finish: Value| {
+        json!({"id":"x","object":"chat.completion.chunk","created":1,"model":"m",
+            "choices":[{"index":choice,"delta":{"content":null,"tool_calls":calls},
+            "finish_reason":finish}]})
+        .to_string()
+    };
+    let sse = chunks_to_sse(
+        P,
+        &[
+            chunk(0, vec![call("aaaaaaaa1"), call("aaaaaaaa2")], Value::Null),
+            chunk(1, vec![call("bbbbbbbb1")], Value::Null),
+            chunk(0, vec![call("aaaaaaaa3")], json!("tool_calls")),
+        ],
+    );
+    let r = replay(P, &sse, false);
+    let numbered: Vec<(u64, u64, String)> = r
+        .chunks
+        .iter()
+        .flat_map(|c| {
+            let choice = c["choices"][0]["index"].as_u64().unwrap();
+            let calls = c["choices"][0]["delta"]["tool_calls"].as_array().unwrap();
+            calls.iter().map(move |t| {
+                assert_eq!(t["type"], "function");
+                let id = t["id"].as_str().unwrap().to_string();
+                (choice, t["index"].as_u64().unwrap(), id)
+            })
+        })
+        .collect();
+    let expected = [
+        (0, 0, "aaaaaaaa1"),
+        (0, 1, "aaaaaaaa2"),
+        (1, 0, "bbbbbbbb1"),
+        (0, 2, "aaaaaaaa3"),
+    ];
+    let expected: Vec<(u64, u64, String)> = expected
+        .iter()
+        .map(|(c, i, id)| (*c, *i, id.to_string()))
+        .collect();
+    assert_eq!(numbered, expected);
+}
+
+#[test]
 fn finish_reasons_model_length_and_error() {
     let chunk = |finish: &str| {
         json!({"id":"x","object":"chat.completion.chunk","created":1,"model":"m",
