@@ -190,7 +190,8 @@ impl StreamTranslator for OpenAiStream {
             out.push(event.data);
             return Ok(Flow::More);
         }
-        // Rare chunks (usage on a finish chunk, Mistral tool calls and content parts) are edited as JSON.
+        // Rare chunks (usage on a finish chunk, Mistral's tool calls and content parts) are
+        // edited as JSON.
         let Ok(Value::Object(mut chunk)) = serde_json::from_str::<Value>(data) else {
             return Ok(Flow::More);
         };
@@ -263,9 +264,9 @@ fn parse_error(body: &[u8]) -> (Option<String>, Option<String>) {
     (code, e.message)
 }
 
-/// An in-band `{"error": ...}` stream event.
+/// An in-band `{"error": ...}` (or Mistral's flat `{"object":"error",...}`) stream event.
 fn in_band_error(data: &str) -> UpstreamError {
-    let (code, message) = parse_error(data.as_bytes());
+    let (code, message) = error_fields(data.as_bytes());
     UpstreamError::InBand {
         code,
         message: message.unwrap_or_else(|| "failed mid-stream".into()),
@@ -276,23 +277,31 @@ fn in_band_error(data: &str) -> UpstreamError {
 /// `{"object":"error","message","type","code"}` (whose `message` is an object with `detail` for
 /// validation errors) and a bare FastAPI-style `{"detail":[...]}`.
 pub fn map_error(status: u16, headers: &HeaderMap, body: &[u8]) -> UpstreamError {
-    let (mut code, mut message) = parse_error(body);
-    if message.is_none()
-        && let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(body)
-    {
-        message = match o.get("message") {
-            Some(Value::String(m)) => Some(m.clone()),
-            Some(Value::Object(m)) => m.get("detail").and_then(render_detail),
-            _ => o.get("detail").and_then(render_detail),
-        };
-        code = o.get("type").and_then(Value::as_str).map(str::to_string);
-    }
+    let (code, message) = error_fields(body);
     UpstreamError::Status {
         status,
         code,
         message: message.unwrap_or_else(|| format!("HTTP {status}")),
         retry_after: retry_after(headers),
     }
+}
+
+/// The code and message of any of the error shapes [`map_error`] reads.
+fn error_fields(body: &[u8]) -> (Option<String>, Option<String>) {
+    let (code, message) = parse_error(body);
+    if message.is_some() {
+        return (code, message);
+    }
+    let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(body) else {
+        return (code, None);
+    };
+    let message = match o.get("message") {
+        Some(Value::String(m)) => Some(m.clone()),
+        Some(Value::Object(m)) => m.get("detail").and_then(render_detail),
+        _ => o.get("detail").and_then(render_detail),
+    };
+    let code = o.get("type").and_then(Value::as_str).map(str::to_string);
+    (code, message)
 }
 
 /// Validation details (`[{loc, msg, input}]`) as `body.user: Extra inputs are not permitted`,
