@@ -9,7 +9,9 @@ use crate::error::ApiError;
 /// The upstream body being built and the top-level client fields that were not sent.
 #[derive(Debug, Default)]
 pub struct Built {
+    /// The upstream body.
     pub body: Map<String, Value>,
+    /// Client fields not sent, for `UpstreamCall::dropped`.
     pub dropped: Vec<String>,
 }
 
@@ -55,7 +57,8 @@ pub fn refuse_logprobs(client: &Map<String, Value>, provider: &str) -> Result<()
         return Err(ApiError::invalid(
             "logprobs",
             format!(
-                "{provider} does not return log probabilities for this request; remove `logprobs` or route to another provider."
+                "{provider} does not return log probabilities; remove `logprobs` or route to \
+                 another provider."
             ),
         ));
     }
@@ -65,9 +68,13 @@ pub fn refuse_logprobs(client: &Map<String, Value>, provider: &str) -> Result<()
 /// The keys a message of each role may carry upstream.
 #[derive(Debug, Clone, Copy)]
 pub struct MessageKeys {
+    /// For `system` (and `developer`) messages.
     pub system: &'static [&'static str],
+    /// For `user` messages.
     pub user: &'static [&'static str],
+    /// For `assistant` messages.
     pub assistant: &'static [&'static str],
+    /// For `tool` messages.
     pub tool: &'static [&'static str],
 }
 
