@@ -6,6 +6,8 @@
 pub mod anthropic;
 pub mod gemini;
 pub mod mistral;
+
+pub mod deepseek;
 pub mod openai;
 #[cfg(test)]
 mod openai_tests;

@@ -134,7 +134,11 @@ impl UpstreamError {
                         "upstream_rejected",
                         format!("Provider `{provider}` rejected the request: {message}"),
                     );
-                    e.status = StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST);
+                    // OpenAI answers invalid parameters with 400; Mistral and DeepSeek use 422
+                    // (providers.md §B6, errors table: 400/422 → 400).
+                    if *status != 422 {
+                        e.status = StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST);
+                    }
                     e
                 }
                 _ => ApiError::unavailable(format!(
@@ -276,6 +280,8 @@ mod tests {
             Some("insufficient_quota")
         );
         assert_eq!(UpstreamError::Timeout.to_api_error("p").status, 504);
+        assert_eq!(status(422, None).to_api_error("p").status, 400);
+        assert_eq!(status(404, None).to_api_error("p").status, 404);
     }
 
     #[test]
