@@ -4,6 +4,12 @@
 //! passthrough with per-provider quirks.
 
 pub mod anthropic;
+mod anthropic_messages;
+mod anthropic_request;
+mod anthropic_response;
+mod anthropic_stream;
+mod anthropic_tools;
+mod anthropic_wire;
 pub mod gemini;
 pub mod mistral;
 pub mod openai;
