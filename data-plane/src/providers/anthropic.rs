@@ -20,8 +20,9 @@
 //!   message `content` (a JSON string) with `finish_reason: stop`. The name is reserved: a client
 //!   tool may not use it. JSON mode cannot be combined with thinking (forced tool use).
 //! * **Thinking state.** Answers expose thinking text as `reasoning_content` and the blocks with
-//!   their signatures as `thinking_blocks` (LiteLLM's field: Anthropic's own block shapes). The
-//!   blocks are also kept in the [`ReasoningCache`] under the answer's tool-use ids. On a later
+//!   their signatures as `thinking_blocks` (LiteLLM's field: Anthropic's own block shapes; in a
+//!   stream, all of them at once on the finish chunk's delta, so SDK delta accumulators that
+//!   merge lists by `index` never see the field twice). The blocks are also kept in the [`ReasoningCache`] under the answer's tool-use ids. On a later
 //!   request with thinking on, an assistant turn with `tool_calls` gets its blocks back: from its
 //!   own `thinking_blocks` field if the client sent it, else from the cache. If the final assistant
 //!   turn with tool calls still has none (e.g. it came from another provider), thinking is turned

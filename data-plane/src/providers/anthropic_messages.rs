@@ -164,6 +164,12 @@ fn image(part: &Value, param: &str) -> Result<Value, ApiError> {
         .and_then(Value::as_str)
         .unwrap_or_default();
     if let Some((media, data)) = data_url(url) {
+        // A common mislabel of JPEG that Anthropic would refuse.
+        let media = if media == "image/jpg" {
+            "image/jpeg"
+        } else {
+            media
+        };
         if !["image/jpeg", "image/png", "image/gif", "image/webp"].contains(&media) {
             return Err(ApiError::invalid(
                 format!("{param}.image_url.url"),
