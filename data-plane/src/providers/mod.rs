@@ -4,6 +4,18 @@
 //! passthrough with per-provider quirks.
 
 pub mod anthropic;
+mod anthropic_fixture_support;
+mod anthropic_messages;
+mod anthropic_params_tests;
+mod anthropic_request;
+mod anthropic_request_tests;
+mod anthropic_response;
+mod anthropic_roundtrip_tests;
+mod anthropic_stream;
+mod anthropic_stream_tests;
+mod anthropic_tests;
+mod anthropic_tools;
+mod anthropic_wire;
 pub mod gemini;
 pub mod mistral;
 
