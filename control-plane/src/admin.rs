@@ -219,6 +219,7 @@ impl Admin for AdminService {
         })?;
         let updated = ApiKey {
             disabled: wanted.disabled,
+            allowed_models: wanted.allowed_models,
             ..existing.clone()
         };
         written(self.cp.update(updated, r.expected_version).await)

@@ -9,7 +9,13 @@ use sha2::{Digest, Sha256};
 use crate::v1::Snapshot;
 
 /// Provider kinds whose wire protocol the data plane speaks.
-pub const SUPPORTED_KINDS: &[&str] = &["openai", "mistral", "deepseek", "openai-compatible"];
+pub const SUPPORTED_KINDS: &[&str] = &[
+    "openai",
+    "mistral",
+    "deepseek",
+    "openai-compatible",
+    "anthropic",
+];
 /// Routing modes a rule may send requests to.
 pub const AUTO_MODES: &[&str] = &["auto:fast", "auto:balance", "auto:cost", "auto:quality"];
 /// Failure classes a fallback policy may move on after.
@@ -36,7 +42,7 @@ const ALL_KINDS: &[&str] = &[
     "gemini",
 ];
 /// Provider kinds that exist but whose adapters are not built yet: refused with a clear message.
-pub const PLANNED_KINDS: &[&str] = &["anthropic", "gemini"];
+pub const PLANNED_KINDS: &[&str] = &["gemini"];
 /// Most targets a fallback chain may hold, and most attempts a policy may allow.
 pub const MAX_CHAIN: usize = 10;
 

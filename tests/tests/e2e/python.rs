@@ -150,3 +150,48 @@ async fn the_official_openai_python_sdk_works_unchanged() {
         "unknown fields reach OpenAI-protocol providers"
     );
 }
+
+#[tokio::test]
+async fn the_openai_sdk_reaches_every_translated_provider() {
+    let Some(python) = python() else {
+        return eprintln!("skipped: no .venv with the openai package (run scripts/test)");
+    };
+    let stack = stack(Backend::Sqlite).await.unwrap();
+    let mut version = 0;
+    let mut sims = Vec::new();
+    for (protocol, name, model) in [
+        (Protocol::Anthropic, "anthropic", "claude-sonnet-4-5"),
+        (Protocol::Mistral, "mistral", "mistral-small-latest"),
+        (Protocol::DeepSeek, "deepseek", "deepseek-reasoner"),
+    ] {
+        let (sim, v) = add_provider_full(
+            &stack.cp,
+            SimConfig::new(protocol, name, &format!("k-{name}")),
+            Provider {
+                models: vec![model.into()],
+                ..Default::default()
+            },
+        )
+        .await;
+        sims.push(sim);
+        version = v;
+    }
+    let dp = DataPlaneHandle::start(data_plane_config("providers"), &stack.cp.url(), None).await;
+    dp.wait_for_version(version).await;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/providers.py");
+    let output = tokio::process::Command::new(python)
+        .arg(script)
+        .env("TOKENROUTER_BASE_URL", dp.url("/v1"))
+        .env("TOKENROUTER_API_KEY", KEY)
+        .env("TOKENROUTER_MODELS", "anthropic:claude-sonnet-4-5+thinking,mistral:mistral-small-latest,deepseek:deepseek-reasoner+thinking")
+        .output()
+        .await
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "providers.py failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("all provider checks passed"), "{stdout}");
+}
