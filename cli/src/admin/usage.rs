@@ -76,11 +76,7 @@ fn render(report: &UsageReport, by: &str) -> String {
                 r.request_id.clone(),
                 or_dash(&r.api_key),
                 or_dash(&r.requested_model),
-                or_dash(
-                    &format!("{}:{}", r.provider, r.model)
-                        .trim_matches(':')
-                        .to_string(),
-                ),
+                or_dash(format!("{}:{}", r.provider, r.model).trim_matches(':')),
                 r.status.to_string(),
                 (r.prompt_tokens + r.completion_tokens).to_string(),
                 format!("{:.6}", r.cost_usd),

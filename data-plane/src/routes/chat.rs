@@ -76,15 +76,19 @@ async fn handle(
     state.retry_budget.request();
     let base = accounting.clone();
     let routing = serde_json::to_string(&plan.routing).unwrap_or_default();
+    let shared = Shared {
+        state,
+        request: &request,
+        routing: &routing,
+        started: authed.started,
+    };
     let run = |index: usize| {
         let attempt = &plan.attempts[index];
         let ext = Extensions::new(&attempt.provider.name, &plan.routing.mode, request_id);
         let last = index + 1 == plan.attempts.len();
         let mut record = base.clone();
         record.attempts = index as u32 + 1;
-        try_attempt(
-            state, authed, attempt, &request, ext, &routing, last, record,
-        )
+        try_attempt(&shared, attempt, ext, last, record)
     };
     let mut last: Option<(String, UpstreamError)> = None;
     let mut index = 0;
@@ -289,16 +293,28 @@ fn record_failure(state: &DataPlaneState, key: &str, aggregate: &str, e: &Upstre
     }
 }
 
+/// What every attempt of one request shares.
+struct Shared<'a> {
+    state: &'a Arc<DataPlaneState>,
+    request: &'a ChatRequest,
+    /// The `routing` object as JSON.
+    routing: &'a str,
+    started: std::time::Instant,
+}
+
 async fn try_attempt(
-    state: &Arc<DataPlaneState>,
-    authed: &Authed,
+    shared: &Shared<'_>,
     attempt: &Attempt,
-    request: &ChatRequest,
     ext: Extensions,
-    routing: &str,
     last: bool,
     mut record: Accounting,
 ) -> Result<Response, AttemptError> {
+    let Shared {
+        state,
+        request,
+        routing,
+        started,
+    } = *shared;
     record.provider = attempt.provider.name.clone();
     record.model = attempt.model.clone();
     record.status = 200;
@@ -349,7 +365,6 @@ async fn try_attempt(
         state.signals.headroom(&key, h);
         state.signals.headroom(&aggregate, h);
     }
-    let started = authed.started;
     let mut answer = if request.stream {
         let translator = providers::stream_translator(provider.protocol, ctx);
         let timeouts = RelayTimeouts {
