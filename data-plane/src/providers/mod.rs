@@ -5,6 +5,12 @@
 
 pub mod anthropic;
 pub mod gemini;
+mod gemini_args;
+mod gemini_messages;
+mod gemini_request;
+mod gemini_response;
+mod gemini_schema;
+mod gemini_stream;
 pub mod mistral;
 pub mod openai;
 #[cfg(test)]
