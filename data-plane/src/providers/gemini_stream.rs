@@ -5,7 +5,8 @@
 //! out whole (id, name and complete arguments in one delta); `usageMetadata` is cumulative, so the
 //! last one counts and becomes the `choices: []` usage chunk when the client asked for it.
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::gemini::in_band_error;
 use super::gemini_response::{
@@ -29,6 +30,59 @@ pub struct GeminiStream {
     usage: Option<Usage>,
 }
 
+/// An OpenAI `chat.completion.chunk`, serialised without building a JSON tree.
+#[derive(Serialize)]
+struct Chunk<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: &'a [Choice<'a>],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Value>,
+}
+
+#[derive(Serialize)]
+struct Choice<'a> {
+    index: u32,
+    delta: DeltaOut<'a>,
+    logprobs: Value,
+    finish_reason: Option<&'static str>,
+}
+
+#[derive(Serialize, Default)]
+struct DeltaOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refusal: Option<&'a str>,
+}
+
+impl<'a> DeltaOut<'a> {
+    /// The delta for what a candidate produced; the first one carries the role (and an empty
+    /// `content` when it has nothing else, as OpenAI's first chunk does).
+    fn of(delta: &'a Delta, first: bool) -> Self {
+        let text = |s: &'a String| (!s.is_empty()).then_some(s.as_str());
+        DeltaOut {
+            role: first.then_some("assistant"),
+            content: if first && delta.is_empty() {
+                Some("")
+            } else {
+                text(&delta.content)
+            },
+            reasoning_content: text(&delta.reasoning),
+            tool_calls: delta.calls.iter().map(|c| c.to_openai(true)).collect(),
+            refusal: None,
+        }
+    }
+}
+
 impl GeminiStream {
     /// A fresh translator for one stream.
     pub fn new(ctx: ResponseCtx) -> Self {
@@ -40,13 +94,28 @@ impl GeminiStream {
         }
     }
 
+    fn serialise(&self, choices: &[Choice<'_>], usage: Option<Value>) -> String {
+        let chunk = Chunk {
+            id: &self.ctx.id,
+            object: "chat.completion.chunk",
+            created: self.ctx.created,
+            model: self.model.as_deref().unwrap_or(&self.ctx.model),
+            choices,
+            usage,
+        };
+        // Strings, numbers and string-keyed objects only: encoding cannot fail.
+        serde_json::to_string(&chunk).unwrap_or_default()
+    }
+
     /// One chunk with one choice.
-    fn chunk(&self, choice: Value) -> String {
-        json!({
-            "id": self.ctx.id, "object": "chat.completion.chunk", "created": self.ctx.created,
-            "model": self.model.as_deref().unwrap_or(&self.ctx.model), "choices": [choice],
-        })
-        .to_string()
+    fn chunk(&self, index: u32, delta: DeltaOut<'_>, finish: Option<&'static str>) -> String {
+        let choice = Choice {
+            index,
+            delta,
+            logprobs: Value::Null,
+            finish_reason: finish,
+        };
+        self.serialise(std::slice::from_ref(&choice), None)
     }
 
     /// The state of candidate `index`, created on first sight.
@@ -71,20 +140,16 @@ impl GeminiStream {
             return Ok(());
         }
         state.finished = true;
-        let delta = if state.started {
-            json!({ "refusal": blocked_text(reason) })
-        } else {
-            state.started = true;
-            json!({ "role": "assistant", "content": null, "refusal": blocked_text(reason) })
+        let first = !state.started;
+        state.started = true;
+        let text = blocked_text(reason);
+        let delta = DeltaOut {
+            role: first.then_some("assistant"),
+            refusal: Some(&text),
+            ..DeltaOut::default()
         };
-        out.push(
-            self.chunk(
-                json!({ "index": 0, "delta": delta, "logprobs": null, "finish_reason": null }),
-            ),
-        );
-        out.push(self.chunk(
-            json!({ "index": 0, "delta": {}, "logprobs": null, "finish_reason": "content_filter" }),
-        ));
+        out.push(self.chunk(0, delta, None));
+        out.push(self.chunk(0, DeltaOut::default(), Some("content_filter")));
         Ok(())
     }
 
@@ -113,38 +178,19 @@ impl GeminiStream {
         state.started = true;
         let logprobs = logprobs(candidate.logprobs_result.as_ref());
         if first || !delta.is_empty() || !logprobs.is_null() {
-            let delta = delta_json(delta, first);
-            out.push(self.chunk(json!({
-                "index": index, "delta": delta, "logprobs": logprobs, "finish_reason": null,
-            })));
+            let choice = Choice {
+                index,
+                delta: DeltaOut::of(&delta, first),
+                logprobs,
+                finish_reason: None,
+            };
+            out.push(self.serialise(std::slice::from_ref(&choice), None));
         }
         if let Some(reason) = finish {
-            out.push(self.chunk(
-                json!({ "index": index, "delta": {}, "logprobs": null, "finish_reason": reason }),
-            ));
+            out.push(self.chunk(index, DeltaOut::default(), Some(reason)));
         }
         Ok(())
     }
-}
-
-/// The OpenAI `delta` for what a candidate produced; the first one carries the role.
-fn delta_json(delta: Delta, first: bool) -> Value {
-    let mut out = Map::new();
-    if first {
-        out.insert("role".into(), "assistant".into());
-    }
-    if !delta.content.is_empty() || (first && delta.reasoning.is_empty() && delta.calls.is_empty())
-    {
-        out.insert("content".into(), Value::String(delta.content));
-    }
-    if !delta.reasoning.is_empty() {
-        out.insert("reasoning_content".into(), Value::String(delta.reasoning));
-    }
-    if !delta.calls.is_empty() {
-        let calls = delta.calls.iter().map(|c| c.to_openai(true)).collect();
-        out.insert("tool_calls".into(), Value::Array(calls));
-    }
-    Value::Object(out)
 }
 
 impl StreamTranslator for GeminiStream {
@@ -188,12 +234,7 @@ impl StreamTranslator for GeminiStream {
         if self.ctx.include_usage
             && let Some(usage) = self.usage
         {
-            let chunk = json!({
-                "id": self.ctx.id, "object": "chat.completion.chunk", "created": self.ctx.created,
-                "model": self.model.as_deref().unwrap_or(&self.ctx.model), "choices": [],
-                "usage": usage.to_openai(),
-            });
-            out.push(chunk.to_string());
+            out.push(self.serialise(&[], Some(usage.to_openai())));
         }
         Ok(())
     }

@@ -11,6 +11,7 @@ mod gemini_request;
 mod gemini_response;
 mod gemini_schema;
 mod gemini_stream;
+mod gemini_tests;
 pub mod mistral;
 pub mod openai;
 #[cfg(test)]
