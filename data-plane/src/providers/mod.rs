@@ -6,6 +6,7 @@
 pub mod anthropic;
 pub mod gemini;
 mod gemini_args;
+mod gemini_cassette_tests;
 mod gemini_messages;
 mod gemini_request;
 mod gemini_response;
