@@ -1,13 +1,15 @@
 //! Recorded requests replayed the other way: every request in the `fixtures/gemini/` cassettes is
 //! rewritten as the equivalent OpenAI request, built with the adapter, and compared with what
 //! was really sent (path, contents, system instruction, tools, generation config, thought
-//! signatures). Also the thought-signature round trip on recorded Gemini 3 traffic, both through
-//! the cache and with the signature the client sends back itself.
+//! signatures). Also the thought-signature round trips on recorded Gemini 3 answers: through the
+//! cache, with the signature the client sends back itself, on text, and the placeholder for
+//! history from elsewhere; and a tool result whose call was trimmed from the history.
 #![cfg(test)]
 
 use serde_json::{Map, Value, json};
 
-use super::gemini::{GeminiStream, build_request};
+use super::gemini::{GeminiStream, SKIP_SIGNATURE, build_request, translate_response};
+use super::gemini_request_tests::{build, build_for};
 use super::{RequestCtx, ResponseCtx, StreamTranslator};
 use crate::fixtures::{self, Interaction};
 use crate::sse::SseDecoder;
@@ -234,7 +236,7 @@ fn stream_with(ctx: ResponseCtx, raw: &[u8]) -> Vec<Value> {
 }
 
 /// A response context with an id no other test uses (the cache is process-wide).
-pub(super) fn unique_ctx() -> ResponseCtx {
+fn unique_ctx() -> ResponseCtx {
     ResponseCtx {
         id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
         ..fixtures::ctx(true)
@@ -273,4 +275,100 @@ fn thought_signature_round_trip_through_the_cache() {
     assert!(messages[1]["tool_calls"][0].get("extra_content").is_none());
     // The recorded request (what pydantic-ai really sent) carries the same signature.
     assert_equivalent(&interactions[1], &body);
+}
+
+#[test]
+fn a_trimmed_history_finds_the_function_name_in_the_cache() {
+    let answer = fixtures::text("gemini/vercel-ai__google-tool-call.json");
+    let translated = translate_response(answer.as_bytes(), &unique_ctx()).unwrap();
+    let v: Value = serde_json::from_slice(&translated.body).unwrap();
+    let id = v["choices"][0]["message"]["tool_calls"][0]["id"]
+        .as_str()
+        .unwrap();
+    let body = build(json!({ "messages": [
+        { "role": "user", "content": "x" },
+        { "role": "tool", "tool_call_id": id, "content": "18°C" },
+    ] }))
+    .unwrap();
+    assert_eq!(
+        body["contents"][0]["parts"][1]["functionResponse"]["name"],
+        "weather"
+    );
+}
+
+/// A conversation with one tool call and its result.
+fn history(call: Value) -> Value {
+    let id = call["id"].clone();
+    json!({ "messages": [
+        { "role": "user", "content": "Weather?" },
+        { "role": "assistant", "content": null, "tool_calls": [call] },
+        { "role": "tool", "tool_call_id": id, "content": "sunny" },
+    ] })
+}
+
+#[test]
+fn thought_signatures_come_back_on_the_next_turn() {
+    let answer = fixtures::json("gemini/vercel-ai__google-tool-call.json");
+    let signature = answer["candidates"][0]["content"]["parts"][0]["thoughtSignature"].clone();
+    let translated = translate_response(answer.to_string().as_bytes(), &unique_ctx()).unwrap();
+    let v: Value = serde_json::from_slice(&translated.body).unwrap();
+    let mut call = v["choices"][0]["message"]["tool_calls"][0].clone();
+    assert_eq!(
+        call["extra_content"]["google"]["thought_signature"], signature,
+        "shown to the client"
+    );
+    let signed = |body: Value| {
+        let (_, b, _) = build_for("gemini-3-pro-preview", false, body).unwrap();
+        assert_eq!(
+            b["contents"][2]["parts"][0]["functionResponse"]["name"],
+            "weather"
+        );
+        b["contents"][1]["parts"][0]["thoughtSignature"].clone()
+    };
+    // The client sends it back itself.
+    assert_eq!(signed(history(call.clone())), signature);
+    // A plain OpenAI client drops the extra field: the cache restores it.
+    call.as_object_mut().unwrap().remove("extra_content");
+    assert_eq!(signed(history(call)), signature);
+    // History from elsewhere has no signature: Gemini 3 gets the documented placeholder.
+    let foreign = history(
+        json!({ "id": "x", "type": "function", "function": { "name": "weather", "arguments": "{}" } }),
+    );
+    assert_eq!(signed(foreign.clone()), SKIP_SIGNATURE);
+    let (_, older, _) = build_for("gemini-2.5-flash", false, foreign).unwrap();
+    assert!(
+        older["contents"][1]["parts"][0]
+            .get("thoughtSignature")
+            .is_none()
+    );
+}
+
+#[test]
+fn a_signature_on_text_comes_back_with_the_same_text() {
+    let answer = fixtures::json("gemini/vercel-ai__google-text.json");
+    let part = &answer["candidates"][0]["content"]["parts"][0];
+    let translated = translate_response(answer.to_string().as_bytes(), &unique_ctx()).unwrap();
+    let v: Value = serde_json::from_slice(&translated.body).unwrap();
+    let text = v["choices"][0]["message"]["content"].clone();
+    assert_eq!(text, part["text"]);
+    let body = build(json!({ "messages": [
+        { "role": "user", "content": "How many r?" },
+        { "role": "assistant", "content": text },
+        { "role": "user", "content": "Sure?" },
+    ] }))
+    .unwrap();
+    assert_eq!(
+        body["contents"][1]["parts"][0]["thoughtSignature"],
+        part["thoughtSignature"]
+    );
+    let edited = build(json!({ "messages": [
+        { "role": "user", "content": "How many r?" },
+        { "role": "assistant", "content": "Edited." },
+    ] }))
+    .unwrap();
+    assert!(
+        edited["contents"][1]["parts"][0]
+            .get("thoughtSignature")
+            .is_none()
+    );
 }

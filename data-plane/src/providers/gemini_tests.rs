@@ -7,12 +7,12 @@
 use serde_json::{Value, json};
 
 use super::Protocol;
-use super::gemini::{map_error, translate_response};
+use super::gemini::translate_response;
 use crate::fixtures::{self, Replay, assert_split_invariant, chunks, chunks_to_sse, ctx, replay};
 use crate::sse::SseDecoder;
-use crate::upstream::UpstreamError;
 
-/// Every file of `fixtures/gemini/`; each is used by a test below or in `gemini_cassette_tests`.
+/// Every file of `fixtures/gemini/`; each is used by a test below, in `gemini_cassette_tests`
+/// (recorded requests) or in `gemini_edge_tests` (the 429 body).
 const COVERED: &[&str] = &[
     "pydantic-ai__test_google_model_iter_stream.yaml",
     "pydantic-ai__test_google_model_max_tokens.yaml",
@@ -410,21 +410,4 @@ fn max_tokens_answer() {
     assert_eq!(got.content, "The capital of France is");
     assert_eq!(got.finish.as_deref(), Some("length"));
     assert_eq!(got.usage, Some([15, 5, 20, 0, 0]));
-}
-
-#[test]
-fn rate_limit_with_retry_info() {
-    let body = fixtures::text("gemini/vercel-ai__google-429-retry-info.json");
-    let e = map_error(429, &Default::default(), body.as_bytes());
-    assert_eq!(
-        e,
-        UpstreamError::Status {
-            status: 429,
-            code: Some("RESOURCE_EXHAUSTED".into()),
-            message: "You exceeded your current quota, please check your plan.".into(),
-            retry_after: Some(35),
-        }
-    );
-    assert!(e.retryable());
-    assert_eq!(e.to_api_error("gemini").retry_after, Some(35));
 }
