@@ -5,7 +5,8 @@
 
 use serde_json::{Map, Value};
 
-use super::gemini_response::{PartialArg, Pending};
+use super::gemini_response::Pending;
+use super::gemini_wire::PartialArg;
 use crate::upstream::UpstreamError;
 
 /// Most argument bytes one streamed call may accumulate.

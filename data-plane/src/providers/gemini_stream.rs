@@ -9,10 +9,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::gemini::in_band_error;
-use super::gemini_response::{
-    Candidate, CandidateState, Delta, GenerateResponse, UsageMetadata, block_reason, blocked_text,
-    logprobs,
-};
+use super::gemini_response::{CandidateState, Delta, block_reason, blocked_text};
+use super::gemini_wire::{Candidate, GenerateResponse, UsageMetadata, logprobs};
 use super::{Flow, ResponseCtx, StreamTranslator};
 use crate::sse::SseEvent;
 use crate::upstream::UpstreamError;

@@ -16,6 +16,7 @@ mod gemini_schema;
 mod gemini_schema_tests;
 mod gemini_stream;
 mod gemini_tests;
+mod gemini_wire;
 pub mod mistral;
 pub mod openai;
 #[cfg(test)]
