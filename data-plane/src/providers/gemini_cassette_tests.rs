@@ -372,3 +372,25 @@ fn a_signature_on_text_comes_back_with_the_same_text() {
             .is_none()
     );
 }
+
+#[test]
+fn a_streamed_signature_on_text_comes_back_too() {
+    // The signature arrives on an empty text part after the text, in the finishing event.
+    let lines = fixtures::chunks("gemini/vercel-ai__google-text.chunks.txt");
+    let sse = fixtures::chunks_to_sse(super::Protocol::Gemini, &lines);
+    let chunks = stream_with(unique_ctx(), &sse);
+    let text = fixtures::content_of(&chunks);
+    let last: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    let signature = &last["candidates"][0]["content"]["parts"][0]["thoughtSignature"];
+    assert!(signature.is_string());
+    let body = build(json!({ "messages": [
+        { "role": "user", "content": "How many r?" },
+        { "role": "assistant", "content": [{ "type": "text", "text": text }] },
+        { "role": "user", "content": "Sure?" },
+    ] }))
+    .unwrap();
+    assert_eq!(
+        &body["contents"][1]["parts"][0]["thoughtSignature"],
+        signature
+    );
+}

@@ -51,6 +51,7 @@ pub(super) struct Delta {
 }
 
 impl Delta {
+    /// Whether the parts produced nothing for the client.
     pub fn is_empty(&self) -> bool {
         self.content.is_empty() && self.reasoning.is_empty() && self.calls.is_empty()
     }
@@ -81,6 +82,7 @@ pub(super) struct CandidateState {
 }
 
 impl CandidateState {
+    /// The state of candidate `index` before its first part.
     pub fn new(index: u32) -> Self {
         CandidateState {
             index,

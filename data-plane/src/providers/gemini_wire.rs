@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::usage::Usage;
 
+/// One answer, or one stream event (an `error` object instead when a stream fails).
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct GenerateResponse {
@@ -19,12 +20,14 @@ pub(super) struct GenerateResponse {
     pub error: Option<IgnoredAny>,
 }
 
+/// Set when Gemini judged the prompt itself.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct PromptFeedback {
     pub block_reason: Option<String>,
 }
 
+/// One candidate answer (an OpenAI choice).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct Candidate {
@@ -34,12 +37,14 @@ pub(super) struct Candidate {
     pub logprobs_result: Option<LogprobsResult>,
 }
 
+/// A candidate's content; the role is always `model`.
 #[derive(Deserialize)]
 pub(super) struct Content {
     #[serde(default)]
     pub parts: Vec<Part>,
 }
 
+/// Text (a thought when `thought`), or a function call; either may carry a signature.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct Part {
@@ -50,6 +55,7 @@ pub(super) struct Part {
     pub function_call: Option<FunctionCall>,
 }
 
+/// A whole call, or (Vertex) the start, argument pieces or end of a streamed one.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct FunctionCall {
@@ -71,6 +77,7 @@ pub(super) struct PartialArg {
     pub bool_value: Option<bool>,
 }
 
+/// Token counts; cumulative across a stream.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct UsageMetadata {
@@ -109,6 +116,7 @@ impl UsageMetadata {
     }
 }
 
+/// Chosen tokens and the top alternatives at each step.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct LogprobsResult {
