@@ -367,3 +367,62 @@ fn unsent_fields_are_listed_as_dropped() {
         "only Gemini fields go upstream"
     );
 }
+
+#[test]
+fn only_fields_gemini_knows_go_upstream() {
+    // Gemini answers unknown names with 400 INVALID_ARGUMENT ("Unknown name ...").
+    const TOP: &[&str] = &[
+        "contents",
+        "systemInstruction",
+        "tools",
+        "toolConfig",
+        "generationConfig",
+    ];
+    const CONFIG: &[&str] = &[
+        "temperature",
+        "topP",
+        "topK",
+        "maxOutputTokens",
+        "stopSequences",
+        "candidateCount",
+        "seed",
+        "presencePenalty",
+        "frequencyPenalty",
+        "responseLogprobs",
+        "logprobs",
+        "responseMimeType",
+        "responseSchema",
+        "thinkingConfig",
+    ];
+    let schema = json!({ "type": "object", "properties": { "a": { "type": "string" } }, "additionalProperties": false });
+    let body = build(json!({
+        "messages": [{ "role": "system", "content": "s" }, { "role": "user", "content": "u", "name": "me" }],
+        "tools": tools(), "tool_choice": "required", "temperature": 1, "top_p": 1, "top_k": 3, "n": 2,
+        "max_completion_tokens": 9, "stop": ["x"], "seed": 1, "presence_penalty": 0, "frequency_penalty": 0,
+        "logprobs": true, "top_logprobs": 2, "reasoning_effort": "low", "user": "u", "service_tier": "auto",
+        "response_format": { "type": "json_schema", "json_schema": { "name": "n", "strict": true, "schema": schema } },
+    }))
+    .unwrap();
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert!(
+        keys(&body).iter().all(|k| TOP.contains(&k.as_str())),
+        "{:?}",
+        keys(&body)
+    );
+    let config = &body["generationConfig"];
+    assert_eq!(
+        keys(config).len(),
+        CONFIG.len(),
+        "every mapped parameter is there"
+    );
+    assert!(keys(config).iter().all(|k| CONFIG.contains(&k.as_str())));
+    assert_eq!(
+        config["responseSchema"],
+        json!({ "type": "OBJECT", "properties": { "a": { "type": "STRING" } } })
+    );
+    assert_eq!(
+        keys(&body["contents"][0]),
+        ["parts", "role"],
+        "no OpenAI `name`"
+    );
+}
