@@ -7,6 +7,7 @@ pub mod anthropic;
 pub mod gemini;
 mod gemini_args;
 mod gemini_cassette_tests;
+mod gemini_config_tests;
 mod gemini_edge_tests;
 mod gemini_messages;
 mod gemini_request;
