@@ -144,6 +144,7 @@ fn data_plane_state(
         compile: CompilePolicy {
             deny_private_upstreams: http.deny_private_upstreams,
         },
+        ..DataPlaneConfig::default()
     })
 }
 

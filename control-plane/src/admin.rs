@@ -70,6 +70,7 @@ pub fn api_key_record(name: &str, key: &str) -> ApiKey {
         sha256: hash_api_key(key),
         prefix: key.chars().take(10).collect(),
         disabled: false,
+        allowed_models: Vec::new(),
     }
 }
 
@@ -193,7 +194,10 @@ impl Admin for AdminService {
             }
             .into());
         }
-        let record = api_key_record(&r.name, &key);
+        let record = ApiKey {
+            allowed_models: r.allowed_models,
+            ..api_key_record(&r.name, &key)
+        };
         let version = self.cp.create(record.clone(), r.expected_version).await?;
         Ok(Response::new(ApiKeyCreated {
             api_key: Some(record),
@@ -215,6 +219,7 @@ impl Admin for AdminService {
         })?;
         let updated = ApiKey {
             disabled: wanted.disabled,
+            allowed_models: wanted.allowed_models,
             ..existing.clone()
         };
         written(self.cp.update(updated, r.expected_version).await)
@@ -308,6 +313,47 @@ impl Admin for AdminService {
         written(
             self.cp
                 .delete::<FallbackPolicy>(&r.name, r.expected_version)
+                .await,
+        )
+    }
+
+    async fn list_models(
+        &self,
+        _: Request<ListRequest>,
+    ) -> Result<Response<ListModelsResponse>, Status> {
+        let (models, version) = self.listed();
+        Ok(Response::new(ListModelsResponse { models, version }))
+    }
+    async fn create_model(
+        &self,
+        r: Request<ModelWrite>,
+    ) -> Result<Response<WriteResponse>, Status> {
+        let r = r.into_inner();
+        written(
+            self.cp
+                .create(required("model", r.model)?, r.expected_version)
+                .await,
+        )
+    }
+    async fn update_model(
+        &self,
+        r: Request<ModelWrite>,
+    ) -> Result<Response<WriteResponse>, Status> {
+        let r = r.into_inner();
+        written(
+            self.cp
+                .update(required("model", r.model)?, r.expected_version)
+                .await,
+        )
+    }
+    async fn delete_model(
+        &self,
+        r: Request<DeleteRequest>,
+    ) -> Result<Response<WriteResponse>, Status> {
+        let r = r.into_inner();
+        written(
+            self.cp
+                .delete::<ModelEntry>(&r.name, r.expected_version)
                 .await,
         )
     }

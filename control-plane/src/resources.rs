@@ -1,7 +1,9 @@
 //! The five resource kinds behind one trait, so create/update/delete/list are written once.
 
 use prost::Message;
-use tokenrouter_proto::v1::{ApiKey, Credential, FallbackPolicy, Provider, RoutingRule, Snapshot};
+use tokenrouter_proto::v1::{
+    ApiKey, Credential, FallbackPolicy, ModelEntry, Provider, RoutingRule, Snapshot,
+};
 
 use crate::crypto::{CryptoError, MasterKey};
 use crate::store::Row;
@@ -69,6 +71,7 @@ resource!(Credential, "credential", credentials);
 resource!(ApiKey, "api_key", api_keys);
 resource!(RoutingRule, "routing_rule", routing_rules);
 resource!(FallbackPolicy, "fallback_policy", fallback_policies);
+resource!(ModelEntry, "model", models);
 
 /// Builds the configuration part of a snapshot from stored rows; unknown kinds are ignored so an
 /// older binary can read a newer store.

@@ -89,6 +89,16 @@ impl ApiError {
         e
     }
 
+    /// A 403 (`permission_error`).
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            Some(code),
+            message,
+        )
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,

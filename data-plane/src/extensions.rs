@@ -29,6 +29,11 @@ impl Extensions {
     /// Writes `object` with the extension fields added before its final `}` into `out`.
     /// `object` must be a JSON object (checked by the caller).
     pub fn splice_into(&self, object: &[u8], latency_ms: u64, out: &mut Vec<u8>) {
+        self.splice_with(object, latency_ms, "", out);
+    }
+
+    /// Like [`Extensions::splice_into`], also adding `extra` (`"name":value` pairs joined by commas).
+    pub fn splice_with(&self, object: &[u8], latency_ms: u64, extra: &str, out: &mut Vec<u8>) {
         let end = object
             .iter()
             .rposition(|&b| b == b'}')
@@ -42,6 +47,10 @@ impl Extensions {
         out.extend_from_slice(self.fixed.as_bytes());
         out.extend_from_slice(b",\"latency_ms\":");
         out.extend_from_slice(latency_ms.to_string().as_bytes());
+        if !extra.is_empty() {
+            out.push(b',');
+            out.extend_from_slice(extra.as_bytes());
+        }
         out.push(b'}');
     }
 }

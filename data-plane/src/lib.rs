@@ -1,6 +1,8 @@
 //! TokenRouter's data plane: the OpenAI-compatible HTTP API, fed by snapshots from the control plane
 //! and swapped atomically, forwarding to providers with fallback.
 
+pub mod auto;
+pub mod catalog;
 pub mod clients;
 pub mod error;
 pub mod extensions;
@@ -9,14 +11,17 @@ pub mod fixtures;
 pub mod metrics;
 pub mod middleware;
 pub mod persist;
+pub mod policy;
 pub mod providers;
 pub mod request;
 pub mod route;
 pub mod routes;
 pub mod runtime;
+pub mod signals;
 pub mod sse;
 pub mod state;
 pub mod upstream;
+pub mod upstream_guard;
 pub mod usage;
 pub mod watch;
 

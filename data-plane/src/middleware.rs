@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
-use crate::runtime::Runtime;
+use crate::runtime::{KeyRt, Runtime};
 use crate::state::DataPlaneState;
 
 /// The request's id: the client's `x-request-id` when it sent a sane one, else a new one.
@@ -22,7 +22,7 @@ pub struct RequestId(pub String);
 #[derive(Debug, Clone)]
 pub struct Authed {
     pub runtime: Arc<Runtime>,
-    pub key_name: String,
+    pub key: KeyRt,
     pub started: Instant,
 }
 
@@ -71,14 +71,14 @@ pub async fn authenticate(
         .into_response();
     };
     let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-    let key_name = match runtime.api_keys.get(&digest) {
-        Some(k) if !k.disabled => k.name.clone(),
+    let key = match runtime.api_keys.get(&digest) {
+        Some(k) if !k.disabled => k.clone(),
         Some(_) => return ApiError::unauthorized("This API key is disabled.").into_response(),
         None => return ApiError::unauthorized("Incorrect API key provided.").into_response(),
     };
     request.extensions_mut().insert(Authed {
         runtime,
-        key_name,
+        key,
         started,
     });
     next.run(request).await

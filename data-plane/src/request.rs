@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::catalog::Caps;
 use crate::error::ApiError;
 
 /// Roles a message may have.
@@ -26,6 +27,80 @@ pub struct ChatRequest {
     pub include_usage: bool,
     /// Fields parsed from a `user` that held a JSON object (recorded, never forwarded as JSON).
     pub user_metadata: Option<Map<String, Value>>,
+    pub features: Features,
+}
+
+/// What routing needs to know about a request.
+#[derive(Debug, Clone, Default)]
+pub struct Features {
+    pub has_tools: bool,
+    pub wants_json: bool,
+    /// Capabilities a model must have to honour the request, and the parameter that needs each.
+    pub needs: Vec<(Caps, &'static str)>,
+    /// A local estimate of the prompt's tokens (about 4 bytes a token).
+    pub prompt_tokens: u64,
+    /// `max_completion_tokens` or `max_tokens`, when given.
+    pub max_tokens: Option<u64>,
+}
+
+impl Features {
+    fn of(body: &Map<String, Value>, raw_len: usize) -> Features {
+        let mut needs = Vec::new();
+        let has_tools = present(body, "tools")
+            .and_then(Value::as_array)
+            .is_some_and(|t| !t.is_empty());
+        if has_tools {
+            needs.push((Caps::TOOLS, "tools"));
+        }
+        let format = present(body, "response_format")
+            .and_then(|f| f.get("type"))
+            .and_then(Value::as_str);
+        match format {
+            Some("json_object") => needs.push((Caps::JSON_MODE, "response_format")),
+            Some("json_schema") => needs.push((Caps::JSON_SCHEMA, "response_format")),
+            _ => {}
+        }
+        if present(body, "logit_bias")
+            .and_then(Value::as_object)
+            .is_some_and(|m| !m.is_empty())
+        {
+            needs.push((Caps::LOGIT_BIAS, "logit_bias"));
+        }
+        if present(body, "seed").is_some() {
+            needs.push((Caps::SEED, "seed"));
+        }
+        if present(body, "logprobs").and_then(Value::as_bool) == Some(true) {
+            needs.push((Caps::LOGPROBS, "logprobs"));
+        }
+        if present(body, "n")
+            .and_then(Value::as_u64)
+            .is_some_and(|n| n > 1)
+        {
+            needs.push((Caps::N, "n"));
+        }
+        let images = body
+            .get("messages")
+            .and_then(Value::as_array)
+            .is_some_and(|ms| {
+                ms.iter()
+                    .filter_map(|m| m.get("content").and_then(Value::as_array))
+                    .flatten()
+                    .any(|p| p.get("type").and_then(Value::as_str) == Some("image_url"))
+            });
+        if images {
+            needs.push((Caps::VISION, "messages"));
+        }
+        let max_tokens = present(body, "max_completion_tokens")
+            .or_else(|| present(body, "max_tokens"))
+            .and_then(Value::as_u64);
+        Features {
+            has_tools,
+            wants_json: format.is_some_and(|f| f != "text"),
+            needs,
+            prompt_tokens: (raw_len / 4) as u64,
+            max_tokens,
+        }
+    }
 }
 
 /// Parses the raw body. Serde's messages are never echoed: they can quote the input back.
@@ -140,12 +215,14 @@ pub fn parse(bytes: &[u8]) -> Result<ChatRequest, ApiError> {
         ));
     }
     let user_metadata = split_user(&mut body)?;
+    let features = Features::of(&body, bytes.len());
     Ok(ChatRequest {
         body,
         model,
         stream,
         include_usage,
         user_metadata,
+        features,
     })
 }
 

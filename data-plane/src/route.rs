@@ -1,87 +1,289 @@
-//! Model resolution: turns the requested model into an ordered list of attempts (provider + upstream
-//! model) using routing rules, `provider:model` pins and the models providers declare.
+//! Model resolution: turns the requested model into an ordered list of attempts using the key's
+//! allowed models, routing rules, `auto:*` modes, `provider:model` pins and the models providers
+//! serve, after removing candidates that cannot honour the request.
 
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+use rand::Rng;
+use serde_json::{Map, Value};
+
+use crate::auto;
+use crate::catalog::ModelInfo;
 use crate::error::ApiError;
-use crate::runtime::{Runtime, TargetRt};
+use crate::policy::PolicyRt;
+use crate::request::{ChatRequest, Features};
+use crate::runtime::{KeyRt, ProviderRt, RuleAction, RuleRt, Runtime, TargetRt};
+use crate::signals::Signals;
 
 /// One upstream try.
 #[derive(Debug, Clone)]
 pub struct Attempt {
-    pub target: TargetRt,
+    pub provider: Arc<ProviderRt>,
     /// The model name sent upstream.
     pub model: String,
+    /// Catalog facts, when the catalog knows the model.
+    pub info: Option<Arc<ModelInfo>>,
 }
 
-/// The attempts for one request and why they were chosen.
+impl Attempt {
+    pub fn label(&self) -> String {
+        format!("{}:{}", self.provider.name, self.model)
+    }
+}
+
+/// How a request was routed, for the client to see.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Routing {
+    pub mode: String,
+    pub chosen: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub runners_up: Vec<String>,
+    pub reason: String,
+}
+
+/// The attempts for one request, the policy that governs them, and why.
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub attempts: Vec<Attempt>,
-    /// `rule:<name>`, `pinned` or `direct`.
-    pub mode: String,
+    pub policy: Arc<PolicyRt>,
+    pub routing: Routing,
 }
 
-/// Resolves `requested` against the runtime.
-pub fn resolve(rt: &Runtime, requested: &str) -> Result<Plan, ApiError> {
-    if let Some(rule) = rt.rules.iter().find(|r| glob_match(&r.pattern, requested)) {
-        let attempts = std::iter::once(&rule.target)
-            .chain(rule.fallback.iter())
-            .take(rule.max_attempts.max(1))
-            .map(|t| attempt(t, requested))
-            .collect();
-        return Ok(Plan {
-            attempts,
-            mode: format!("rule:{}", rule.name),
-        });
+/// Everything resolution looks at.
+pub struct RouteCtx<'a> {
+    pub rt: &'a Runtime,
+    pub signals: &'a Signals,
+    pub key: &'a KeyRt,
+    pub headers: &'a HeaderMap,
+    pub request: &'a ChatRequest,
+}
+
+/// Resolves the request's model into a plan.
+pub fn resolve(ctx: &RouteCtx<'_>) -> Result<Plan, ApiError> {
+    let requested = ctx.request.model.as_str();
+    if !ctx.key.allowed_models.is_empty()
+        && !ctx
+            .key
+            .allowed_models
+            .iter()
+            .any(|g| glob_match(g, requested))
+    {
+        return Err(ApiError::forbidden(
+            "model_not_allowed",
+            format!("This API key may not use the model `{requested}`."),
+        ));
     }
-    if let Some((provider, model)) = split_pinned(rt, requested) {
-        let target = TargetRt {
-            provider,
-            model: model.to_string(),
+    if let Some(rule) = ctx.rt.rules.iter().find(|r| rule_matches(r, ctx)) {
+        let mode = format!("rule:{}", rule.name);
+        return match &rule.action {
+            RuleAction::Deny => Err(ApiError::forbidden(
+                "request_denied",
+                format!("Routing rule `{}` refuses this request.", rule.name),
+            )),
+            RuleAction::Mode(m) => auto::plan(ctx, m, &mode),
+            RuleAction::Targets(targets) => {
+                let mut ordered = weighted_order(targets);
+                if let Some(p) = &rule.policy {
+                    ordered.extend(p.chain.iter().cloned());
+                }
+                let policy = rule
+                    .policy
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(PolicyRt::default_for(ordered.len())));
+                fixed_plan(ctx, ordered, policy, mode, "matched a routing rule")
+            }
+        };
+    }
+    if requested.starts_with("auto:") {
+        return auto::plan(ctx, requested, requested);
+    }
+    if let Some((provider, model)) = split_pinned(ctx.rt, requested) {
+        let attempt = attempt(
+            ctx.rt,
+            &TargetRt {
+                provider,
+                model: model.to_string(),
+            },
+            requested,
+        );
+        check_one(&attempt, &ctx.request.features)?;
+        let routing = Routing {
+            mode: "pinned".into(),
+            chosen: attempt.label(),
+            runners_up: Vec::new(),
+            reason: "provider named in the model".into(),
         };
         return Ok(Plan {
-            attempts: vec![attempt(&target, requested)],
-            mode: "pinned".into(),
+            attempts: vec![attempt],
+            policy: Arc::new(PolicyRt::default_for(1)),
+            routing,
         });
     }
-    if let Some(providers) = rt.models.get(requested) {
-        let attempts = providers
+    if let Some(providers) = ctx.rt.models.get(requested) {
+        let targets = providers
             .iter()
-            .map(|p| {
-                attempt(
-                    &TargetRt {
-                        provider: p.clone(),
-                        model: String::new(),
-                    },
-                    requested,
-                )
+            .map(|p| TargetRt {
+                provider: p.clone(),
+                model: String::new(),
             })
             .collect();
-        return Ok(Plan {
-            attempts,
-            mode: "direct".into(),
-        });
+        let policy = Arc::new(PolicyRt::default_for(providers.len()));
+        return fixed_plan(
+            ctx,
+            targets,
+            policy,
+            "direct".into(),
+            "providers serving this model, by name",
+        );
     }
     Err(ApiError::model_not_found(requested))
 }
 
-fn attempt(target: &TargetRt, requested: &str) -> Attempt {
+/// A plan over fixed targets: capability filtering, then the policy's attempt cap.
+fn fixed_plan(
+    ctx: &RouteCtx<'_>,
+    targets: Vec<TargetRt>,
+    policy: Arc<PolicyRt>,
+    mode: String,
+    reason: &str,
+) -> Result<Plan, ApiError> {
+    let requested = ctx.request.model.as_str();
+    let all: Vec<Attempt> = targets
+        .iter()
+        .map(|t| attempt(ctx.rt, t, requested))
+        .collect();
+    let mut first_refusal = None;
+    let attempts: Vec<Attempt> = all
+        .into_iter()
+        .filter(|a| match check_one(a, &ctx.request.features) {
+            Ok(()) => true,
+            Err(e) => {
+                first_refusal.get_or_insert(e);
+                false
+            }
+        })
+        .take(policy.max_attempts.max(1))
+        .collect();
+    let Some(first) = attempts.first() else {
+        return Err(first_refusal.unwrap_or_else(|| ApiError::model_not_found(requested)));
+    };
+    let routing = Routing {
+        mode,
+        chosen: first.label(),
+        runners_up: attempts
+            .iter()
+            .skip(1)
+            .take(3)
+            .map(Attempt::label)
+            .collect(),
+        reason: reason.into(),
+    };
+    Ok(Plan {
+        attempts,
+        policy,
+        routing,
+    })
+}
+
+pub fn attempt(rt: &Runtime, target: &TargetRt, requested: &str) -> Attempt {
     let model = if target.model.is_empty() {
         requested.to_string()
     } else {
         target.model.clone()
     };
+    let info = rt.catalog.get(&target.provider.kind, &model).cloned();
     Attempt {
-        target: target.clone(),
+        provider: target.provider.clone(),
         model,
+        info,
     }
+}
+
+/// Refuses an attempt whose catalog entry lacks a capability the request needs, or whose context
+/// window the request cannot fit. Unknown models are given the benefit of the doubt.
+pub fn check_one(a: &Attempt, f: &Features) -> Result<(), ApiError> {
+    let Some(info) = &a.info else { return Ok(()) };
+    if let Some((_, param)) = f.needs.iter().find(|(cap, _)| !info.caps.contains(*cap)) {
+        let mut e = ApiError::invalid(
+            *param,
+            format!(
+                "`{param}` is not supported by provider `{}` for model `{}`.",
+                a.provider.name, a.model
+            ),
+        );
+        e.code = Some("unsupported_parameter");
+        return Err(e);
+    }
+    let wanted = f.prompt_tokens + f.max_tokens.unwrap_or(0);
+    if info.context_window > 0 && wanted > u64::from(info.context_window) {
+        let mut e = ApiError::invalid(
+            "messages",
+            format!(
+                "About {wanted} tokens do not fit the {} token context window of `{}`.",
+                info.context_window, a.model
+            ),
+        );
+        e.code = Some("context_length_exceeded");
+        return Err(e);
+    }
+    Ok(())
+}
+
+fn rule_matches(r: &RuleRt, ctx: &RouteCtx<'_>) -> bool {
+    let f = &ctx.request.features;
+    glob_match(&r.pattern, &ctx.request.model)
+        && (r.api_keys.is_empty() || r.api_keys.contains(&ctx.key.name))
+        && r.has_tools.allows(f.has_tools)
+        && r.wants_json.allows(f.wants_json)
+        && r.stream.allows(ctx.request.stream)
+        && r.headers.iter().all(|(name, glob)| {
+            ctx.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| glob_match(glob, v))
+        })
+        && r.metadata.iter().all(|(key, glob)| {
+            metadata_value(ctx.request.user_metadata.as_ref(), key)
+                .is_some_and(|v| glob_match(glob, &v))
+        })
+}
+
+fn metadata_value(meta: Option<&Map<String, Value>>, key: &str) -> Option<String> {
+    match meta?.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+/// Targets ordered by a weighted draw for the first place, then by weight.
+fn weighted_order(targets: &[(TargetRt, u32)]) -> Vec<TargetRt> {
+    let total: u64 = targets.iter().map(|(_, w)| u64::from(*w)).sum();
+    let mut ticket = if total > 0 {
+        rand::rng().random_range(0..total)
+    } else {
+        0
+    };
+    let mut first = 0;
+    for (i, (_, w)) in targets.iter().enumerate() {
+        if ticket < u64::from(*w) {
+            first = i;
+            break;
+        }
+        ticket -= u64::from(*w);
+    }
+    let mut rest: Vec<usize> = (0..targets.len()).filter(|i| *i != first).collect();
+    rest.sort_by_key(|i| std::cmp::Reverse(targets[*i].1));
+    std::iter::once(first)
+        .chain(rest)
+        .filter_map(|i| targets.get(i).map(|(t, _)| t.clone()))
+        .collect()
 }
 
 /// `provider:model` or `provider/model` where `provider` names a configured provider. Other names
 /// with `:` or `/` (Ollama's `llama3:8b`, `meta-llama/...`) stay bare model names.
-fn split_pinned<'a>(
-    rt: &Runtime,
-    requested: &'a str,
-) -> Option<(std::sync::Arc<crate::runtime::ProviderRt>, &'a str)> {
+fn split_pinned<'a>(rt: &Runtime, requested: &'a str) -> Option<(Arc<ProviderRt>, &'a str)> {
     let (prefix, model) = requested.split_once([':', '/'])?;
     let provider = rt.providers.get(prefix)?;
     (!model.is_empty()).then(|| (provider.clone(), model))

@@ -1,22 +1,28 @@
-//! A snapshot compiled for serving: lookups by key hash, provider and model, built once per snapshot
-//! so the hot path never parses configuration.
+//! A snapshot compiled for serving: lookups by key hash, provider, model and rule, built once per
+//! snapshot so the hot path never parses configuration.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue};
-use tokenrouter_proto::v1::Snapshot;
+use tokenrouter_proto::v1::{FallbackPolicy, RoutingRule, Snapshot};
 use tokenrouter_proto::{content_hash, validate_snapshot};
 
+use crate::catalog::Catalog;
 use crate::clients::ClientCache;
+use crate::policy::{PolicyRt, RetryOn};
 use crate::providers::Protocol;
+use crate::upstream_guard::private_host;
 
 /// Total time for one upstream attempt when the provider sets none: long enough for reasoning models.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 /// Connect timeout when the provider sets none.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time to first streamed content when the provider sets none.
+pub const DEFAULT_FIRST_TOKEN_TIMEOUT: Duration = Duration::from_secs(180);
+/// Longest silence inside a stream when the provider sets none.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Why a snapshot cannot be served; sent back to the control plane as a NACK.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,23 +41,6 @@ pub enum CompileError {
     PrivateUpstream { provider: String, host: String },
 }
 
-/// One provider, ready to be called.
-#[derive(Debug)]
-pub struct ProviderRt {
-    pub name: String,
-    pub kind: String,
-    pub protocol: Protocol,
-    /// The base URL without a trailing slash; adapters append their paths.
-    pub base_url: String,
-    pub models: Vec<String>,
-    /// The credential header (name, value), the value marked sensitive so it never shows in debug
-    /// output; the raw secret is kept only to scrub it from provider error text.
-    pub auth: Option<(HeaderName, HeaderValue)>,
-    pub secret: Option<Secret>,
-    pub timeout: Duration,
-    pub client: reqwest::Client,
-}
-
 /// A provider secret; `Debug` never shows it.
 #[derive(Clone)]
 pub struct Secret(pub String);
@@ -62,12 +51,75 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// One step of a fallback chain after compilation.
+/// One credential of a provider, ready to be sent.
+#[derive(Debug, Clone)]
+pub struct CredentialRt {
+    pub name: String,
+    /// The credential header; the value is marked sensitive so it never shows in debug output.
+    pub header: (HeaderName, HeaderValue),
+    /// Kept only to scrub it from provider error text.
+    pub secret: Secret,
+}
+
+/// One provider, ready to be called.
+#[derive(Debug)]
+pub struct ProviderRt {
+    pub name: String,
+    pub kind: String,
+    pub protocol: Protocol,
+    /// The base URL without a trailing slash; adapters append their paths.
+    pub base_url: String,
+    /// Models it serves: its own list, or every catalog model of its kind when the list is empty.
+    pub models: Vec<String>,
+    /// Credentials in name order; requests spread over them and skip those cooling down.
+    pub credentials: Vec<CredentialRt>,
+    pub timeout: Duration,
+    pub first_token_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub client: reqwest::Client,
+}
+
+/// A provider and the model to ask it for (empty: the requested model).
 #[derive(Debug, Clone)]
 pub struct TargetRt {
     pub provider: Arc<ProviderRt>,
-    /// Empty keeps the requested model.
     pub model: String,
+}
+
+/// A rule condition on a request feature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tri {
+    Any,
+    Yes,
+    No,
+}
+
+impl Tri {
+    fn parse(text: &str) -> Tri {
+        match text {
+            "yes" => Tri::Yes,
+            "no" => Tri::No,
+            _ => Tri::Any,
+        }
+    }
+
+    pub fn allows(self, value: bool) -> bool {
+        match self {
+            Tri::Any => true,
+            Tri::Yes => value,
+            Tri::No => !value,
+        }
+    }
+}
+
+/// What a matching rule does.
+#[derive(Debug, Clone)]
+pub enum RuleAction {
+    /// Weighted targets (one target has weight 1).
+    Targets(Vec<(TargetRt, u32)>),
+    /// An `auto:*` mode.
+    Mode(String),
+    Deny,
 }
 
 /// A routing rule after compilation.
@@ -75,16 +127,24 @@ pub struct TargetRt {
 pub struct RuleRt {
     pub name: String,
     pub pattern: String,
-    pub target: TargetRt,
-    pub fallback: Vec<TargetRt>,
-    pub max_attempts: usize,
+    pub api_keys: Vec<String>,
+    /// (lowercase header name, glob).
+    pub headers: Vec<(String, String)>,
+    pub metadata: Vec<(String, String)>,
+    pub has_tools: Tri,
+    pub wants_json: Tri,
+    pub stream: Tri,
+    pub action: RuleAction,
+    pub policy: Option<Arc<PolicyRt>>,
 }
 
-/// What an API key may do; for now, whether it is enabled.
+/// What an API key may do.
 #[derive(Debug, Clone)]
 pub struct KeyRt {
     pub name: String,
     pub disabled: bool,
+    /// Globs of models it may use; empty allows all.
+    pub allowed_models: Vec<String>,
 }
 
 /// Everything one snapshot says, compiled. Immutable; swapped whole.
@@ -100,6 +160,7 @@ pub struct Runtime {
     pub api_keys: HashMap<[u8; 32], KeyRt>,
     /// In priority order.
     pub rules: Vec<RuleRt>,
+    pub catalog: Catalog,
 }
 
 /// What the data plane accepts beyond the snapshot's own validity.
@@ -107,6 +168,14 @@ pub struct Runtime {
 pub struct CompilePolicy {
     /// Refuse providers whose base URL is a loopback, private or link-local address literal.
     pub deny_private_upstreams: bool,
+}
+
+fn millis_or(ms: u32, default: Duration) -> Duration {
+    if ms == 0 {
+        default
+    } else {
+        Duration::from_millis(u64::from(ms))
+    }
 }
 
 impl Runtime {
@@ -124,8 +193,9 @@ impl Runtime {
                 actual,
             });
         }
+        let catalog = Catalog::build(&s.models);
         let mut providers = HashMap::new();
-        for p in &s.providers {
+        for p in s.providers.iter().filter(|p| !p.disabled) {
             if policy.deny_private_upstreams
                 && let Some(host) = private_host(&p.base_url)
             {
@@ -136,32 +206,39 @@ impl Runtime {
             }
             let protocol = Protocol::from_kind(&p.kind)
                 .ok_or_else(|| CompileError::UnknownKind(p.name.clone(), p.kind.clone()))?;
-            let credential = s.credentials.iter().find(|c| c.provider == p.name);
-            let auth = match credential {
-                Some(c) => {
-                    let (name, value) = protocol.auth_header(&c.secret);
-                    let mut value = HeaderValue::try_from(value)
-                        .map_err(|_| CompileError::BadSecret(c.name.clone()))?;
-                    value.set_sensitive(true);
-                    Some((HeaderName::from_static(name), value))
-                }
-                None => None,
+            let mut credentials = Vec::new();
+            for c in s.credentials.iter().filter(|c| c.provider == p.name) {
+                let (name, value) = protocol.auth_header(&c.secret);
+                let mut value = HeaderValue::try_from(value)
+                    .map_err(|_| CompileError::BadSecret(c.name.clone()))?;
+                value.set_sensitive(true);
+                credentials.push(CredentialRt {
+                    name: c.name.clone(),
+                    header: (HeaderName::from_static(name), value),
+                    secret: Secret(c.secret.clone()),
+                });
+            }
+            let models = if p.models.is_empty() {
+                catalog.models_of(&p.kind)
+            } else {
+                p.models.clone()
             };
-            let connect = millis_or(p.connect_timeout_ms, DEFAULT_CONNECT_TIMEOUT);
             let rt = ProviderRt {
                 name: p.name.clone(),
                 kind: p.kind.clone(),
                 protocol,
                 base_url: p.base_url.trim_end_matches('/').to_string(),
-                models: p.models.clone(),
-                auth,
-                secret: credential.map(|c| Secret(c.secret.clone())),
+                models,
+                credentials,
                 timeout: millis_or(p.timeout_ms, DEFAULT_TIMEOUT),
-                client: clients.get(connect),
+                first_token_timeout: millis_or(
+                    p.first_token_timeout_ms,
+                    DEFAULT_FIRST_TOKEN_TIMEOUT,
+                ),
+                idle_timeout: millis_or(p.idle_timeout_ms, DEFAULT_IDLE_TIMEOUT),
+                client: clients.get(millis_or(p.connect_timeout_ms, DEFAULT_CONNECT_TIMEOUT)),
             };
-            if !p.disabled {
-                providers.insert(p.name.clone(), Arc::new(rt));
-            }
+            providers.insert(p.name.clone(), Arc::new(rt));
         }
         let mut models: HashMap<String, Vec<Arc<ProviderRt>>> = HashMap::new();
         let mut names: Vec<&String> = providers.keys().collect();
@@ -182,6 +259,7 @@ impl Runtime {
                     KeyRt {
                         name: k.name.clone(),
                         disabled: k.disabled,
+                        allowed_models: k.allowed_models.clone(),
                     },
                 ))
             })
@@ -192,36 +270,57 @@ impl Runtime {
                 model: model.to_string(),
             })
         };
-        let mut ordered: Vec<_> = s.routing_rules.iter().collect();
+        let policies: HashMap<&str, Arc<PolicyRt>> = s
+            .fallback_policies
+            .iter()
+            .map(|p| (p.name.as_str(), Arc::new(compile_policy(p, &target))))
+            .collect();
+        let mut ordered: Vec<&RoutingRule> = s.routing_rules.iter().collect();
         ordered.sort_by(|a, b| (a.priority, &a.name).cmp(&(b.priority, &b.name)));
         let mut rules = Vec::new();
         for r in ordered {
-            // A rule whose target is disabled is skipped, so requests fall through to the next one.
-            let Some(first) = target(&r.target_provider, &r.target_model) else {
-                continue;
-            };
-            let policy = s
-                .fallback_policies
-                .iter()
-                .find(|p| p.name == r.fallback_policy);
-            let fallback: Vec<TargetRt> = policy
-                .map(|p| {
-                    p.chain
+            let action = if r.deny {
+                RuleAction::Deny
+            } else if !r.mode.is_empty() {
+                RuleAction::Mode(r.mode.clone())
+            } else if !r.targets.is_empty() {
+                RuleAction::Targets(
+                    r.targets
                         .iter()
-                        .filter_map(|t| target(&t.provider, &t.model))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let max_attempts = match policy.map(|p| p.max_attempts as usize) {
-                Some(0) | None => 1 + fallback.len(),
-                Some(n) => n,
+                        .filter_map(|t| Some((target(&t.provider, &t.model)?, t.weight)))
+                        .collect(),
+                )
+            } else {
+                RuleAction::Targets(
+                    target(&r.target_provider, &r.target_model)
+                        .map(|t| (t, 1))
+                        .into_iter()
+                        .collect(),
+                )
             };
+            // A rule whose every target is disabled is skipped, so requests fall through.
+            if matches!(&action, RuleAction::Targets(t) if t.is_empty()) {
+                continue;
+            }
             rules.push(RuleRt {
                 name: r.name.clone(),
                 pattern: r.match_model.clone(),
-                target: first,
-                fallback,
-                max_attempts,
+                api_keys: r.match_api_keys.clone(),
+                headers: r
+                    .match_headers
+                    .iter()
+                    .map(|g| (g.key.to_ascii_lowercase(), g.glob.clone()))
+                    .collect(),
+                metadata: r
+                    .match_metadata
+                    .iter()
+                    .map(|g| (g.key.clone(), g.glob.clone()))
+                    .collect(),
+                has_tools: Tri::parse(&r.match_has_tools),
+                wants_json: Tri::parse(&r.match_wants_json),
+                stream: Tri::parse(&r.match_stream),
+                action,
+                policy: policies.get(r.fallback_policy.as_str()).cloned(),
             });
         }
         Ok(Runtime {
@@ -232,72 +331,33 @@ impl Runtime {
             models,
             api_keys,
             rules,
+            catalog,
         })
     }
 }
 
-fn millis_or(ms: u32, default: Duration) -> Duration {
-    if ms == 0 {
-        default
-    } else {
-        Duration::from_millis(u64::from(ms))
-    }
-}
-
-/// The host of `url` when it is `localhost` or an IP literal that is not publicly routable.
-fn private_host(url: &str) -> Option<String> {
-    let parsed = url::Url::parse(url).ok()?;
-    let host = parsed.host()?;
-    let private = match host {
-        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost") || d.ends_with(".localhost"),
-        url::Host::Ipv4(ip) => is_private(IpAddr::V4(ip)),
-        url::Host::Ipv6(ip) => is_private(IpAddr::V6(ip)),
-    };
-    private.then(|| host.to_string())
-}
-
-fn is_private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_private(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn recognises_private_upstreams() {
-        for url in [
-            "http://127.0.0.1:8000/v1",
-            "http://10.1.2.3/v1",
-            "http://localhost/v1",
-            "http://[::1]/v1",
-            "http://[::ffff:192.168.0.1]/v1",
-            "http://169.254.169.254/",
-        ] {
-            assert!(private_host(url).is_some(), "{url}");
-        }
-        for url in ["https://api.openai.com/v1", "http://8.8.8.8/v1"] {
-            assert!(private_host(url).is_none(), "{url}");
-        }
+fn compile_policy(
+    p: &FallbackPolicy,
+    target: &impl Fn(&str, &str) -> Option<TargetRt>,
+) -> PolicyRt {
+    let chain: Vec<TargetRt> = p
+        .chain
+        .iter()
+        .filter_map(|t| target(&t.provider, &t.model))
+        .collect();
+    PolicyRt {
+        name: p.name.clone(),
+        max_attempts: if p.max_attempts == 0 {
+            1 + chain.len()
+        } else {
+            p.max_attempts as usize
+        },
+        chain,
+        retry_on: RetryOn::parse(&p.retry_on),
+        backoff_base: millis_or(p.backoff_base_ms, crate::policy::DEFAULT_BACKOFF_BASE),
+        backoff_cap: millis_or(p.backoff_cap_ms, crate::policy::DEFAULT_BACKOFF_CAP),
+        hedge_after: (p.hedge_after_ms > 0)
+            .then(|| Duration::from_millis(u64::from(p.hedge_after_ms))),
+        hedge_learned: p.hedge_learned,
     }
 }

@@ -10,7 +10,9 @@ use tokenrouter_proto::v1::Snapshot;
 
 use crate::clients::ClientCache;
 use crate::metrics::Metrics;
+use crate::policy::RetryBudget;
 use crate::runtime::{CompileError, CompilePolicy, Runtime};
+use crate::signals::Signals;
 
 /// Default request body limit (bytes).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -24,6 +26,8 @@ pub struct DataPlaneConfig {
     pub snapshot_path: Option<PathBuf>,
     pub max_body_bytes: usize,
     pub compile: CompilePolicy,
+    /// A streaming client that accepts nothing for this long is disconnected (and the upstream cancelled).
+    pub client_stall_timeout: std::time::Duration,
 }
 
 impl Default for DataPlaneConfig {
@@ -33,6 +37,7 @@ impl Default for DataPlaneConfig {
             snapshot_path: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             compile: CompilePolicy::default(),
+            client_stall_timeout: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -54,6 +59,8 @@ pub struct DataPlaneState {
     last_nack: Mutex<Option<Nack>>,
     pub(crate) clients: ClientCache,
     pub metrics: Metrics,
+    pub signals: Signals,
+    pub retry_budget: RetryBudget,
 }
 
 impl DataPlaneState {
@@ -66,6 +73,8 @@ impl DataPlaneState {
             last_nack: Mutex::new(None),
             clients: ClientCache::default(),
             metrics: Metrics::default(),
+            signals: Signals::default(),
+            retry_budget: RetryBudget::default(),
         })
     }
 

@@ -9,9 +9,40 @@ use sha2::{Digest, Sha256};
 use crate::v1::Snapshot;
 
 /// Provider kinds whose wire protocol the data plane speaks.
-pub const SUPPORTED_KINDS: &[&str] = &["openai", "mistral", "deepseek", "openai-compatible"];
+pub const SUPPORTED_KINDS: &[&str] = &[
+    "openai",
+    "mistral",
+    "deepseek",
+    "openai-compatible",
+    "anthropic",
+];
+/// Routing modes a rule may send requests to.
+pub const AUTO_MODES: &[&str] = &["auto:fast", "auto:balance", "auto:cost", "auto:quality"];
+/// Failure classes a fallback policy may move on after.
+pub const RETRY_CLASSES: &[&str] = &["connect", "timeout", "429", "5xx", "529", "malformed"];
+/// Capabilities a catalog entry may declare.
+pub const CAPABILITIES: &[&str] = &[
+    "tools",
+    "json_mode",
+    "json_schema",
+    "vision",
+    "logit_bias",
+    "seed",
+    "reasoning",
+    "logprobs",
+    "n",
+];
+/// Every provider kind a catalog entry may name, supported or not.
+const ALL_KINDS: &[&str] = &[
+    "openai",
+    "mistral",
+    "deepseek",
+    "openai-compatible",
+    "anthropic",
+    "gemini",
+];
 /// Provider kinds that exist but whose adapters are not built yet: refused with a clear message.
-pub const PLANNED_KINDS: &[&str] = &["anthropic", "gemini"];
+pub const PLANNED_KINDS: &[&str] = &["gemini"];
 /// Most targets a fallback chain may hold, and most attempts a policy may allow.
 pub const MAX_CHAIN: usize = 10;
 
@@ -181,6 +212,53 @@ pub fn validate_snapshot(s: &Snapshot) -> Result<(), ValidationError> {
         if !hashes.insert(k.sha256.as_str()) {
             return Err(bad(at("sha256"), "another API key has the same value"));
         }
+        for m in &k.allowed_models {
+            check_model_name(&at("allowed_models"), m)?;
+        }
+    }
+
+    let mut entries = HashSet::new();
+    let mut pairs = HashSet::new();
+    for m in &s.models {
+        check_name("models[].name", &m.name)?;
+        let at = |f: &str| format!("models[{}].{f}", m.name);
+        unique(&mut entries, at("name"), &m.name)?;
+        if !ALL_KINDS.contains(&m.kind.as_str()) {
+            return Err(bad(
+                at("kind"),
+                format!("must be one of {}", ALL_KINDS.join(", ")),
+            ));
+        }
+        check_model_name(&at("model"), &m.model)?;
+        if !pairs.insert((m.kind.as_str(), m.model.as_str())) {
+            return Err(bad(
+                at("model"),
+                "another entry has the same kind and model",
+            ));
+        }
+        for (field, price) in [
+            ("input_per_mtok", m.input_per_mtok),
+            ("output_per_mtok", m.output_per_mtok),
+            ("cached_input_per_mtok", m.cached_input_per_mtok),
+        ] {
+            if !price.is_finite() || !(0.0..=100_000.0).contains(&price) {
+                return Err(bad(
+                    at(field),
+                    "must be a price between 0 and 100000 USD per million tokens",
+                ));
+            }
+        }
+        for c in &m.capabilities {
+            if !CAPABILITIES.contains(&c.as_str()) {
+                return Err(bad(
+                    at("capabilities"),
+                    format!("{c:?} is not one of {}", CAPABILITIES.join(", ")),
+                ));
+            }
+        }
+        if m.quality > 100 {
+            return Err(bad(at("quality"), "must be between 0 and 100"));
+        }
     }
 
     let mut policies = HashSet::new();
@@ -197,6 +275,20 @@ pub fn validate_snapshot(s: &Snapshot) -> Result<(), ValidationError> {
                 format!("at most {MAX_CHAIN} targets and {} attempts", MAX_CHAIN + 1),
             ));
         }
+        for class in &p.retry_on {
+            if !RETRY_CLASSES.contains(&class.as_str()) {
+                return Err(bad(
+                    at("retry_on"),
+                    format!("{class:?} is not one of {}", RETRY_CLASSES.join(", ")),
+                ));
+            }
+        }
+        if p.backoff_base_ms > 60_000 || p.backoff_cap_ms > 600_000 || p.hedge_after_ms > 600_000 {
+            return Err(bad(
+                at("backoff_base_ms"),
+                "backoff base at most 60000 ms, cap and hedge delay at most 600000 ms",
+            ));
+        }
         for t in &p.chain {
             provider_exists(at("chain[].provider"), &t.provider)?;
             if !t.model.is_empty() {
@@ -211,9 +303,63 @@ pub fn validate_snapshot(s: &Snapshot) -> Result<(), ValidationError> {
         let at = |f: &str| format!("routing_rules[{}].{f}", r.name);
         unique(&mut rules, at("name"), &r.name)?;
         check_model_name(&at("match_model"), &r.match_model)?;
-        provider_exists(at("target_provider"), &r.target_provider)?;
+        let chosen = [
+            !r.target_provider.is_empty() || r.targets.is_empty() && r.mode.is_empty() && !r.deny,
+            !r.targets.is_empty(),
+            !r.mode.is_empty(),
+            r.deny,
+        ];
+        if chosen.iter().filter(|c| **c).count() != 1 {
+            return Err(bad(
+                at("target_provider"),
+                "a rule needs exactly one of target_provider, targets, mode or deny",
+            ));
+        }
+        if !r.target_provider.is_empty() || chosen[0] {
+            provider_exists(at("target_provider"), &r.target_provider)?;
+        }
         if !r.target_model.is_empty() {
             check_model_name(&at("target_model"), &r.target_model)?;
+        }
+        for t in &r.targets {
+            provider_exists(at("targets[].provider"), &t.provider)?;
+            if t.weight == 0 || t.weight > 1_000_000 {
+                return Err(bad(at("targets[].weight"), "must be between 1 and 1000000"));
+            }
+            if !t.model.is_empty() {
+                check_model_name(&at("targets[].model"), &t.model)?;
+            }
+        }
+        if !r.mode.is_empty() && !AUTO_MODES.contains(&r.mode.as_str()) {
+            return Err(bad(
+                at("mode"),
+                format!("must be one of {}", AUTO_MODES.join(", ")),
+            ));
+        }
+        for (field, value) in [
+            ("match_has_tools", &r.match_has_tools),
+            ("match_wants_json", &r.match_wants_json),
+            ("match_stream", &r.match_stream),
+        ] {
+            if !["", "yes", "no"].contains(&value.as_str()) {
+                return Err(bad(at(field), "must be empty, \"yes\" or \"no\""));
+            }
+        }
+        for k in &r.match_api_keys {
+            if !keys.contains(k.as_str()) {
+                return Err(bad(
+                    at("match_api_keys"),
+                    format!("API key {k:?} does not exist"),
+                ));
+            }
+        }
+        for g in r.match_headers.iter().chain(&r.match_metadata) {
+            if g.key.is_empty() || g.key.len() > 128 || g.glob.len() > 1024 {
+                return Err(bad(
+                    at("match_headers"),
+                    "keys must be 1 to 128 characters and globs at most 1024",
+                ));
+            }
         }
         if !r.fallback_policy.is_empty() && !policies.contains(r.fallback_policy.as_str()) {
             return Err(bad(
@@ -267,6 +413,7 @@ mod tests {
                     model: String::new(),
                 }],
                 max_attempts: 0,
+                ..Default::default()
             }],
             routing_rules: vec![RoutingRule {
                 name: "r".into(),

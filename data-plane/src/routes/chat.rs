@@ -1,8 +1,9 @@
-//! `POST /v1/chat/completions`: parse and validate, resolve the model, try each attempt until one
-//! answers, and relay the answer (JSON or SSE) with TokenRouter's extension fields.
+//! `POST /v1/chat/completions`: parse and validate, resolve the model into a plan, run its attempts
+//! (backoff, retry budget, breakers, credential cool-downs, optional hedging) until one answers, and
+//! relay the answer (JSON or SSE) with TokenRouter's extension fields.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::extract::{Extension, State};
@@ -15,9 +16,10 @@ use crate::metrics::Record;
 use crate::middleware::{Authed, RequestId};
 use crate::providers::{self, RequestCtx, ResponseCtx};
 use crate::request::{self, ChatRequest};
-use crate::route::{self, Attempt};
+use crate::route::{self, Attempt, Plan, RouteCtx};
+use crate::signals::{self, Admission, Outcome, headroom_from};
 use crate::state::DataPlaneState;
-use crate::upstream::stream::Relay;
+use crate::upstream::stream::{Relay, RelayTimeouts};
 use crate::upstream::{self, UpstreamError};
 
 pub async fn completions(
@@ -31,7 +33,7 @@ pub async fn completions(
         Ok(response) => response,
         Err(e) => {
             state.metrics.record(Record {
-                key: &authed.key_name,
+                key: &authed.key.name,
                 provider: "",
                 model: "",
                 status: e.status.as_u16(),
@@ -57,35 +59,114 @@ async fn handle(
         .await
         .map_err(|_| ApiError::payload_too_large(limit))?;
     let request = request::parse(&bytes)?;
-    let plan = route::resolve(&authed.runtime, &request.model)?;
+    let plan = route::resolve(&RouteCtx {
+        rt: &authed.runtime,
+        signals: &state.signals,
+        key: &authed.key,
+        headers,
+        request: &request,
+    })?;
+    state.retry_budget.request();
+    let routing = serde_json::to_string(&plan.routing).unwrap_or_default();
+    let run = |index: usize| {
+        let attempt = &plan.attempts[index];
+        let ext = Extensions::new(&attempt.provider.name, &plan.routing.mode, request_id);
+        let last = index + 1 == plan.attempts.len();
+        try_attempt(state, authed, attempt, &request, ext, &routing, last)
+    };
     let mut last: Option<(String, UpstreamError)> = None;
-    for (index, attempt) in plan.attempts.iter().enumerate() {
-        let provider = attempt.target.provider.name.clone();
-        let ext = Extensions::new(&provider, &plan.mode, request_id);
-        match try_attempt(state, authed, attempt, &request, ext).await {
+    let mut index = 0;
+    while index < plan.attempts.len() {
+        if index > 0 {
+            if !state.retry_budget.try_retry() {
+                tracing::debug!(%request_id, "retry budget spent; not trying further providers");
+                break;
+            }
+            tokio::time::sleep(plan.policy.backoff(index as u32)).await;
+        }
+        let (result, used, winner) = match hedge_delay(state, &plan, index) {
+            Some(delay) => hedged(run(index), delay, || run(index + 1)).await,
+            None => (run(index).await, 1, 0),
+        };
+        match result {
             Ok(mut response) => {
                 let h = response.headers_mut();
-                h.insert("x-tokenrouter-attempts", HeaderValue::from(index + 1));
-                if let Ok(v) = HeaderValue::from_str(&provider) {
+                h.insert(
+                    "x-tokenrouter-attempts",
+                    HeaderValue::from(index + winner + 1),
+                );
+                if let Ok(v) = HeaderValue::from_str(&plan.attempts[index + winner].provider.name) {
                     h.insert("x-tokenrouter-provider", v);
+                }
+                if let Ok(v) = HeaderValue::from_str(&routing) {
+                    h.insert("x-tokenrouter-routing", v);
                 }
                 return Ok(response);
             }
             Err(AttemptError::Refused(e)) => return Err(e),
             Err(AttemptError::Upstream(e)) => {
+                let provider = plan.attempts[index + winner].provider.name.clone();
                 tracing::debug!(%request_id, %provider, attempt = index + 1, error = ?e, "upstream attempt failed");
-                let retryable = e.retryable();
+                let moves_on = plan.policy.retry_on.moves_on(&e);
                 last = Some((provider, e));
-                if !retryable {
+                if !moves_on {
                     break;
                 }
             }
         }
+        index += used;
     }
     Err(match last {
         Some((provider, e)) => e.to_api_error(&provider),
         None => ApiError::unavailable("No provider is available for this model."),
     })
+}
+
+/// When to start the next attempt alongside this one, if the policy hedges.
+fn hedge_delay(state: &DataPlaneState, plan: &Plan, index: usize) -> Option<Duration> {
+    let floor = plan.policy.hedge_after?;
+    if index + 1 >= plan.attempts.len() {
+        return None;
+    }
+    if !plan.policy.hedge_learned {
+        return Some(floor);
+    }
+    let a = &plan.attempts[index];
+    let learned = state
+        .signals
+        .get(&signals::key(&a.provider.name, &a.model, "*"))
+        .ttft_percentile(90.0);
+    Some(learned.map_or(floor, |ms| floor.max(Duration::from_secs_f64(ms / 1000.0))))
+}
+
+/// Runs `first`; if it has not answered after `delay`, starts `second` too and keeps whichever
+/// answers first (the other is dropped, which cancels its upstream request). Returns the result,
+/// how many attempts were used and which one produced the result (0 or 1).
+async fn hedged<F>(
+    first: F,
+    delay: Duration,
+    second: impl FnOnce() -> F,
+) -> (Result<Response, AttemptError>, usize, usize)
+where
+    F: std::future::Future<Output = Result<Response, AttemptError>>,
+{
+    tokio::pin!(first);
+    tokio::select! {
+        result = &mut first => return (result, 1, 0),
+        () = tokio::time::sleep(delay) => {}
+    }
+    let second = second();
+    tokio::pin!(second);
+    tokio::select! {
+        result = &mut first => match result {
+            Ok(r) => (Ok(r), 2, 0),
+            Err(_) => (second.await, 2, 1),
+        },
+        result = &mut second => match result {
+            Ok(r) => (Ok(r), 2, 1),
+            Err(_) => (first.await, 2, 0),
+        },
+    }
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
@@ -128,14 +209,81 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Picks the credential to use: the first admitted one, starting at a random place so several
+/// credentials share the load. `Ok(None)` when the provider needs none.
+async fn pick_credential(
+    state: &DataPlaneState,
+    attempt: &Attempt,
+    last: bool,
+) -> Result<Option<usize>, UpstreamError> {
+    let creds = &attempt.provider.credentials;
+    if creds.is_empty() {
+        return Ok(None);
+    }
+    let start = rand::random_range(0..creds.len());
+    for round in 0..2 {
+        for offset in 0..creds.len() {
+            let i = (start + offset) % creds.len();
+            let key = signals::key(&attempt.provider.name, &attempt.model, &creds[i].name);
+            if state.signals.admit(&key) != Admission::Refused {
+                return Ok(Some(i));
+            }
+        }
+        // The last option may wait out a short Retry-After rather than fail at once.
+        let wait = creds
+            .iter()
+            .filter_map(|c| {
+                state.signals.cooling_for(&signals::key(
+                    &attempt.provider.name,
+                    &attempt.model,
+                    &c.name,
+                ))
+            })
+            .min();
+        match wait {
+            Some(w) if last && round == 0 && w <= crate::policy::MAX_RETRY_AFTER_WAIT => {
+                tokio::time::sleep(w).await
+            }
+            _ => break,
+        }
+    }
+    Err(UpstreamError::Unavailable(
+        "is cooling down after rate limits or has an open circuit breaker".into(),
+    ))
+}
+
+/// Updates the live signals after a failed attempt: 429s cool the credential down, outages count
+/// against the breaker, refusals of the request itself count for nothing.
+fn record_failure(state: &DataPlaneState, key: &str, aggregate: &str, e: &UpstreamError) {
+    match e {
+        UpstreamError::Status {
+            status: 429,
+            retry_after,
+            ..
+        } => {
+            state
+                .signals
+                .cool_down(key, Duration::from_secs(retry_after.unwrap_or(1).min(600)));
+        }
+        UpstreamError::Status { status, .. } if *status < 500 && *status != 408 => {}
+        UpstreamError::Unavailable(_) => {}
+        _ => {
+            state.signals.failure(key);
+            state.signals.error(aggregate);
+        }
+    }
+}
+
 async fn try_attempt(
     state: &Arc<DataPlaneState>,
     authed: &Authed,
     attempt: &Attempt,
     request: &ChatRequest,
     ext: Extensions,
+    routing: &str,
+    last: bool,
 ) -> Result<Response, AttemptError> {
-    let provider = &attempt.target.provider;
+    let provider = &attempt.provider;
     let call = providers::build(
         provider.protocol,
         &RequestCtx {
@@ -146,25 +294,65 @@ async fn try_attempt(
     )
     .map_err(AttemptError::Refused)?;
     let dropped = (!call.dropped.is_empty()).then(|| call.dropped.join(","));
+    let credential = pick_credential(state, attempt, last).await?;
+    let credential = credential.map(|i| &provider.credentials[i]);
+    let key = signals::key(
+        &provider.name,
+        &attempt.model,
+        credential.map_or("", |c| c.name.as_str()),
+    );
+    let aggregate = signals::key(&provider.name, &attempt.model, "*");
     let ctx = ResponseCtx {
         id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
         created: unix_now(),
         model: attempt.model.clone(),
         include_usage: request.include_usage,
     };
-    let response = upstream::send(provider, call, &ext.request_id).await?;
+    // A stream's first-token timer starts when the request is sent: a provider that is slow to
+    // even answer with headers is as late as one that answers and then says nothing.
+    let sent_at = std::time::Instant::now();
+    let sending = upstream::send(provider, credential, call, &ext.request_id);
+    let sent = if request.stream {
+        tokio::time::timeout(provider.first_token_timeout, sending)
+            .await
+            .unwrap_or(Err(UpstreamError::Timeout))
+    } else {
+        sending.await
+    };
+    let response = match sent {
+        Ok(r) => r,
+        Err(e) => {
+            record_failure(state, &key, &aggregate, &e);
+            return Err(e.into());
+        }
+    };
+    if let Some(h) = headroom_from(response.headers()) {
+        state.signals.headroom(&key, h);
+        state.signals.headroom(&aggregate, h);
+    }
     let started = authed.started;
     let mut answer = if request.stream {
         let translator = providers::stream_translator(provider.protocol, ctx);
-        let metrics_state = state.clone();
-        let (key, provider_name, model) = (
-            authed.key_name.clone(),
+        let timeouts = RelayTimeouts {
+            first_token: provider
+                .first_token_timeout
+                .saturating_sub(sent_at.elapsed()),
+            idle: provider.idle_timeout,
+            client_stall: state.config.client_stall_timeout,
+        };
+        let finish_state = state.clone();
+        let (key_name, provider_name, model) = (
+            authed.key.name.clone(),
             provider.name.clone(),
             attempt.model.clone(),
         );
-        let on_finish = Box::new(move |usage, completed| {
-            metrics_state.metrics.record(Record {
-                key: &key,
+        let (cred_key, agg_key) = (key.clone(), aggregate.clone());
+        let ttft = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let ttft_seen = ttft.clone();
+        let on_finish = Box::new(move |usage: Option<crate::usage::Usage>, completed: bool| {
+            let latency = sent_at.elapsed();
+            finish_state.metrics.record(Record {
+                key: &key_name,
                 provider: &provider_name,
                 model: &model,
                 status: 200,
@@ -172,20 +360,65 @@ async fn try_attempt(
                 latency_ms: started.elapsed().as_millis() as u64,
                 completed,
             });
+            if completed {
+                let outcome = Outcome {
+                    latency,
+                    ttft: ttft_seen.lock().ok().and_then(|t| *t),
+                    output_tokens: usage.map_or(0, |u| u.completion_tokens),
+                };
+                finish_state.signals.success(&cred_key, outcome);
+                finish_state.signals.success(&agg_key, outcome);
+            }
         });
-        let relay = Relay::open(response, translator, ext, started, on_finish).await?;
+        let relay = match Relay::open(
+            response,
+            translator,
+            ext,
+            started,
+            timeouts,
+            attempt.info.clone(),
+            on_finish,
+        )
+        .await
+        {
+            Ok(relay) => relay,
+            Err(e) => {
+                record_failure(state, &key, &aggregate, &e);
+                return Err(e.into());
+            }
+        };
+        if let Ok(mut t) = ttft.lock() {
+            *t = Some(sent_at.elapsed());
+        }
         Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "text/event-stream")
             .header(header::CACHE_CONTROL, "no-cache")
-            .body(Body::from_stream(relay.into_stream()))
+            .body(relay.into_body())
             .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
     } else {
-        let bytes = upstream::read_capped(response, upstream::MAX_RESPONSE_BODY).await?;
-        let translated = providers::translate_response(provider.protocol, &bytes, &ctx)?;
+        let translated = async {
+            let bytes = upstream::read_capped(response, upstream::MAX_RESPONSE_BODY).await?;
+            providers::translate_response(provider.protocol, &bytes, &ctx)
+        }
+        .await;
+        let translated = match translated {
+            Ok(t) => t,
+            Err(e) => {
+                record_failure(state, &key, &aggregate, &e);
+                return Err(e.into());
+            }
+        };
+        let outcome = Outcome {
+            latency: sent_at.elapsed(),
+            ttft: None,
+            output_tokens: translated.usage.map_or(0, |u| u.completion_tokens),
+        };
+        state.signals.success(&key, outcome);
+        state.signals.success(&aggregate, outcome);
         let latency_ms = started.elapsed().as_millis() as u64;
         state.metrics.record(Record {
-            key: &authed.key_name,
+            key: &authed.key.name,
             provider: &provider.name,
             model: &attempt.model,
             status: 200,
@@ -193,8 +426,12 @@ async fn try_attempt(
             latency_ms,
             completed: true,
         });
-        let mut out = Vec::with_capacity(translated.body.len() + 160);
-        ext.splice_into(&translated.body, latency_ms, &mut out);
+        let mut extra = format!("\"routing\":{routing}");
+        if let (Some(info), Some(usage)) = (&attempt.info, &translated.usage) {
+            extra.push_str(&format!(",\"cost_usd\":{}", info.cost(usage)));
+        }
+        let mut out = Vec::with_capacity(translated.body.len() + 256);
+        ext.splice_with(&translated.body, latency_ms, &extra, &mut out);
         Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "application/json")

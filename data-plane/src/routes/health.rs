@@ -35,6 +35,11 @@ pub async fn status(State(state): State<Arc<DataPlaneState>>) -> Json<Value> {
         "content_hash": rt.content_hash,
         "providers": rt.providers.len(),
         "last_nack": state.last_nack(),
+        "breakers": state.signals.breakers().into_iter().map(|(key, breaker, stats)| json!({
+            "candidate": key,
+            "breaker": breaker,
+            "stats": stats,
+        })).collect::<Vec<_>>(),
     }))
 }
 

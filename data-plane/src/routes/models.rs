@@ -1,5 +1,6 @@
-//! `GET /v1/models` and `GET /v1/models/{id}` in OpenAI's list format: bare model names and
-//! `provider:model` for every configured provider.
+//! `GET /v1/models` and `GET /v1/models/{id}` in OpenAI's list format: the `auto:*` modes, bare
+//! model names and `provider:model` for every configured provider, with capabilities and prices
+//! where the catalog knows them.
 
 use std::collections::BTreeMap;
 
@@ -8,41 +9,70 @@ use axum::extract::{Extension, Path};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::auto::MODES;
 use crate::error::ApiError;
 use crate::middleware::Authed;
+use crate::route::glob_match;
 use crate::runtime::Runtime;
 
-fn model_entry(id: &str, owned_by: &str) -> Value {
-    json!({ "id": id, "object": "model", "created": 0, "owned_by": owned_by })
-}
-
-/// Every model id this runtime can serve, with the provider that owns it.
-fn catalog(rt: &Runtime) -> BTreeMap<String, String> {
+/// Every model id this runtime can serve, with its listing entry.
+fn catalog(rt: &Runtime) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
+    let entry = |id: &str, provider: &str, kind: &str, model: &str| {
+        let mut v = json!({ "id": id, "object": "model", "created": 0, "owned_by": provider });
+        if let Some(info) = rt.catalog.get(kind, model) {
+            v["capabilities"] = json!(info.caps.names());
+            v["context_window"] = json!(info.context_window);
+            v["max_output_tokens"] = json!(info.max_output);
+            v["pricing"] = json!({
+                "input_per_mtok": info.input_price,
+                "output_per_mtok": info.output_price,
+                "cached_input_per_mtok": info.cached_input_price,
+            });
+            v["quality"] = json!(info.quality);
+        }
+        v
+    };
+    for mode in MODES {
+        out.insert(
+            mode.to_string(),
+            json!({ "id": mode, "object": "model", "created": 0, "owned_by": "tokenrouter" }),
+        );
+    }
     for (model, providers) in &rt.models {
         if let Some(first) = providers.first() {
-            out.insert(model.clone(), first.name.clone());
+            out.insert(model.clone(), entry(model, &first.name, &first.kind, model));
         }
     }
     for p in rt.providers.values() {
         for m in &p.models {
-            out.insert(format!("{}:{m}", p.name), p.name.clone());
+            let id = format!("{}:{m}", p.name);
+            out.insert(id.clone(), entry(&id, &p.name, &p.kind, m));
         }
     }
     out
 }
 
+fn visible(authed: &Authed, id: &str) -> bool {
+    authed.key.allowed_models.is_empty()
+        || authed.key.allowed_models.iter().any(|g| glob_match(g, id))
+}
+
 pub async fn list(Extension(authed): Extension<Authed>) -> Json<Value> {
     let data: Vec<Value> = catalog(&authed.runtime)
-        .iter()
-        .map(|(id, owner)| model_entry(id, owner))
+        .into_iter()
+        .filter(|(id, _)| visible(&authed, id))
+        .map(|(_, v)| v)
         .collect();
     Json(json!({ "object": "list", "data": data }))
 }
 
 pub async fn get(Extension(authed): Extension<Authed>, Path(id): Path<String>) -> Response {
-    match catalog(&authed.runtime).get(&id) {
-        Some(owner) => Json(model_entry(&id, owner)).into_response(),
+    match catalog(&authed.runtime)
+        .remove(&id)
+        .filter(|_| visible(&authed, &id))
+    {
+        Some(entry) => Json(entry).into_response(),
         None => {
             let mut e = ApiError::model_not_found(&id);
             e.param = None;

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 
 use crate::error::ApiError;
 use crate::providers::{self, UpstreamCall};
-use crate::runtime::ProviderRt;
+use crate::runtime::{CredentialRt, ProviderRt};
 
 /// Most bytes of an upstream error body that are read.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -37,6 +37,8 @@ pub enum UpstreamError {
     Malformed(String),
     /// A stream ended or broke (before its first event, this is retryable).
     StreamBroken(String),
+    /// Not tried: every credential is cooling down or the circuit breaker is open.
+    Unavailable(String),
 }
 
 /// Error codes that mean "out of money", which no retry fixes (providers.md rule 2).
@@ -59,7 +61,8 @@ impl UpstreamError {
             UpstreamError::Connect(_)
             | UpstreamError::Timeout
             | UpstreamError::StreamBroken(_)
-            | UpstreamError::Malformed(_) => true,
+            | UpstreamError::Malformed(_)
+            | UpstreamError::Unavailable(_) => true,
             // OpenAI, Anthropic, and Gemini's `status` for its 500, 503 and 504.
             UpstreamError::InBand { code, .. } => matches!(
                 code.as_deref(),
@@ -85,6 +88,9 @@ impl UpstreamError {
         match self {
             UpstreamError::Connect(_) => {
                 ApiError::unavailable(format!("Provider `{provider}` could not be reached."))
+            }
+            UpstreamError::Unavailable(why) => {
+                ApiError::unavailable(format!("Provider `{provider}` {why}."))
             }
             UpstreamError::Timeout => {
                 ApiError::timeout(format!("Provider `{provider}` did not answer in time."))
@@ -136,7 +142,11 @@ impl UpstreamError {
                         "upstream_rejected",
                         format!("Provider `{provider}` rejected the request: {message}"),
                     );
-                    e.status = StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST);
+                    // OpenAI answers invalid parameters with 400; Mistral and DeepSeek use 422
+                    // (providers.md §B6, errors table: 400/422 → 400).
+                    if *status != 422 {
+                        e.status = StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST);
+                    }
                     e
                 }
                 _ => ApiError::unavailable(format!(
@@ -150,6 +160,7 @@ impl UpstreamError {
 /// Sends an adapter's request to the provider; returns the response only for a 2xx status.
 pub async fn send(
     provider: &ProviderRt,
+    credential: Option<&CredentialRt>,
     call: UpstreamCall,
     request_id: &str,
 ) -> Result<reqwest::Response, UpstreamError> {
@@ -163,8 +174,8 @@ pub async fn send(
     for (name, value) in call.headers {
         request = request.header(name, value);
     }
-    if let Some((name, value)) = &provider.auth {
-        request = request.header(name.clone(), value.clone());
+    if let Some(c) = credential {
+        request = request.header(c.header.0.clone(), c.header.1.clone());
     }
     let response = request.send().await.map_err(classify_transport)?;
     if response.status().is_success() {
@@ -177,7 +188,7 @@ pub async fn send(
         .unwrap_or_default();
     let mut error = providers::upstream_error(provider.protocol, status, &headers, &body);
     if let UpstreamError::Status { message, .. } = &mut error {
-        *message = scrub(message, provider.secret.as_ref().map(|s| s.0.as_str()))
+        *message = scrub(message, credential.map(|c| c.secret.0.as_str()))
             .chars()
             .take(2000)
             .collect();
@@ -284,6 +295,8 @@ mod tests {
             Some("insufficient_quota")
         );
         assert_eq!(UpstreamError::Timeout.to_api_error("p").status, 504);
+        assert_eq!(status(422, None).to_api_error("p").status, 400);
+        assert_eq!(status(404, None).to_api_error("p").status, 404);
     }
 
     #[test]

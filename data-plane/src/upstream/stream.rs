@@ -1,23 +1,43 @@
 //! Relays an upstream SSE stream to the client as it arrives: decode events, let the adapter turn
 //! them into OpenAI chunks, add TokenRouter's extension fields, and end a broken stream with an
-//! in-band error (no `[DONE]`, so the OpenAI SDK raises).
+//! in-band error (no `[DONE]`, so the OpenAI SDK raises). A producer task owns the upstream: a client
+//! that disconnects or stops reading ends it, which cancels the upstream request.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use axum::body::Body;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
+use tokio::sync::mpsc;
 
 use super::{UpstreamError, classify_transport};
+use crate::catalog::ModelInfo;
 use crate::extensions::Extensions;
 use crate::providers::{Flow, StreamTranslator};
 use crate::sse::SseDecoder;
-use crate::usage::Usage;
+use crate::usage::{OpenAiUsage, Usage};
 
 type ByteStream = std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
 
 /// Called once when the stream ends, with the usage seen and whether it completed.
 pub type OnFinish = Box<dyn FnOnce(Option<Usage>, bool) + Send>;
+
+const DONE: &[u8] = b"data: [DONE]\n\n";
+/// Frames buffered between the producer and a slow client.
+const CLIENT_BUFFER: usize = 16;
+
+/// Limits a relay enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct RelayTimeouts {
+    /// Until the first translated chunk (keep-alive comments do not count).
+    pub first_token: Duration,
+    /// Between two upstream reads (any bytes count).
+    pub idle: Duration,
+    /// A client that accepts nothing for this long is dropped.
+    pub client_stall: Duration,
+}
 
 /// An upstream stream being relayed.
 pub struct Relay {
@@ -28,8 +48,10 @@ pub struct Relay {
     queue: VecDeque<String>,
     ext: Extensions,
     started: Instant,
-    /// Set when nothing but what is queued remains: `Some(frame)` is the final frame to send.
-    ending: Option<Option<Bytes>>,
+    timeouts: RelayTimeouts,
+    info: Option<Arc<ModelInfo>>,
+    /// Set when nothing but what is queued remains: the final frame to send.
+    ending: Option<Bytes>,
     done: bool,
     on_finish: Option<OnFinish>,
 }
@@ -37,11 +59,14 @@ pub struct Relay {
 impl Relay {
     /// Starts reading `response` and waits until the adapter has produced its first chunk, so a
     /// provider that fails before sending anything can still be replaced by the next attempt.
+    #[allow(clippy::too_many_arguments)]
     pub async fn open(
         response: reqwest::Response,
         translator: Box<dyn StreamTranslator>,
         ext: Extensions,
         started: Instant,
+        timeouts: RelayTimeouts,
+        info: Option<Arc<ModelInfo>>,
         on_finish: OnFinish,
     ) -> Result<Relay, UpstreamError> {
         let mut relay = Relay {
@@ -51,24 +76,31 @@ impl Relay {
             queue: VecDeque::new(),
             ext,
             started,
+            timeouts,
+            info,
             ending: None,
             done: false,
             on_finish: Some(on_finish),
         };
-        while relay.queue.is_empty() && relay.ending.is_none() {
-            match relay.upstream.next().await {
-                Some(Ok(bytes)) => relay.absorb(&bytes)?,
-                Some(Err(e)) => return Err(classify_transport(e)),
-                None => {
-                    return Err(UpstreamError::StreamBroken(
-                        "ended its stream before sending anything".into(),
-                    ));
+        let first = async {
+            while relay.queue.is_empty() && relay.ending.is_none() {
+                match relay.upstream.next().await {
+                    Some(Ok(bytes)) => relay.absorb(&bytes)?,
+                    Some(Err(e)) => return Err(classify_transport(e)),
+                    None => {
+                        return Err(UpstreamError::StreamBroken(
+                            "ended its stream before sending anything".into(),
+                        ));
+                    }
                 }
             }
+            Ok(())
+        };
+        match tokio::time::timeout(timeouts.first_token, first).await {
+            Ok(result) => result?,
+            Err(_) => return Err(UpstreamError::Timeout),
         }
-        if relay.queue.is_empty()
-            && relay.ending == Some(Some(Bytes::from_static(b"data: [DONE]\n\n")))
-        {
+        if relay.queue.is_empty() {
             return Err(UpstreamError::StreamBroken(
                 "finished its stream without any content".into(),
             ));
@@ -86,7 +118,7 @@ impl Relay {
             match self.translator.event(event, &mut out) {
                 Ok(Flow::More) => {}
                 Ok(Flow::Done) => {
-                    self.ending = Some(Some(Bytes::from_static(b"data: [DONE]\n\n")));
+                    self.ending = Some(Bytes::from_static(DONE));
                     break;
                 }
                 Err(e) => {
@@ -100,81 +132,118 @@ impl Relay {
         decoded.map_err(|e| UpstreamError::StreamBroken(e.to_string()))
     }
 
-    /// The relayed stream of SSE bytes for the client.
-    pub fn into_stream(self) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
-        futures::stream::unfold(self, |mut relay| async move {
-            relay.next_frame().await.map(|frame| (Ok(frame), relay))
-        })
+    /// The client's response body. The upstream is read by a task that stops when the client goes
+    /// away or stops reading for `client_stall`.
+    pub fn into_body(mut self) -> Body {
+        let (tx, rx) = mpsc::channel::<Bytes>(CLIENT_BUFFER);
+        let stall = self.timeouts.client_stall;
+        tokio::spawn(async move {
+            loop {
+                let frame = tokio::select! {
+                    frame = self.next_frame() => frame,
+                    () = tx.closed() => break,
+                };
+                let Some(frame) = frame else { break };
+                match tokio::time::timeout(stall, tx.send(frame)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => break,
+                    Err(_) => {
+                        tracing::debug!(provider = %self.ext.provider, "client stopped reading; ending the stream");
+                        break;
+                    }
+                }
+            }
+        });
+        let stream =
+            tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<_, std::convert::Infallible>);
+        Body::from_stream(stream)
     }
 
     async fn next_frame(&mut self) -> Option<Bytes> {
         loop {
             if let Some(chunk) = self.queue.pop_front() {
-                let latency = self.started.elapsed().as_millis() as u64;
-                let mut frame = Vec::with_capacity(chunk.len() + 160);
-                frame.extend_from_slice(b"data: ");
-                self.ext.splice_into(chunk.as_bytes(), latency, &mut frame);
-                frame.extend_from_slice(b"\n\n");
-                return Some(Bytes::from(frame));
+                return Some(self.frame(&chunk));
             }
             if let Some(last) = self.ending.take() {
-                let completed = last.as_deref() == Some(b"data: [DONE]\n\n");
+                let completed = last.as_ref() == DONE;
                 self.finish(completed);
-                return last;
+                return Some(last);
             }
             if self.done {
                 return None;
             }
-            match self.upstream.next().await {
-                Some(Ok(bytes)) => {
+            match tokio::time::timeout(self.timeouts.idle, self.upstream.next()).await {
+                Err(_) => self.fail(UpstreamError::Timeout),
+                Ok(Some(Ok(bytes))) => {
                     if let Err(e) = self.absorb(&bytes) {
                         self.fail(e);
                     }
                 }
-                Some(Err(e)) => {
+                Ok(Some(Err(e))) => {
                     tracing::debug!(provider = %self.ext.provider, error = %e, "upstream stream broke");
                     self.fail(UpstreamError::StreamBroken("broke off the stream".into()));
                 }
-                None => {
-                    let mut events = Vec::new();
-                    let _ = self.decoder.finish(&mut events);
-                    let mut out = Vec::new();
-                    let mut flow = Flow::More;
-                    for event in events {
-                        match self.translator.event(event, &mut out) {
-                            Ok(Flow::Done) => flow = Flow::Done,
-                            Ok(Flow::More) => {}
-                            Err(e) => {
-                                self.queue.extend(out.drain(..));
-                                self.fail(e);
-                                break;
-                            }
-                        }
-                    }
+                Ok(None) => self.upstream_closed(),
+            }
+        }
+    }
+
+    /// One chunk with the extension fields (and `cost_usd` on the chunk that carries usage).
+    fn frame(&self, chunk: &str) -> Bytes {
+        let latency = self.started.elapsed().as_millis() as u64;
+        let mut frame = Vec::with_capacity(chunk.len() + 192);
+        frame.extend_from_slice(b"data: ");
+        let cost = self
+            .info
+            .as_ref()
+            .filter(|_| chunk.contains("\"usage\":{"))
+            .and_then(|info| {
+                #[derive(serde::Deserialize)]
+                struct Peek {
+                    usage: OpenAiUsage,
+                }
+                let usage = Usage::from(serde_json::from_str::<Peek>(chunk).ok()?.usage);
+                Some(format!("\"cost_usd\":{}", info.cost(&usage)))
+            });
+        self.ext.splice_with(
+            chunk.as_bytes(),
+            latency,
+            cost.as_deref().unwrap_or(""),
+            &mut frame,
+        );
+        frame.extend_from_slice(b"\n\n");
+        Bytes::from(frame)
+    }
+
+    fn upstream_closed(&mut self) {
+        let mut events = Vec::new();
+        let _ = self.decoder.finish(&mut events);
+        let mut out = Vec::new();
+        for event in events {
+            match self.translator.event(event, &mut out) {
+                Ok(Flow::Done) => self.ending = Some(Bytes::from_static(DONE)),
+                Ok(Flow::More) => {}
+                Err(e) => {
                     self.queue.extend(out.drain(..));
-                    if self.ending.is_none() {
-                        if flow == Flow::Done {
-                            self.ending = Some(Some(Bytes::from_static(b"data: [DONE]\n\n")));
-                        } else {
-                            match self.translator.end(&mut out) {
-                                Ok(()) => {
-                                    self.ending =
-                                        Some(Some(Bytes::from_static(b"data: [DONE]\n\n")))
-                                }
-                                Err(e) => self.fail(e),
-                            }
-                            self.queue.extend(out);
-                        }
-                    }
+                    self.fail(e);
+                    return;
                 }
             }
+        }
+        self.queue.extend(out.drain(..));
+        if self.ending.is_none() {
+            match self.translator.end(&mut out) {
+                Ok(()) => self.ending = Some(Bytes::from_static(DONE)),
+                Err(e) => self.fail(e),
+            }
+            self.queue.extend(out);
         }
     }
 
     /// Ends the stream with an in-band error frame after whatever is queued.
     fn fail(&mut self, error: UpstreamError) {
         let api = error.to_api_error(&self.ext.provider);
-        self.ending = Some(Some(Bytes::from(format!("data: {}\n\n", api.body()))));
+        self.ending = Some(Bytes::from(format!("data: {}\n\n", api.body())));
     }
 
     fn finish(&mut self, completed: bool) {

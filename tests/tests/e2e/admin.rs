@@ -248,6 +248,7 @@ async fn every_validation_error(backend: Backend) {
             model: String::new(),
         }],
         max_attempts: 0,
+        ..Default::default()
     };
     expect_error(
         admin.create_fallback_policy(policy(dangling)).await,
@@ -261,6 +262,7 @@ async fn every_validation_error(backend: Backend) {
                 name: "short".into(),
                 key: "abc".into(),
                 expected_version: 0,
+                ..Default::default()
             })
             .await,
         Code::InvalidArgument,
@@ -272,6 +274,7 @@ async fn every_validation_error(backend: Backend) {
                 name: "BAD".into(),
                 key: String::new(),
                 expected_version: 0,
+                ..Default::default()
             })
             .await,
         Code::InvalidArgument,

@@ -266,6 +266,7 @@ async fn with_fallback() -> (
             model: "other".into(),
         }],
         max_attempts: 0,
+        ..Default::default()
     };
     admin
         .create_fallback_policy(FallbackPolicyWrite {
@@ -305,11 +306,11 @@ async fn retryable_failures_fall_back_and_others_do_not() {
             status: 503,
             retry_after_secs: None,
         },
+        Fault::Garbage,
         Fault::Status {
             status: 429,
             retry_after_secs: Some(1),
         },
-        Fault::Garbage,
     ] {
         primary.push_fault(fault.clone());
         let (status, body) = chat(&http, &dp, KEY, request.clone()).await;
@@ -317,6 +318,19 @@ async fn retryable_failures_fall_back_and_others_do_not() {
         assert_eq!(body["provider"], "backup", "{fault:?}");
         assert_eq!(body["model"], "other");
     }
+    // The 429 cooled the primary's credential down for its Retry-After: the next request goes
+    // straight to the backup without touching the primary, and after a second the primary is back.
+    let primary_seen = primary.request_count();
+    let (_, body) = chat(&http, &dp, KEY, request.clone()).await;
+    assert_eq!(body["provider"], "backup");
+    assert_eq!(
+        primary.request_count(),
+        primary_seen,
+        "a cooling credential is not tried"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (_, body) = chat(&http, &dp, KEY, request.clone()).await;
+    assert_eq!(body["provider"], "primary");
     let before = backup.request_count();
     primary.push_fault(Fault::Status {
         status: 400,
@@ -342,7 +356,7 @@ async fn retryable_failures_fall_back_and_others_do_not() {
     });
     backup.push_fault(Fault::Status {
         status: 429,
-        retry_after_secs: Some(7),
+        retry_after_secs: Some(1),
     });
     let response = http
         .post(dp.url("/v1/chat/completions"))
@@ -352,7 +366,7 @@ async fn retryable_failures_fall_back_and_others_do_not() {
         .await
         .unwrap();
     assert_eq!(response.status(), 429);
-    assert_eq!(response.headers()["retry-after"], "7");
+    assert_eq!(response.headers()["retry-after"], "1");
 
     // A stream that fails before its first event also falls back.
     primary.push_fault(Fault::CutAfterChunks(0));

@@ -4,5 +4,6 @@
 mod admin;
 mod chat;
 mod python;
+mod routing;
 mod setup;
 mod sync;

@@ -24,6 +24,7 @@ pub async fn stack(backend: Backend) -> Option<Stack> {
             name: "test".into(),
             key: KEY.into(),
             expected_version: 0,
+            ..Default::default()
         })
         .await
         .expect("create key");
@@ -53,16 +54,44 @@ pub async fn add_provider_with(
     config: SimConfig,
     models: &[&str],
 ) -> (Simulator, u64) {
+    add_provider_full(
+        cp,
+        config,
+        Provider {
+            models: models.iter().map(|m| m.to_string()).collect(),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// Starts a simulator and registers it with the provider fields given in `template` (name, base
+/// URL and kind are filled in from the simulator when left empty).
+pub async fn add_provider_full(
+    cp: &ControlPlaneHandle,
+    config: SimConfig,
+    template: Provider,
+) -> (Simulator, u64) {
     let name = config.name.clone();
     let secret = config.api_key.clone();
+    let kind = match config.protocol {
+        Protocol::Anthropic => "anthropic",
+        Protocol::Gemini => "gemini",
+        Protocol::Mistral => "mistral",
+        Protocol::DeepSeek => "deepseek",
+        _ => "openai",
+    };
     let sim = Simulator::start(config).await.expect("start simulator");
     let mut admin = cp.admin().await;
     let provider = Provider {
         name: name.clone(),
-        kind: "openai".into(),
+        kind: if template.kind.is_empty() {
+            kind.into()
+        } else {
+            template.kind.clone()
+        },
         base_url: sim.base_url(),
-        models: models.iter().map(|m| m.to_string()).collect(),
-        ..Default::default()
+        ..template
     };
     admin
         .create_provider(ProviderWrite {
