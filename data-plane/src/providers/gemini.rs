@@ -3,8 +3,12 @@
 //!
 //! The work is split by direction: `gemini_request` (top-level parameters, tools, generation
 //! config), `gemini_messages` (OpenAI messages to `contents`), `gemini_schema` (JSON Schema to
-//! Gemini's OpenAPI subset), `gemini_response` (one answer, and the per-candidate state machine
-//! shared with streams) and `gemini_stream` (SSE events to chunks).
+//! Gemini's OpenAPI subset), `gemini_wire` (the answer's wire types, usage, logprobs),
+//! `gemini_response` (one answer, and the per-candidate state machine shared with streams),
+//! `gemini_args` (Vertex's streamed function-call arguments) and `gemini_stream` (SSE events to
+//! chunks). Tests: `gemini_tests` (every recorded answer and stream), `gemini_cassette_tests`
+//! (recorded requests, signature round trips), `gemini_request_tests`, `gemini_config_tests`,
+//! `gemini_schema_tests`, `gemini_edge_tests` (unrecorded answers, error bodies).
 //!
 //! Thought signatures: Gemini returns opaque `thoughtSignature`s that must come back on the next
 //! turn (Gemini 3 refuses function calls without them). Every answered function call gets a
