@@ -219,6 +219,7 @@ impl Admin for AdminService {
         })?;
         let updated = ApiKey {
             disabled: wanted.disabled,
+            allowed_models: wanted.allowed_models,
             ..existing.clone()
         };
         written(self.cp.update(updated, r.expected_version).await)
@@ -363,6 +364,11 @@ impl Admin for AdminService {
     ) -> Result<Response<Snapshot>, Status> {
         Ok(Response::new(redact(&self.cp.snapshot())))
     }
+    async fn get_usage(&self, r: Request<UsageQuery>) -> Result<Response<UsageReport>, Status> {
+        let report = self.cp.usage(r.into_inner()).await?;
+        Ok(Response::new(report))
+    }
+
     async fn list_data_planes(
         &self,
         _: Request<ListDataPlanesRequest>,

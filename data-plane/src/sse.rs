@@ -29,7 +29,10 @@ pub struct SseDecoder {
     event: SseEvent,
     has_data: bool,
     size: usize,
-    /// Lines seen since the last event, comments included (a keep-alive counts as activity).
+    /// Lines seen so far, blank lines and comments included. It never resets: a caller compares
+    /// it with an earlier reading. Any change is upstream activity for an idle timer, a
+    /// `: keep-alive` comment too (DeepSeek sends them while a request waits in its queue);
+    /// a first-token timer must instead wait for a translated chunk, which comments never give.
     pub lines_seen: u64,
 }
 

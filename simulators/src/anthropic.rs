@@ -246,6 +246,7 @@ fn conversation(body: &Value) -> Conversation {
             .filter_map(Value::as_str)
             .map(str::to_string)
             .collect(),
+        json: None,
     }
 }
 

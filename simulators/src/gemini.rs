@@ -256,6 +256,13 @@ fn conversation(body: &Value) -> Conversation {
         tools,
         mode,
         max_tokens: generation["maxOutputTokens"].as_u64(),
+        json: (generation["responseMimeType"] == "application/json").then(|| {
+            generation
+                .get("responseSchema")
+                .or_else(|| generation.get("responseJsonSchema"))
+                .cloned()
+                .unwrap_or(Value::Null)
+        }),
         stops: generation["stopSequences"]
             .as_array()
             .into_iter()

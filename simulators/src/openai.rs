@@ -173,6 +173,18 @@ pub(crate) fn conversation(body: &Value) -> Conversation {
             .as_u64()
             .or_else(|| body["max_tokens"].as_u64()),
         stops,
+        json: match body
+            .pointer("/response_format/type")
+            .and_then(Value::as_str)
+        {
+            Some("json_object") => Some(Value::Null),
+            Some("json_schema") => Some(
+                body.pointer("/response_format/json_schema/schema")
+                    .cloned()
+                    .unwrap_or(Value::Null),
+            ),
+            _ => None,
+        },
     }
 }
 

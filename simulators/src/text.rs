@@ -41,6 +41,8 @@ pub(crate) struct Conversation {
     pub mode: ToolMode,
     pub max_tokens: Option<u64>,
     pub stops: Vec<String>,
+    /// JSON output requested: `Some(Null)` for any JSON object, `Some(schema)` for a schema.
+    pub json: Option<Value>,
 }
 
 /// Why a text answer ended.
@@ -109,6 +111,18 @@ pub(crate) fn decide(sim_name: &str, conversation: &Conversation) -> Decision {
         return Decision::Tool(ToolCall {
             name: wanted.to_string(),
             args,
+        });
+    }
+    if let (Some(schema), LastTurn::User(text)) = (&conversation.json, &conversation.last) {
+        let object = match schema {
+            Value::Null => {
+                serde_json::json!({ "simulated": sim_name, "you_said": truncate_chars(text, QUOTE_CHARS) })
+            }
+            schema => args_for_schema(schema),
+        };
+        return Decision::Text(TextAnswer {
+            pieces: pieces(&object.to_string()),
+            finish: Finish::Stop,
         });
     }
     let full = match &conversation.last {
@@ -365,6 +379,7 @@ mod tests {
             mode: ToolMode::Auto,
             max_tokens: None,
             stops: Vec::new(),
+            json: None,
         };
         let Decision::Text(answer) = decide("x", &conversation) else {
             panic!("expected text");

@@ -1,7 +1,10 @@
-"""Drives a running TokenRouter data plane with the official OpenAI Python SDK.
+"""Conformance suite: drives a running TokenRouter data plane with the official OpenAI Python SDK.
 
 Environment: TOKENROUTER_BASE_URL (e.g. http://127.0.0.1:8080/v1), TOKENROUTER_API_KEY,
-TOKENROUTER_MODEL. Exits non-zero on the first failed check.
+TOKENROUTER_MODEL, TOKENROUTER_LIMITED_KEY (a key allowed only TOKENROUTER_MODEL). The test that runs
+it (tests/tests/e2e/python.rs) also configures providers named `loose` (accepts unknown fields),
+`ratelimited` (always 429), `garbage` (answers nonsense), `midstream` (fails mid-stream), `sleepy`
+(answers after its timeout) and `down` (unreachable). Exits non-zero on the first failed check.
 """
 
 import json
@@ -144,6 +147,108 @@ def errors():
         check(e.param == "temperature", "bad parameter raises BadRequestError naming the param")
 
 
+def every_parameter():
+    resp = client.chat.completions.create(
+        model=MODEL,
+        messages=[
+            {"role": "developer", "content": "Be exact."},
+            {"role": "user", "content": [{"type": "text", "text": "All the knobs"}], "name": "tester"},
+        ],
+        temperature=0.5,
+        top_p=0.9,
+        max_completion_tokens=64,
+        stop=["STOP"],
+        presence_penalty=0.1,
+        frequency_penalty=0.2,
+        logit_bias={"50256": -100},
+        seed=7,
+        n=2,
+        logprobs=True,
+        top_logprobs=2,
+        metadata={"purpose": "conformance"},
+        service_tier="auto",
+        parallel_tool_calls=False,
+        tools=[WEATHER_TOOL],
+        tool_choice="none",
+        reasoning_effort="low",
+        user=json.dumps({"user_id": "u-1", "task": "conformance"}),
+    )
+    check(len(resp.choices) == 2, "n=2 gives two choices")
+    check(all("All the knobs" in (c.message.content or "") for c in resp.choices), "every parameter accepted")
+
+    unknown = client.chat.completions.create(
+        model="loose:loose-m",
+        messages=[{"role": "user", "content": "with extras"}],
+        extra_body={"x_custom_flag": True},
+    )
+    check("with extras" in unknown.choices[0].message.content, "unknown fields forwarded to OpenAI-protocol providers")
+
+
+def json_mode():
+    resp = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "Give me JSON"}],
+        response_format={"type": "json_object"},
+    )
+    check(isinstance(json.loads(resp.choices[0].message.content), dict), "json_object answer parses")
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+        "required": ["name", "age"],
+        "additionalProperties": False,
+    }
+    resp = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "A person"}],
+        response_format={"type": "json_schema", "json_schema": {"name": "person", "schema": schema, "strict": True}},
+    )
+    person = json.loads(resp.choices[0].message.content)
+    check(set(person) == {"name", "age"}, "json_schema answer follows the schema")
+
+
+def usage_in_streams():
+    chunks = list(
+        client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "no usage please"}], stream=True
+        )
+    )
+    check(all(c.usage is None for c in chunks), "no usage chunk unless asked")
+    check(all((c.model_extra or {}).get("provider") == "alpha" for c in chunks), "extensions ride on every chunk")
+
+
+def every_error_type():
+    def expect(exc, status, code=None, **kwargs):
+        try:
+            result = client.chat.completions.create(**kwargs)
+            if kwargs.get("stream"):
+                for _ in result:
+                    pass
+            check(False, f"{exc.__name__} expected")
+        except exc as e:
+            got = getattr(e, "status_code", None)
+            check(status is None or got == status, f"{exc.__name__} with status {status}")
+            if code:
+                check(getattr(e, "code", None) == code, f"error code {code}")
+            return e
+
+    msg = [{"role": "user", "content": "x"}]
+    limited = OpenAI(base_url=BASE_URL, api_key=os.environ["TOKENROUTER_LIMITED_KEY"], max_retries=0)
+    try:
+        limited.chat.completions.create(model=f"alpha:{MODEL}", messages=msg)
+        check(False, "a model outside the key's list must raise")
+    except openai.PermissionDeniedError as e:
+        check(e.status_code == 403 and e.code == "model_not_allowed", "403 model not allowed")
+    e = expect(openai.RateLimitError, 429, "rate_limit_exceeded", model="ratelimited:m", messages=msg)
+    check(e.response.headers.get("retry-after") == "3", "429 carries Retry-After")
+    expect(openai.InternalServerError, 502, "bad_upstream_response", model="garbage:m", messages=msg)
+    expect(openai.InternalServerError, 503, "provider_unavailable", model="down:m", messages=msg)
+    expect(openai.InternalServerError, 504, "upstream_timeout", model="sleepy:m", messages=msg)
+    expect(openai.APIError, None, None, model="midstream:m", messages=msg, stream=True)
+    expect(openai.APIStatusError, 413, "request_too_large", model=MODEL, messages=[{"role": "user", "content": "x" * 300_000}])
+    expect(openai.BadRequestError, 400, "invalid_value", model=MODEL, messages=msg, top_p=3)
+    expect(openai.BadRequestError, 400, "invalid_value", model=MODEL, messages=[{"role": "wizard", "content": "x"}])
+
+
 def models():
     ids = [m.id for m in client.models.list()]
     check(MODEL in ids and f"alpha:{MODEL}" in ids, "models.list includes bare and provider:model ids")
@@ -156,5 +261,9 @@ if __name__ == "__main__":
     chat_streaming()
     tool_calls()
     errors()
+    every_parameter()
+    json_mode()
+    usage_in_streams()
+    every_error_type()
     models()
     print("all compatibility checks passed")

@@ -1,7 +1,7 @@
-//! `tokenrouter keys`: create, list, disable, enable and remove the API keys clients present.
+//! `tokenrouter keys`: create, list, restrict, disable, enable and remove the API keys clients present.
 
 use anyhow::anyhow;
-use clap::{Args, Subcommand};
+use clap::{ArgGroup, Args, Subcommand};
 use serde_json::{Value, json};
 use tokenrouter_proto::v1::{ApiKey, ApiKeyCreate, ApiKeyWrite, DeleteRequest, ListRequest};
 
@@ -22,9 +22,15 @@ pub enum KeysCmd {
         /// Accept the key held in this environment variable instead of generating one.
         #[arg(long = "key-env", value_name = "VAR")]
         key_env: Option<String>,
+        /// A model the key may use, as a glob over the requested name ("gpt-4o*", "openai:*",
+        /// "auto:*"); repeat, or separate with commas. Without it the key may use every model.
+        #[arg(long = "allow-model", value_name = "GLOB", value_delimiter = ',')]
+        allowed_models: Vec<String>,
         #[command(flatten)]
         write: WriteOpts,
     },
+    /// Set the models a key may use (other models get 403), replacing the previous list.
+    Allow(AllowArgs),
     /// Refuse a key without deleting it.
     Disable(KeyTarget),
     /// Accept a disabled key again.
@@ -42,16 +48,45 @@ pub struct KeyTarget {
     pub write: WriteOpts,
 }
 
+/// `keys allow`: the new list of models for one key.
+#[derive(Args, Debug, PartialEq, Eq)]
+#[command(group(ArgGroup::new("allowed").required(true).multiple(false)))]
+pub struct AllowArgs {
+    /// Name of the key.
+    pub name: String,
+    /// A model the key may use, as a glob over the requested name ("gpt-4o*", "openai:*", "auto:*");
+    /// repeat, or separate with commas or spaces.
+    #[arg(
+        long = "model",
+        value_name = "GLOB",
+        num_args = 1..,
+        value_delimiter = ',',
+        group = "allowed"
+    )]
+    pub models: Vec<String>,
+    /// Allow every model again (clears the list).
+    #[arg(long = "any-model", group = "allowed")]
+    pub any_model: bool,
+    #[command(flatten)]
+    pub write: WriteOpts,
+}
+
 impl Resource for ApiKey {
     const KIND: &'static str = "api key";
     const FIELD: &'static str = "api_keys";
-    const HEADERS: &'static [&'static str] = &["NAME", "PREFIX", "STATUS"];
+    const HEADERS: &'static [&'static str] = &["NAME", "PREFIX", "STATUS", "MODELS"];
 
     fn row(&self) -> Vec<String> {
+        let models = if self.allowed_models.is_empty() {
+            "any".to_string()
+        } else {
+            self.allowed_models.join(",")
+        };
         vec![
             self.name.clone(),
             format!("{}...", self.prefix),
             if self.disabled { "disabled" } else { "enabled" }.to_string(),
+            models,
         ]
     }
 
@@ -61,6 +96,7 @@ impl Resource for ApiKey {
             "prefix": self.prefix,
             "sha256": self.sha256,
             "disabled": self.disabled,
+            "allowed_models": self.allowed_models,
         })
     }
 }
@@ -79,6 +115,7 @@ pub(super) async fn run(
         KeysCmd::Create {
             name,
             key_env,
+            allowed_models,
             write: opts,
         } => {
             let key = key_env.as_deref().map(secret_from_env).transpose()?;
@@ -87,13 +124,28 @@ pub(super) async fn run(
                 name: name.clone(),
                 key: key.unwrap_or_default(),
                 expected_version: opts.proto(),
-                ..Default::default()
+                allowed_models,
             };
             let created = call(client.create_api_key(request)).await?;
             print_created(printer, &name, generated, created)
         }
-        KeysCmd::Disable(target) => set_disabled(client, printer, target, true).await,
-        KeysCmd::Enable(target) => set_disabled(client, printer, target, false).await,
+        KeysCmd::Allow(args) => {
+            let target = KeyTarget {
+                name: args.name,
+                write: args.write,
+            };
+            let models = args.models;
+            let change = move |key: &mut ApiKey| key.allowed_models = models;
+            update_key(client, printer, target, Action::Updated, change).await
+        }
+        KeysCmd::Disable(target) => {
+            let change = |key: &mut ApiKey| key.disabled = true;
+            update_key(client, printer, target, Action::Disabled, change).await
+        }
+        KeysCmd::Enable(target) => {
+            let change = |key: &mut ApiKey| key.disabled = false;
+            update_key(client, printer, target, Action::Enabled, change).await
+        }
         KeysCmd::Rm(KeyTarget { name, write: opts }) => {
             let request = DeleteRequest {
                 name: name.clone(),
@@ -137,12 +189,14 @@ fn print_created(
     Ok(())
 }
 
-/// Flips a key's `disabled` flag: finds the key, then writes it back changed.
-async fn set_disabled(
+/// Changes a key's mutable fields (`disabled`, `allowed_models`): finds the key, then writes it back
+/// changed, so the fields the command does not touch keep their values.
+async fn update_key(
     client: &mut Client,
     printer: &mut Printer<'_>,
     target: KeyTarget,
-    disabled: bool,
+    action: Action,
+    change: impl FnOnce(&mut ApiKey),
 ) -> anyhow::Result<()> {
     let keys = call(client.list_api_keys(ListRequest {})).await?;
     let mut api_key = keys
@@ -150,15 +204,10 @@ async fn set_disabled(
         .into_iter()
         .find(|key| key.name == target.name)
         .ok_or_else(|| anyhow!("NOT_FOUND: no api key named {:?}", target.name))?;
-    api_key.disabled = disabled;
+    change(&mut api_key);
     let request = ApiKeyWrite {
         api_key: Some(api_key),
         expected_version: target.write.proto(),
-    };
-    let action = if disabled {
-        Action::Disabled
-    } else {
-        Action::Enabled
     };
     let rpc = client.update_api_key(request);
     write(printer, action, ApiKey::KIND, &target.name, rpc).await
@@ -173,12 +222,79 @@ mod unit {
     #[test]
     fn create_takes_an_optional_key_env_and_no_plain_key() {
         let (_, cmd) = parse(&["keys", "create", "ci", "--key-env", "CI_KEY"]).unwrap();
-        let AdminCommand::Keys(KeysCmd::Create { name, key_env, .. }) = cmd else {
+        let AdminCommand::Keys(KeysCmd::Create {
+            name,
+            key_env,
+            allowed_models,
+            ..
+        }) = cmd
+        else {
             panic!("wrong command: {cmd:?}");
         };
         assert_eq!((name.as_str(), key_env.as_deref()), ("ci", Some("CI_KEY")));
+        assert!(allowed_models.is_empty());
         assert!(parse(&["keys", "create", "ci", "--key", "sk-tr-x"]).is_err());
         assert!(parse(&["keys", "create", "ci", "sk-tr-x"]).is_err());
+    }
+
+    #[test]
+    fn create_takes_allowed_model_globs() {
+        let argv = [
+            "keys",
+            "create",
+            "ci",
+            "--allow-model",
+            "gpt-4o*",
+            "--allow-model",
+            "openai:*,auto:*",
+        ];
+        let (_, cmd) = parse(&argv).unwrap();
+        let AdminCommand::Keys(KeysCmd::Create { allowed_models, .. }) = cmd else {
+            panic!("wrong command: {cmd:?}");
+        };
+        assert_eq!(allowed_models, ["gpt-4o*", "openai:*", "auto:*"]);
+    }
+
+    #[test]
+    fn allow_takes_models_or_any_model_but_not_both() {
+        let argv = [
+            "keys", "allow", "ci", "--model", "a*", "b", "--model", "c,d",
+        ];
+        let (_, cmd) = parse(&argv).unwrap();
+        let AdminCommand::Keys(KeysCmd::Allow(args)) = cmd else {
+            panic!("wrong command: {cmd:?}");
+        };
+        assert_eq!(args.name, "ci");
+        assert_eq!(args.models, ["a*", "b", "c", "d"]);
+        assert!(!args.any_model);
+
+        let (_, cmd) = parse(&["keys", "allow", "ci", "--any-model"]).unwrap();
+        let AdminCommand::Keys(KeysCmd::Allow(args)) = cmd else {
+            panic!("wrong command: {cmd:?}");
+        };
+        assert!(args.any_model && args.models.is_empty());
+
+        assert!(parse(&["keys", "allow", "ci"]).is_err());
+        assert!(parse(&["keys", "allow", "ci", "--model", "a", "--any-model"]).is_err());
+    }
+
+    #[test]
+    fn row_and_json_show_the_allowed_models() {
+        let mut key = ApiKey {
+            name: "ci".into(),
+            sha256: "ab".into(),
+            prefix: "sk-tr-12".into(),
+            disabled: true,
+            allowed_models: Vec::new(),
+        };
+        assert_eq!(key.row(), ["ci", "sk-tr-12...", "disabled", "any"]);
+        key.allowed_models = vec!["gpt-4o*".into(), "auto:*".into()];
+        assert_eq!(key.row()[3], "gpt-4o*,auto:*");
+        assert_eq!(
+            key.to_json(),
+            json!({"name": "ci", "prefix": "sk-tr-12", "sha256": "ab", "disabled": true,
+                   "allowed_models": ["gpt-4o*", "auto:*"]})
+        );
     }
 
     #[test]
@@ -208,7 +324,7 @@ mod unit {
                 sha256: "ab".into(),
                 prefix: "sk-tr-12".into(),
                 disabled: false,
-                ..Default::default()
+                allowed_models: Vec::new(),
             }),
             key: "sk-tr-12345".into(),
             version: 9,

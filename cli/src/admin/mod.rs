@@ -6,14 +6,19 @@
 
 mod client;
 mod credentials;
+#[cfg(test)]
+mod fake_admin;
 mod keys;
+mod models;
 mod output;
 mod policies;
 mod providers;
+mod rule_format;
 mod rules;
 mod status;
 #[cfg(test)]
 mod tests;
+mod usage;
 
 use std::io::Write;
 
@@ -21,6 +26,7 @@ use clap::{Args, Subcommand};
 
 pub use credentials::CredentialsCmd;
 pub use keys::KeysCmd;
+pub use models::ModelsCmd;
 pub use policies::PoliciesCmd;
 pub use providers::ProvidersCmd;
 pub use rules::RulesCmd;
@@ -69,16 +75,23 @@ pub enum AdminCommand {
     /// API keys that clients present to the data plane.
     #[command(subcommand)]
     Keys(KeysCmd),
-    /// Routing rules: send matching models to a provider.
+    /// Routing rules: send matching requests to a provider, weighted targets or an auto mode, or
+    /// refuse them.
     #[command(subcommand)]
     Rules(RulesCmd),
-    /// Fallback policies: chains of providers tried when an attempt fails.
+    /// Fallback policies: chains of providers tried when an attempt fails, backoff and hedging.
     #[command(subcommand)]
     Policies(PoliciesCmd),
+    /// Model catalog entries: prices, limits, capabilities and quality, overriding or extending the
+    /// built-in catalog.
+    #[command(subcommand)]
+    Models(ModelsCmd),
     /// Show the current snapshot: version, epoch, content hash and counts.
     Snapshot,
     /// Show the data planes the control plane knows and the version each one serves.
     DataPlanes,
+    /// Show usage and cost reported by the data planes, grouped, and recent requests.
+    Usage(usage::UsageArgs),
 }
 
 /// Options every write accepts.
@@ -119,7 +132,9 @@ async fn execute(conn: &Connection, cmd: AdminCommand, out: &mut dyn Write) -> a
         AdminCommand::Keys(cmd) => keys::run(&mut client, p, cmd).await,
         AdminCommand::Rules(cmd) => rules::run(&mut client, p, cmd).await,
         AdminCommand::Policies(cmd) => policies::run(&mut client, p, cmd).await,
+        AdminCommand::Models(cmd) => models::run(&mut client, p, cmd).await,
         AdminCommand::Snapshot => status::snapshot(&mut client, p).await,
         AdminCommand::DataPlanes => status::data_planes(&mut client, p).await,
+        AdminCommand::Usage(args) => usage::run(&mut client, p, args).await,
     }
 }

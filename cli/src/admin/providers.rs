@@ -46,6 +46,13 @@ pub struct ProviderArgs {
     /// Time allowed to connect to the provider in milliseconds (default 10000).
     #[arg(long = "connect-timeout-ms", value_name = "N")]
     pub connect_timeout_ms: Option<u32>,
+    /// Time allowed from sending a streamed request to its first content, in milliseconds; keep-alive
+    /// comments do not count (default 180000).
+    #[arg(long = "first-token-timeout-ms", value_name = "N")]
+    pub first_token_timeout_ms: Option<u32>,
+    /// Longest silence between two stream events in milliseconds; any bytes reset it (default 300000).
+    #[arg(long = "idle-timeout-ms", value_name = "N")]
+    pub idle_timeout_ms: Option<u32>,
     /// Keep the provider configured but do not route to it.
     #[arg(long)]
     pub disabled: bool,
@@ -65,7 +72,8 @@ impl ProviderArgs {
                 timeout_ms: self.timeout_ms.unwrap_or(0),
                 connect_timeout_ms: self.connect_timeout_ms.unwrap_or(0),
                 disabled: self.disabled,
-                ..Default::default()
+                first_token_timeout_ms: self.first_token_timeout_ms.unwrap_or(0),
+                idle_timeout_ms: self.idle_timeout_ms.unwrap_or(0),
             }),
             expected_version: self.write.proto(),
         }
@@ -91,6 +99,8 @@ impl Resource for Provider {
         "MODELS",
         "TIMEOUT MS",
         "CONNECT MS",
+        "FIRST TOKEN MS",
+        "IDLE MS",
         "STATUS",
     ];
 
@@ -102,6 +112,8 @@ impl Resource for Provider {
             or_dash(&self.models.join(",")),
             millis(self.timeout_ms),
             millis(self.connect_timeout_ms),
+            millis(self.first_token_timeout_ms),
+            millis(self.idle_timeout_ms),
             if self.disabled { "disabled" } else { "enabled" }.to_string(),
         ]
     }
@@ -114,6 +126,8 @@ impl Resource for Provider {
             "models": self.models,
             "timeout_ms": self.timeout_ms,
             "connect_timeout_ms": self.connect_timeout_ms,
+            "first_token_timeout_ms": self.first_token_timeout_ms,
+            "idle_timeout_ms": self.idle_timeout_ms,
             "disabled": self.disabled,
         })
     }
@@ -175,6 +189,10 @@ mod unit {
             "30000",
             "--connect-timeout-ms",
             "2000",
+            "--first-token-timeout-ms",
+            "90000",
+            "--idle-timeout-ms",
+            "45000",
             "--disabled",
             "--expected-version",
             "7",
@@ -197,7 +215,8 @@ mod unit {
                 timeout_ms: 30000,
                 connect_timeout_ms: 2000,
                 disabled: true,
-                ..Default::default()
+                first_token_timeout_ms: 90000,
+                idle_timeout_ms: 45000,
             }
         );
     }
@@ -223,6 +242,10 @@ mod unit {
         let provider = write.provider.unwrap();
         assert!(provider.models.is_empty() && !provider.disabled);
         assert_eq!((provider.timeout_ms, provider.connect_timeout_ms), (0, 0));
+        assert_eq!(
+            (provider.first_token_timeout_ms, provider.idle_timeout_ms),
+            (0, 0)
+        );
     }
 
     #[test]
@@ -237,6 +260,7 @@ mod unit {
             kind: "openai-compatible".into(),
             base_url: "http://127.0.0.1:8000/v1".into(),
             timeout_ms: 1500,
+            idle_timeout_ms: 20000,
             ..Default::default()
         };
         assert_eq!(
@@ -248,13 +272,16 @@ mod unit {
                 "-",
                 "1500",
                 "default",
+                "default",
+                "20000",
                 "enabled"
             ]
         );
         assert_eq!(
             provider.to_json(),
             json!({"name": "local", "kind": "openai-compatible", "base_url": "http://127.0.0.1:8000/v1",
-                   "models": [], "timeout_ms": 1500, "connect_timeout_ms": 0, "disabled": false})
+                   "models": [], "timeout_ms": 1500, "connect_timeout_ms": 0,
+                   "first_token_timeout_ms": 0, "idle_timeout_ms": 20000, "disabled": false})
         );
     }
 }

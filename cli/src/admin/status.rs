@@ -22,6 +22,7 @@ pub(super) fn snapshot_json(snapshot: &Snapshot) -> Value {
         "api_keys": json_list(&snapshot.api_keys),
         "routing_rules": json_list(&snapshot.routing_rules),
         "fallback_policies": json_list(&snapshot.fallback_policies),
+        "models": json_list(&snapshot.models),
     })
 }
 
@@ -40,6 +41,7 @@ fn snapshot_summary(snapshot: &Snapshot) -> String {
         "fallback policies",
         snapshot.fallback_policies.len().to_string(),
     );
+    field("models", snapshot.models.len().to_string());
     table.render()
 }
 
@@ -164,7 +166,8 @@ mod unit {
             "{text}"
         );
         assert!(text.contains("credentials        1\n"), "{text}");
-        assert!(text.ends_with("fallback policies  0\n"), "{text}");
+        assert!(text.contains("fallback policies  0\n"), "{text}");
+        assert!(text.ends_with("models             0\n"), "{text}");
     }
 
     #[test]
@@ -177,6 +180,7 @@ mod unit {
             json!({"name": "c", "provider": "openai"})
         );
         assert_eq!(value["api_keys"], json!([]));
+        assert_eq!(value["models"], json!([]));
         assert!(!value.to_string().contains("canary-secret"));
     }
 

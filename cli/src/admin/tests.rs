@@ -1,14 +1,8 @@
 //! Tests across the admin module: the test-only parser, and whole commands against a fake Admin server.
 
-use std::sync::{Arc, Mutex};
-
 use clap::{CommandFactory, Parser};
-use tokenrouter_proto::v1::admin_server::{Admin, AdminServer};
-use tokenrouter_proto::v1::*;
-use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
-use tonic::{Request, Response, Status};
 
+use super::fake_admin::{Fake, start};
 use super::{AdminCommand, Connection, execute};
 
 /// The admin parts of the top-level parser, as `main` assembles them.
@@ -62,132 +56,6 @@ fn global_flags_work_after_the_subcommand() {
     assert!(parse(&["providers"]).is_err());
 }
 
-/// Answers a few calls with canned data and records the metadata and writes it saw.
-#[derive(Clone, Default)]
-struct Fake {
-    seen: Arc<Mutex<Vec<String>>>,
-}
-
-impl Fake {
-    fn record<T: std::fmt::Debug>(&self, request: &Request<T>) {
-        let auth = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("none");
-        let line = format!("{auth} {:?}", request.get_ref());
-        self.seen.lock().unwrap().push(line);
-    }
-}
-
-/// Implements `Admin` for `Fake` with the given methods; every other RPC answers UNIMPLEMENTED. One
-/// macro emits the whole impl so `async_trait` sees the generated methods too.
-macro_rules! fake_admin {
-    (implemented { $($method:tt)* } unimplemented { $($name:ident($req:ty) -> $resp:ty;)* }) => {
-        #[tonic::async_trait]
-        impl Admin for Fake {
-            $($method)*
-            $(
-                async fn $name(&self, _: Request<$req>) -> Result<Response<$resp>, Status> {
-                    Err(Status::unimplemented(stringify!($name)))
-                }
-            )*
-        }
-    };
-}
-
-fake_admin! {
-    implemented {
-        async fn list_providers(
-            &self,
-            r: Request<ListRequest>,
-        ) -> Result<Response<ListProvidersResponse>, Status> {
-            self.record(&r);
-            let provider = Provider {
-                name: "openai".into(),
-                kind: "openai".into(),
-                base_url: "https://api.openai.com/v1".into(),
-                models: vec!["gpt-4o".into()],
-                ..Default::default()
-            };
-            Ok(Response::new(ListProvidersResponse {
-                providers: vec![provider],
-                version: 7,
-            }))
-        }
-        async fn create_provider(
-            &self,
-            r: Request<ProviderWrite>,
-        ) -> Result<Response<WriteResponse>, Status> {
-            self.record(&r);
-            Err(Status::invalid_argument(
-                "providers[x].base_url: scheme must be http or https",
-            ))
-        }
-        async fn list_api_keys(
-            &self,
-            r: Request<ListRequest>,
-        ) -> Result<Response<ListApiKeysResponse>, Status> {
-            self.record(&r);
-            let key = ApiKey {
-                name: "ci".into(),
-                prefix: "sk-tr-ab".into(),
-                ..Default::default()
-            };
-            Ok(Response::new(ListApiKeysResponse {
-                api_keys: vec![key],
-                version: 8,
-            }))
-        }
-        async fn update_api_key(
-            &self,
-            r: Request<ApiKeyWrite>,
-        ) -> Result<Response<WriteResponse>, Status> {
-            self.record(&r);
-            Ok(Response::new(WriteResponse { version: 9 }))
-        }
-    }
-    unimplemented {
-        list_models(ListRequest) -> ListModelsResponse;
-        create_model(ModelWrite) -> WriteResponse;
-        update_model(ModelWrite) -> WriteResponse;
-        delete_model(DeleteRequest) -> WriteResponse;
-        update_provider(ProviderWrite) -> WriteResponse;
-        delete_provider(DeleteRequest) -> WriteResponse;
-        list_credentials(ListRequest) -> ListCredentialsResponse;
-        create_credential(CredentialWrite) -> WriteResponse;
-        update_credential(CredentialWrite) -> WriteResponse;
-        delete_credential(DeleteRequest) -> WriteResponse;
-        create_api_key(ApiKeyCreate) -> ApiKeyCreated;
-        delete_api_key(DeleteRequest) -> WriteResponse;
-        list_routing_rules(ListRequest) -> ListRoutingRulesResponse;
-        create_routing_rule(RoutingRuleWrite) -> WriteResponse;
-        update_routing_rule(RoutingRuleWrite) -> WriteResponse;
-        delete_routing_rule(DeleteRequest) -> WriteResponse;
-        list_fallback_policies(ListRequest) -> ListFallbackPoliciesResponse;
-        create_fallback_policy(FallbackPolicyWrite) -> WriteResponse;
-        update_fallback_policy(FallbackPolicyWrite) -> WriteResponse;
-        delete_fallback_policy(DeleteRequest) -> WriteResponse;
-        get_snapshot(GetSnapshotRequest) -> Snapshot;
-        list_data_planes(ListDataPlanesRequest) -> ListDataPlanesResponse;
-    }
-}
-
-/// Serves `fake` on a fresh local port and returns the connection flags pointing at it.
-async fn start(fake: Fake, token: Option<&str>, json: bool) -> Connection {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let server = Server::builder()
-        .add_service(AdminServer::new(fake))
-        .serve_with_incoming(TcpIncoming::from(listener));
-    tokio::spawn(server);
-    Connection {
-        control_plane: format!("http://{address}"),
-        admin_token: token.map(str::to_string),
-        json,
-    }
-}
-
 /// Runs `tokenrouter <args>` against `conn` and returns what it printed.
 async fn run_cli(conn: &Connection, args: &[&str]) -> anyhow::Result<String> {
     let (_, cmd) = parse(args)?;
@@ -203,11 +71,11 @@ async fn list_sends_the_admin_token_and_prints_a_table() {
     let text = run_cli(&conn, &["providers", "list"]).await.unwrap();
     assert_eq!(
         text,
-        "NAME    KIND    BASE URL                   MODELS  TIMEOUT MS  CONNECT MS  STATUS\n\
-         openai  openai  https://api.openai.com/v1  gpt-4o  default     default     enabled\n\
+        "NAME    KIND    BASE URL                   MODELS  TIMEOUT MS  CONNECT MS  FIRST TOKEN MS  IDLE MS  STATUS\n\
+         openai  openai  https://api.openai.com/v1  gpt-4o  default     default     90000           default  enabled\n\
          store version 7\n"
     );
-    assert_eq!(fake.seen.lock().unwrap()[0], "Bearer t0k ListRequest");
+    assert_eq!(fake.seen()[0], "Bearer t0k ListRequest");
 
     let conn = Connection {
         json: true,
@@ -221,7 +89,7 @@ async fn list_sends_the_admin_token_and_prints_a_table() {
         value["providers"][0]["base_url"],
         "https://api.openai.com/v1"
     );
-    assert_eq!(fake.seen.lock().unwrap()[1], "none ListRequest");
+    assert_eq!(fake.seen()[1], "none ListRequest");
 }
 
 #[tokio::test]
@@ -251,10 +119,16 @@ async fn disable_finds_the_key_and_writes_it_back() {
         .await
         .unwrap();
     assert_eq!(text, "disabled api key ci (version 9)\n");
-    let seen = fake.seen.lock().unwrap().clone();
+    let seen = fake.seen();
     assert_eq!(seen.len(), 2);
     assert!(
         seen[1].contains("name: \"ci\"") && seen[1].contains("disabled: true"),
+        "{}",
+        seen[1]
+    );
+    // The fields the command does not change are written back as they were.
+    assert!(
+        seen[1].contains("allowed_models: [\"old*\"]"),
         "{}",
         seen[1]
     );
@@ -264,6 +138,107 @@ async fn disable_finds_the_key_and_writes_it_back() {
         .await
         .unwrap_err();
     assert_eq!(err.to_string(), "NOT_FOUND: no api key named \"nope\"");
+}
+
+#[tokio::test]
+async fn allow_replaces_the_models_and_keeps_disabled() {
+    let fake = Fake::default();
+    let conn = start(fake.clone(), None, false).await;
+    let args = ["keys", "allow", "ci", "--model", "gpt-4o*", "auto:*"];
+    let text = run_cli(&conn, &args).await.unwrap();
+    assert_eq!(text, "updated api key ci (version 9)\n");
+    let seen = fake.seen();
+    assert!(
+        seen[1].contains("allowed_models: [\"gpt-4o*\", \"auto:*\"]")
+            && seen[1].contains("disabled: true"),
+        "{}",
+        seen[1]
+    );
+
+    run_cli(&conn, &["keys", "allow", "ci", "--any-model"])
+        .await
+        .unwrap();
+    let seen = fake.seen();
+    assert!(seen[3].contains("allowed_models: []"), "{}", seen[3]);
+
+    let text = run_cli(&conn, &["keys", "list"]).await.unwrap();
+    assert_eq!(
+        text,
+        "NAME  PREFIX       STATUS    MODELS\n\
+         ci    sk-tr-ab...  disabled  old*\n\
+         store version 8\n"
+    );
+}
+
+#[tokio::test]
+async fn rules_list_summarizes_conditions_and_action_in_evaluation_order() {
+    let conn = start(Fake::default(), None, false).await;
+    let text = run_cli(&conn, &["rules", "list"]).await.unwrap();
+    assert_eq!(
+        text,
+        "PRIORITY  NAME      MODEL  CONDITIONS                            ACTION                             FALLBACK\n\
+         1         no-o1     o1*    -                                     deny                               -\n\
+         5         ml-split  gpt-*  keys=ci header:x-team=ml* stream=yes  targets openai:gpt-4o=3,mistral=1  -\n\
+         store version 10\n"
+    );
+
+    let conn = Connection { json: true, ..conn };
+    let text = run_cli(&conn, &["rules", "list"]).await.unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(value["routing_rules"][0]["deny"], true);
+    let split = &value["routing_rules"][1];
+    assert_eq!(split["targets"][0]["weight"], 3);
+    assert_eq!(split["match_headers"][0]["glob"], "ml*");
+}
+
+#[tokio::test]
+async fn models_list_add_and_rm() {
+    let fake = Fake::default();
+    let conn = start(fake.clone(), None, false).await;
+    let text = run_cli(&conn, &["models", "list"]).await.unwrap();
+    assert_eq!(
+        text,
+        "NAME           KIND    MODEL   INPUT $/M  OUTPUT $/M  CACHED $/M  CONTEXT  MAX OUTPUT  CAPABILITIES  QUALITY\n\
+         openai-gpt-4o  openai  gpt-4o  2.5        10          1.25        128000   16384       tools,vision  88\n\
+         store version 11\n"
+    );
+
+    let args = [
+        "models",
+        "add",
+        "local-llama",
+        "--kind",
+        "openai-compatible",
+        "--model",
+        "llama3:8b",
+        "--input-price",
+        "0.1",
+        "--capability",
+        "tools",
+    ];
+    let text = run_cli(&conn, &args).await.unwrap();
+    assert_eq!(text, "created model local-llama (version 12)\n");
+    let seen = fake.seen();
+    assert!(
+        seen[1].contains("model: \"llama3:8b\"")
+            && seen[1].contains("input_per_mtok: 0.1")
+            && seen[1].contains("capabilities: [\"tools\"]"),
+        "{}",
+        seen[1]
+    );
+
+    let conn = Connection { json: true, ..conn };
+    let text = run_cli(&conn, &["models", "rm", "local-llama"])
+        .await
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        value,
+        serde_json::json!({"action": "deleted", "kind": "model", "name": "local-llama", "version": 13})
+    );
+    let text = run_cli(&conn, &["models", "list"]).await.unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(value["models"][0]["cached_input_per_mtok"], 1.25);
 }
 
 #[tokio::test]

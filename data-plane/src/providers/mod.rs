@@ -4,8 +4,35 @@
 //! passthrough with per-provider quirks.
 
 pub mod anthropic;
+mod anthropic_fixture_support;
+mod anthropic_messages;
+mod anthropic_params_tests;
+mod anthropic_request;
+mod anthropic_request_tests;
+mod anthropic_response;
+mod anthropic_roundtrip_tests;
+mod anthropic_stream;
+mod anthropic_stream_tests;
+mod anthropic_tests;
+mod anthropic_tools;
+mod anthropic_wire;
 pub mod gemini;
+mod gemini_args;
+mod gemini_cassette_tests;
+mod gemini_config_tests;
+mod gemini_edge_tests;
+mod gemini_messages;
+mod gemini_request;
+mod gemini_request_tests;
+mod gemini_response;
+mod gemini_schema;
+mod gemini_schema_tests;
+mod gemini_stream;
+mod gemini_tests;
+mod gemini_wire;
 pub mod mistral;
+
+pub mod deepseek;
 pub mod openai;
 #[cfg(test)]
 mod openai_tests;

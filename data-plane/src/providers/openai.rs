@@ -1,13 +1,23 @@
 //! The OpenAI protocol: a passthrough that keeps every field the provider returns, plus the quirks
 //! of Mistral, DeepSeek and other compatible servers. Usage is always requested upstream and only
-//! shown to the client when it asked for it.
+//! shown to the client when it asked for it. OpenAI and compatible servers get the client's body
+//! as it is; Mistral and DeepSeek get one built from their allow-lists (see [`dialect`]).
+
+#[cfg(test)]
+pub(crate) mod conformance;
+pub mod dialect;
+
+use std::borrow::Cow;
 
 use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
 
-use super::{Flow, Protocol, RequestCtx, ResponseCtx, StreamTranslator, Translated, UpstreamCall};
+use super::{
+    Flow, Protocol, RequestCtx, ResponseCtx, StreamTranslator, Translated, UpstreamCall, deepseek,
+    mistral,
+};
 use crate::error::ApiError;
 use crate::sse::SseEvent;
 use crate::upstream::{UpstreamError, retry_after};
@@ -15,47 +25,54 @@ use crate::usage::{OpenAiUsage, Usage};
 
 /// Builds the upstream body: the client's fields with the upstream model, asking for usage.
 pub fn build_request(protocol: Protocol, ctx: &RequestCtx<'_>) -> Result<UpstreamCall, ApiError> {
-    let mut body = ctx.body.clone();
-    body.insert("model".into(), Value::String(ctx.model.to_string()));
-    if ctx.stream {
-        match protocol {
-            // Mistral reports usage on the finish chunk and refuses `stream_options`.
-            Protocol::Mistral => {
-                body.remove("stream_options");
-            }
-            // Ask for usage even when the client did not, so every request is recorded.
-            Protocol::OpenAi | Protocol::DeepSeek => {
-                let options = body
-                    .entry("stream_options")
-                    .or_insert_with(|| Value::Object(Map::new()));
-                if let Value::Object(o) = options {
-                    o.insert("include_usage".into(), Value::Bool(true));
-                }
-            }
-            _ => {}
+    let (body, dropped) = match protocol {
+        Protocol::Mistral => {
+            let built = mistral::adapt_request(ctx)?;
+            (built.body, built.dropped)
         }
-    }
-    if protocol == Protocol::Mistral {
-        super::mistral::adapt_request(&mut body);
-    }
+        Protocol::DeepSeek => {
+            let built = deepseek::adapt_request(ctx)?;
+            (built.body, built.dropped)
+        }
+        _ => (passthrough(protocol, ctx), Vec::new()),
+    };
     let body = serde_json::to_vec(&body)
         .map_err(|_| ApiError::bad_request("invalid_json", "The request could not be encoded."))?;
     Ok(UpstreamCall {
         path: "/chat/completions".into(),
         body,
         headers: Vec::new(),
-        dropped: Vec::new(),
+        dropped,
     })
 }
 
+/// OpenAI itself and compatible servers: every client field, unknown ones included.
+fn passthrough(protocol: Protocol, ctx: &RequestCtx<'_>) -> Map<String, Value> {
+    let mut body = ctx.body.clone();
+    body.insert("model".into(), Value::String(ctx.model.to_string()));
+    if ctx.stream && protocol == Protocol::OpenAi {
+        // Ask for usage even when the client did not, so every request is recorded.
+        let options = body
+            .entry("stream_options")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(o) = options {
+            o.insert("include_usage".into(), Value::Bool(true));
+        }
+    }
+    body
+}
+
 #[derive(Deserialize)]
-struct Peek {
+struct Peek<'a> {
     #[serde(default)]
     choices: Option<Vec<IgnoredAny>>,
     #[serde(default)]
     usage: Option<OpenAiUsage>,
     #[serde(default)]
     error: Option<IgnoredAny>,
+    /// `"error"` on Mistral's flat error objects.
+    #[serde(borrow, default)]
+    object: Option<Cow<'a, str>>,
 }
 
 /// Checks the answer is a JSON object and reads its usage; the bytes go to the client unchanged.
@@ -73,8 +90,10 @@ pub fn translate_response(
         return Err(malformed());
     }
     let usage = peek.usage.map(Usage::from);
-    if protocol == Protocol::Mistral {
-        return super::mistral::adapt_response(trimmed, usage);
+    match protocol {
+        Protocol::Mistral => return mistral::adapt_response(trimmed, usage),
+        Protocol::DeepSeek => deepseek::observe_response(trimmed)?,
+        _ => {}
     }
     Ok(Translated {
         body: trimmed.to_vec(),
@@ -96,7 +115,10 @@ pub struct OpenAiStream {
     owed_usage_chunk: bool,
     /// `id`, `created`, `model` of the stream, for a synthesised usage chunk.
     head: Option<(Value, Value, Value)>,
-    tool_calls: super::mistral::ToolIndex,
+    /// Mistral: content parts, tool-call indices, finish reasons.
+    mistral: mistral::StreamFix,
+    /// DeepSeek: reasoning kept for the next turn, resource errors.
+    deepseek: deepseek::ReasoningTap,
 }
 
 impl OpenAiStream {
@@ -107,7 +129,8 @@ impl OpenAiStream {
             usage: None,
             owed_usage_chunk: false,
             head: None,
-            tool_calls: Default::default(),
+            mistral: Default::default(),
+            deepseek: Default::default(),
         }
     }
 
@@ -139,14 +162,19 @@ impl StreamTranslator for OpenAiStream {
             tracing::debug!("dropped a malformed upstream stream event");
             return Ok(Flow::More);
         };
-        if peek.error.is_some() {
+        if peek.error.is_some()
+            || (peek.choices.is_none() && peek.object.as_deref() == Some("error"))
+        {
             return Err(in_band_error(data));
         }
         let usage_only = peek.choices.as_ref().is_some_and(Vec::is_empty);
-        let needs_edit = self.protocol == Protocol::Mistral && data.contains("\"tool_calls\"");
+        let needs_edit = self.protocol == Protocol::Mistral && mistral::needs_edit(data);
         let has_usage = peek.usage.is_some();
         if let Some(u) = peek.usage {
             self.usage = Some(Usage::from(u));
+        }
+        if self.protocol == Protocol::DeepSeek {
+            self.deepseek.observe(data)?;
         }
         if usage_only {
             self.owed_usage_chunk = false;
@@ -162,7 +190,8 @@ impl StreamTranslator for OpenAiStream {
             out.push(event.data);
             return Ok(Flow::More);
         }
-        // Rare chunks (usage on a finish chunk, Mistral tool calls) are edited as JSON.
+        // Rare chunks (usage on a finish chunk, Mistral's tool calls and content parts) are
+        // edited as JSON.
         let Ok(Value::Object(mut chunk)) = serde_json::from_str::<Value>(data) else {
             return Ok(Flow::More);
         };
@@ -174,7 +203,7 @@ impl StreamTranslator for OpenAiStream {
             self.owed_usage_chunk = true;
         }
         if needs_edit {
-            self.tool_calls.add_indices(&mut chunk);
+            self.mistral.edit(&mut chunk)?;
         }
         out.push(Value::Object(chunk).to_string());
         Ok(Flow::More)
@@ -235,29 +264,71 @@ fn parse_error(body: &[u8]) -> (Option<String>, Option<String>) {
     (code, e.message)
 }
 
-/// An in-band `{"error": ...}` stream event.
+/// An in-band `{"error": ...}` (or Mistral's flat `{"object":"error",...}`) stream event.
 fn in_band_error(data: &str) -> UpstreamError {
-    let (code, message) = parse_error(data.as_bytes());
+    let (code, message) = error_fields(data.as_bytes());
     UpstreamError::InBand {
         code,
         message: message.unwrap_or_else(|| "failed mid-stream".into()),
     }
 }
 
-/// Maps an OpenAI-style error answer (also Mistral's `{"object":"error",...}` and DeepSeek's).
+/// Maps an OpenAI-style error answer (DeepSeek's too), Mistral's flat
+/// `{"object":"error","message","type","code"}` (whose `message` is an object with `detail` for
+/// validation errors) and a bare FastAPI-style `{"detail":[...]}`.
 pub fn map_error(status: u16, headers: &HeaderMap, body: &[u8]) -> UpstreamError {
-    let (mut code, mut message) = parse_error(body);
-    if message.is_none() {
-        // Mistral answers `{"object":"error","message":...,"type":...,"code":...}`.
-        if let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(body) {
-            message = o.get("message").and_then(Value::as_str).map(str::to_string);
-            code = o.get("type").and_then(Value::as_str).map(str::to_string);
-        }
-    }
+    let (code, message) = error_fields(body);
     UpstreamError::Status {
         status,
         code,
         message: message.unwrap_or_else(|| format!("HTTP {status}")),
         retry_after: retry_after(headers),
     }
+}
+
+/// The code and message of any of the error shapes [`map_error`] reads.
+fn error_fields(body: &[u8]) -> (Option<String>, Option<String>) {
+    let (code, message) = parse_error(body);
+    if message.is_some() {
+        return (code, message);
+    }
+    let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(body) else {
+        return (code, None);
+    };
+    let message = match o.get("message") {
+        Some(Value::String(m)) => Some(m.clone()),
+        Some(Value::Object(m)) => m.get("detail").and_then(render_detail),
+        _ => o.get("detail").and_then(render_detail),
+    };
+    let code = o.get("type").and_then(Value::as_str).map(str::to_string);
+    (code, message)
+}
+
+/// Validation details (`[{loc, msg, input}]`) as `body.user: Extra inputs are not permitted`,
+/// leaving out `input`: it quotes what the client sent, which can be a secret.
+fn render_detail(detail: &Value) -> Option<String> {
+    let items = match detail {
+        Value::String(s) => return Some(s.clone()),
+        Value::Array(items) => items,
+        _ => return None,
+    };
+    let rendered: Vec<String> = items
+        .iter()
+        .filter_map(|item| {
+            let msg = item.get("msg")?.as_str()?;
+            let loc: Vec<String> = item
+                .get("loc")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_string))
+                .collect();
+            Some(if loc.is_empty() {
+                msg.to_string()
+            } else {
+                format!("{}: {msg}", loc.join("."))
+            })
+        })
+        .collect();
+    (!rendered.is_empty()).then(|| rendered.join("; "))
 }
