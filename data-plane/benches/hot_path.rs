@@ -1,7 +1,7 @@
 //! Micro-benchmarks of the data plane's hot functions (criterion; `cargo bench -p
 //! tokenrouter-data-plane`, never part of the test command): request parse and validation,
-//! OpenAI passthrough translation per request and per stream chunk, routing with 1,000 models and
-//! 10,000 rules, and compiling a snapshot with 10,000 rules.
+//! OpenAI passthrough and Anthropic translation per request and per stream chunk, routing with
+//! 1,000 models and 10,000 rules, and compiling a snapshot with 10,000 rules.
 
 use std::hint::black_box;
 
@@ -121,6 +121,99 @@ fn translate(c: &mut Criterion) {
     );
 }
 
+fn anthropic_answer() -> Vec<u8> {
+    json!({
+        "id": "msg_01abc", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+        "content": [{"type": "text", "text": format!("[simulated] You said: {PROMPT}")}],
+        "stop_reason": "end_turn", "stop_sequence": null,
+        "usage": {"input_tokens": 40, "output_tokens": 45},
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn anthropic_event(kind: &str, data: serde_json::Value) -> Vec<u8> {
+    format!("event: {kind}\ndata: {data}\n\n").into_bytes()
+}
+
+fn translate_anthropic(c: &mut Criterion) {
+    let body = request_body(false);
+    let parsed = request::parse(&body).expect("valid request");
+    let ext = Extensions::new(
+        "anthropic",
+        "pinned",
+        "req_0123456789abcdef0123456789abcdef",
+    );
+    c.bench_function("anthropic: build upstream request", |b| {
+        b.iter(|| {
+            let ctx = RequestCtx {
+                body: &parsed.body,
+                model: "claude-sonnet-4-5",
+                stream: false,
+            };
+            providers::build(Protocol::Anthropic, black_box(&ctx)).map(|call| call.body.len())
+        })
+    });
+    let answer = anthropic_answer();
+    let rctx = ctx();
+    c.bench_function("anthropic: translate answer + splice extensions", |b| {
+        b.iter(|| {
+            let t = providers::translate_response(Protocol::Anthropic, black_box(&answer), &rctx)
+                .expect("valid answer");
+            let mut out = Vec::with_capacity(t.body.len() + 160);
+            ext.splice_into(&t.body, 12, &mut out);
+            out.len()
+        })
+    });
+    let mut translator = providers::stream_translator(Protocol::Anthropic, ctx());
+    let mut decoder = SseDecoder::new();
+    let mut primed = Vec::new();
+    let head = [
+        anthropic_event(
+            "message_start",
+            json!({"type": "message_start", "message": {"id": "msg_01abc",
+            "model": "claude-sonnet-4-5", "content": [], "usage": {"input_tokens": 40, "output_tokens": 1}}}),
+        ),
+        anthropic_event(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0,
+            "content_block": {"type": "text", "text": ""}}),
+        ),
+    ];
+    for frame in &head {
+        let mut events = Vec::new();
+        let _ = decoder.feed(frame, &mut events);
+        for event in events {
+            let _ = translator.event(event, &mut primed);
+        }
+    }
+    let frame = anthropic_event(
+        "content_block_delta",
+        json!({"type": "content_block_delta", "index": 0,
+        "delta": {"type": "text_delta", "text": " benchmark"}}),
+    );
+    c.bench_function(
+        "anthropic: stream chunk (SSE decode + translate + splice)",
+        |b| {
+            b.iter(|| {
+                let mut events = Vec::new();
+                let _ = decoder.feed(black_box(&frame), &mut events);
+                let mut chunks = Vec::new();
+                for event in events {
+                    let _ = translator.event(event, &mut chunks);
+                }
+                let mut out = Vec::new();
+                for chunk in &chunks {
+                    out.extend_from_slice(b"data: ");
+                    ext.splice_into(chunk.as_bytes(), 12, &mut out);
+                    out.extend_from_slice(b"\n\n");
+                }
+                out.len()
+            })
+        },
+    );
+}
+
 /// 10 providers serving 1,000 models between them, and `rules` routing rules that match none of
 /// the benchmarked model names.
 fn big_snapshot(rules: usize) -> Snapshot {
@@ -211,5 +304,12 @@ fn compile(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parse, translate, routing, compile);
+criterion_group!(
+    benches,
+    parse,
+    translate,
+    translate_anthropic,
+    routing,
+    compile
+);
 criterion_main!(benches);

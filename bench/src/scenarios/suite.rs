@@ -148,7 +148,11 @@ async fn throughput(
         &format!("{what} req/s per core (1 / CPU per request)"),
         per_core,
         ratio_text(r, "pass-through"),
-        if plain { "≥ 0.7× pass-through" } else { "" },
+        if plain && route.passthrough.is_some() {
+            "≥ 0.7× pass-through"
+        } else {
+            ""
+        },
         match r {
             Some(r) if plain => Verdict::from(r >= 0.7),
             _ => Verdict::Info,
