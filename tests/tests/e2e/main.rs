@@ -4,6 +4,7 @@
 mod admin;
 mod chat;
 mod python;
+mod replay;
 mod routing;
 mod setup;
 mod sync;
