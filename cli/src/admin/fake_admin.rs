@@ -183,6 +183,7 @@ fake_admin! {
         }
     }
     unimplemented {
+        get_usage(UsageQuery) -> UsageReport;
         update_model(ModelWrite) -> WriteResponse;
         update_provider(ProviderWrite) -> WriteResponse;
         delete_provider(DeleteRequest) -> WriteResponse;

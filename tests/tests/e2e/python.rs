@@ -54,6 +54,7 @@ async fn the_openai_sdk_reaches_every_translated_provider() {
         (Protocol::Anthropic, "anthropic", "claude-sonnet-4-5"),
         (Protocol::Mistral, "mistral", "mistral-small-latest"),
         (Protocol::DeepSeek, "deepseek", "deepseek-reasoner"),
+        (Protocol::Gemini, "gemini", "gemini-3-pro-preview"),
     ] {
         let (sim, v) = add_provider_full(
             &stack.cp,
@@ -74,7 +75,7 @@ async fn the_openai_sdk_reaches_every_translated_provider() {
         .arg(script)
         .env("TOKENROUTER_BASE_URL", dp.url("/v1"))
         .env("TOKENROUTER_API_KEY", KEY)
-        .env("TOKENROUTER_MODELS", "anthropic:claude-sonnet-4-5+thinking,mistral:mistral-small-latest,deepseek:deepseek-reasoner+thinking")
+        .env("TOKENROUTER_MODELS", "anthropic:claude-sonnet-4-5+thinking,mistral:mistral-small-latest,deepseek:deepseek-reasoner+thinking,gemini:gemini-3-pro-preview+thinking")
         .output()
         .await
         .expect("run python");

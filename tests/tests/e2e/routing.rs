@@ -596,3 +596,96 @@ async fn a_client_that_disconnects_cancels_the_upstream_and_usage_is_recorded() 
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn usage_reaches_the_control_plane_with_metadata_cost_and_failures() {
+    let (stack, _sims, dp) = three_providers().await;
+    let http = reqwest::Client::new();
+    let meta = json!({"model": "auto:cost", "messages": user_message("bill me"), "user": "{\"user_id\":\"u-42\",\"task\":\"invoice\",\"environment\":\"prod\"}"});
+    provider_for(&http, &dp, meta).await;
+    let stream =
+        json!({"model": "cheap:cheap-m", "stream": true, "messages": user_message("stream bill")});
+    let text = http
+        .post(dp.url("/v1/chat/completions"))
+        .bearer_auth(KEY)
+        .json(&stream)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.ends_with("data: [DONE]\n\n"));
+    let (status, _) = chat(
+        &http,
+        &dp,
+        KEY,
+        json!({"model": "nope", "messages": user_message("x")}),
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    let mut admin = stack.cp.admin().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let report = loop {
+        let report = admin
+            .get_usage(UsageQuery {
+                group_by: "requested_model".into(),
+                recent: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if report.recent.len() >= 3 {
+            break report;
+        }
+        assert!(Instant::now() < deadline, "usage never arrived: {report:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let billed = report
+        .recent
+        .iter()
+        .find(|r| r.requested_model == "auto:cost")
+        .expect("the auto:cost request");
+    assert_eq!(
+        (
+            billed.provider.as_str(),
+            billed.model.as_str(),
+            billed.status
+        ),
+        ("cheap", "cheap-m", 200)
+    );
+    assert_eq!(billed.user_id, "u-42");
+    let metadata: Value = serde_json::from_str(&billed.metadata_json).unwrap();
+    assert_eq!(metadata["task"], "invoice");
+    assert!(billed.cost_usd > 0.0 && billed.completion_tokens > 0);
+    assert_eq!(billed.routing_mode, "auto:cost");
+    let streamed = report
+        .recent
+        .iter()
+        .find(|r| r.requested_model == "cheap:cheap-m")
+        .unwrap();
+    assert!(
+        streamed.stream && streamed.completed && streamed.prompt_tokens > 0,
+        "{streamed:?}"
+    );
+    let failed = report
+        .recent
+        .iter()
+        .find(|r| r.requested_model == "nope")
+        .unwrap();
+    assert_eq!(failed.status, 404);
+    let row = report.rows.iter().find(|r| r.group == "auto:cost").unwrap();
+    assert_eq!(row.requests, 1);
+    let by_key = admin
+        .get_usage(UsageQuery {
+            group_by: "api_key".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(by_key.rows[0].group, "test");
+    assert!(by_key.rows[0].failures >= 1);
+}
