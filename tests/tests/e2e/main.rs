@@ -3,6 +3,7 @@
 
 mod admin;
 mod chat;
+mod node;
 mod python;
 mod replay;
 mod routing;
