@@ -2,6 +2,7 @@
 //! talking real gRPC and HTTP. One binary for the whole suite.
 
 mod admin;
+mod canary;
 mod chat;
 mod node;
 mod python;
