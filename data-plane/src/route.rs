@@ -74,7 +74,11 @@ pub fn resolve(ctx: &RouteCtx<'_>) -> Result<Plan, ApiError> {
             format!("This API key may not use the model `{requested}`."),
         ));
     }
-    if let Some(rule) = ctx.rt.rules.iter().find(|r| rule_matches(r, ctx)) {
+    if let Some(rule) = ctx
+        .rt
+        .rules_for(&ctx.request.model)
+        .find(|r| rule_matches(r, ctx))
+    {
         let mode = format!("rule:{}", rule.name);
         return match &rule.action {
             RuleAction::Deny => Err(ApiError::forbidden(

@@ -376,6 +376,16 @@ async fn a_failing_provider_opens_its_breaker_and_stops_receiving_traffic() {
             .unwrap()
             .starts_with("a-bad/m/")
     );
+    let metrics = reqwest::get(dp.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tokenrouter_breaker_state{candidate=\"a-bad/m/a-bad-key\"} 2"),
+        "{metrics}"
+    );
 }
 
 async fn with_timeouts(
