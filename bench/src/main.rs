@@ -118,7 +118,10 @@ fn main() -> anyhow::Result<()> {
 macro_rules! scenario {
     ($env:expr, $name:literal, $call:expr) => {
         if $env.opts.wants($name) {
-            if let Err(e) = $call.await {
+            if let Err(e) = $env.gw.proc.check_alive() {
+                $env.report
+                    .skip($name, &format!("{e:#} (stopped from outside the run?)"));
+            } else if let Err(e) = $call.await {
                 $env.report.skip($name, &format!("failed: {e:#}"));
             }
         }

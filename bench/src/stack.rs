@@ -35,6 +35,7 @@ impl Bins {
             .to_path_buf();
         if !skip {
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            // The same package set as bench/run.sh, so cargo reuses one feature resolution.
             eprintln!("building tokenrouter and tokenrouter-sim (release)...");
             let status = Command::new(cargo)
                 .args([
@@ -44,6 +45,8 @@ impl Bins {
                     "tokenrouter",
                     "-p",
                     "tokenrouter-simulators",
+                    "-p",
+                    "tokenrouter-bench",
                 ])
                 .status()
                 .context("running cargo build")?;
