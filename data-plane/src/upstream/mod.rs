@@ -163,11 +163,12 @@ pub async fn send(
     credential: Option<&CredentialRt>,
     call: UpstreamCall,
     request_id: &str,
+    timeout: std::time::Duration,
 ) -> Result<reqwest::Response, UpstreamError> {
     let mut request = provider
         .client
         .post(format!("{}{}", provider.base_url, call.path))
-        .timeout(provider.timeout)
+        .timeout(timeout)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header("x-request-id", request_id)
         .body(call.body);
