@@ -157,7 +157,7 @@ pub struct Runtime {
     /// Bare model name → enabled providers serving it, by provider name.
     pub models: HashMap<String, Vec<Arc<ProviderRt>>>,
     /// SHA-256 of the key → key.
-    pub api_keys: HashMap<[u8; 32], KeyRt>,
+    pub api_keys: HashMap<[u8; 32], Arc<KeyRt>>,
     /// In priority order.
     pub rules: Vec<RuleRt>,
     /// Indices into `rules` of rules whose pattern is an exact name, by that name (ascending).
@@ -286,11 +286,11 @@ impl Runtime {
                 let digest: [u8; 32] = hex::decode(&k.sha256).ok()?.try_into().ok()?;
                 Some((
                     digest,
-                    KeyRt {
+                    Arc::new(KeyRt {
                         name: k.name.clone(),
                         disabled: k.disabled,
                         allowed_models: k.allowed_models.clone(),
-                    },
+                    }),
                 ))
             })
             .collect();
