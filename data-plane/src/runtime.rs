@@ -69,6 +69,8 @@ pub struct ProviderRt {
     pub protocol: Protocol,
     /// The base URL without a trailing slash; adapters append their paths.
     pub base_url: String,
+    /// `base_url` + the protocol's fixed path, parsed once (None for Gemini, whose path names the model).
+    pub fixed_url: Option<reqwest::Url>,
     /// Models it serves: its own list, or every catalog model of its kind when the list is empty.
     pub models: Vec<String>,
     /// Credentials in name order; requests spread over them and skip those cooling down.
@@ -258,6 +260,9 @@ impl Runtime {
                 kind: p.kind.clone(),
                 protocol,
                 base_url: p.base_url.trim_end_matches('/').to_string(),
+                fixed_url: protocol.fixed_path().and_then(|path| {
+                    reqwest::Url::parse(&format!("{}{path}", p.base_url.trim_end_matches('/'))).ok()
+                }),
                 models,
                 credentials,
                 timeout: millis_or(p.timeout_ms, DEFAULT_TIMEOUT),

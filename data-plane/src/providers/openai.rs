@@ -144,6 +144,21 @@ pub fn translate_response(
     })
 }
 
+/// The OpenAI passthrough of an owned answer: checked and read like [`translate_response`], then
+/// returned without copying.
+pub fn pass_through(body: Vec<u8>) -> Result<Translated, UpstreamError> {
+    let trimmed = body.trim_ascii();
+    if trimmed.first() != Some(&b'{') {
+        return Err(malformed());
+    }
+    let peek: Peek = serde_json::from_slice(trimmed).map_err(|_| malformed())?;
+    if peek.choices.is_none() {
+        return Err(malformed());
+    }
+    let usage = peek.usage.map(Usage::from);
+    Ok(Translated { body, usage })
+}
+
 fn malformed() -> UpstreamError {
     UpstreamError::Malformed("answered with something that is not a chat completion".into())
 }

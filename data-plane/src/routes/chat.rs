@@ -338,7 +338,7 @@ async fn try_attempt(
     );
     let aggregate = signals::key(&provider.name, &attempt.model, "*");
     let ctx = ResponseCtx {
-        id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
+        id: format!("chatcmpl-{}", crate::ids::random_hex()),
         created: unix_now(),
         model: attempt.model.clone(),
         include_usage: request.include_usage,
@@ -434,7 +434,7 @@ async fn try_attempt(
     } else {
         let translated = async {
             let bytes = upstream::read_capped(response, upstream::MAX_RESPONSE_BODY).await?;
-            providers::translate_response(provider.protocol, &bytes, &ctx)
+            providers::translate_owned(provider.protocol, bytes, &ctx)
         }
         .await;
         let translated = match translated {
@@ -466,8 +466,8 @@ async fn try_attempt(
         record.latency_ms = latency_ms;
         record.completed = true;
         account(state, record);
-        let mut out = Vec::with_capacity(translated.body.len() + 256);
-        ext.splice_with(&translated.body, latency_ms, &extra, &mut out);
+        let mut out = translated.body;
+        ext.splice_in_place(&mut out, latency_ms, &extra);
         Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "application/json")
