@@ -12,7 +12,7 @@ pub struct Extensions {
 
 impl Extensions {
     pub fn new(provider: &str, routing_mode: &str, request_id: &str) -> Self {
-        let quote = |s: &str| serde_json::Value::String(s.to_string()).to_string();
+        let quote = |s: &str| serde_json::to_string(s).unwrap_or_default();
         let fixed = format!(
             "\"provider\":{},\"routing_mode\":{},\"x_request_id\":{}",
             quote(provider),
@@ -24,6 +24,27 @@ impl Extensions {
             request_id: request_id.to_string(),
             fixed,
         }
+    }
+
+    /// Adds the extension fields (and `extra`) to the JSON object in `object`, in place: the bytes
+    /// after its final `}` are dropped, the fields appended, and the brace closed again.
+    pub fn splice_in_place(&self, object: &mut Vec<u8>, latency_ms: u64, extra: &str) {
+        let Some(end) = object.iter().rposition(|&b| b == b'}') else {
+            return;
+        };
+        object.truncate(end);
+        let empty = object.iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        if !empty {
+            object.push(b',');
+        }
+        object.extend_from_slice(self.fixed.as_bytes());
+        object.extend_from_slice(b",\"latency_ms\":");
+        object.extend_from_slice(latency_ms.to_string().as_bytes());
+        if !extra.is_empty() {
+            object.push(b',');
+            object.extend_from_slice(extra.as_bytes());
+        }
+        object.push(b'}');
     }
 
     /// Writes `object` with the extension fields added before its final `}` into `out`.

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extensions;
 #[cfg(test)]
 pub mod fixtures;
+pub mod ids;
 pub mod metrics;
 pub mod middleware;
 pub mod persist;

@@ -69,6 +69,8 @@ pub struct ProviderRt {
     pub protocol: Protocol,
     /// The base URL without a trailing slash; adapters append their paths.
     pub base_url: String,
+    /// `base_url` + the protocol's fixed path, parsed once (None for Gemini, whose path names the model).
+    pub fixed_url: Option<reqwest::Url>,
     /// Models it serves: its own list, or every catalog model of its kind when the list is empty.
     pub models: Vec<String>,
     /// Credentials in name order; requests spread over them and skip those cooling down.
@@ -157,7 +159,7 @@ pub struct Runtime {
     /// Bare model name → enabled providers serving it, by provider name.
     pub models: HashMap<String, Vec<Arc<ProviderRt>>>,
     /// SHA-256 of the key → key.
-    pub api_keys: HashMap<[u8; 32], KeyRt>,
+    pub api_keys: HashMap<[u8; 32], Arc<KeyRt>>,
     /// In priority order.
     pub rules: Vec<RuleRt>,
     /// Indices into `rules` of rules whose pattern is an exact name, by that name (ascending).
@@ -258,6 +260,9 @@ impl Runtime {
                 kind: p.kind.clone(),
                 protocol,
                 base_url: p.base_url.trim_end_matches('/').to_string(),
+                fixed_url: protocol.fixed_path().and_then(|path| {
+                    reqwest::Url::parse(&format!("{}{path}", p.base_url.trim_end_matches('/'))).ok()
+                }),
                 models,
                 credentials,
                 timeout: millis_or(p.timeout_ms, DEFAULT_TIMEOUT),
@@ -286,11 +291,11 @@ impl Runtime {
                 let digest: [u8; 32] = hex::decode(&k.sha256).ok()?.try_into().ok()?;
                 Some((
                     digest,
-                    KeyRt {
+                    Arc::new(KeyRt {
                         name: k.name.clone(),
                         disabled: k.disabled,
                         allowed_models: k.allowed_models.clone(),
-                    },
+                    }),
                 ))
             })
             .collect();

@@ -161,6 +161,7 @@ fake_admin! {
                 capabilities: vec!["tools".into(), "vision".into()],
                 quality: 88,
                 quality_source: String::new(),
+                ..Default::default()
             };
             Ok(Response::new(ListModelsResponse {
                 models: vec![entry],

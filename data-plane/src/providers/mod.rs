@@ -75,6 +75,15 @@ impl Protocol {
         !matches!(self, Protocol::Anthropic | Protocol::Gemini)
     }
 
+    /// The request path when it does not depend on the model (Gemini's does).
+    pub fn fixed_path(self) -> Option<&'static str> {
+        match self {
+            Protocol::Anthropic => Some("/messages"),
+            Protocol::Gemini => None,
+            _ => Some("/chat/completions"),
+        }
+    }
+
     /// The header that carries the credential and how its value is formed.
     pub fn auth_header(self, secret: &str) -> (&'static str, String) {
         match self {
@@ -164,6 +173,19 @@ pub fn translate_response(
         Protocol::Anthropic => anthropic::translate_response(body, ctx),
         Protocol::Gemini => gemini::translate_response(body, ctx),
         _ => openai::translate_response(protocol, body, ctx),
+    }
+}
+
+/// Like [`translate_response`], taking the upstream bytes: an OpenAI answer that needs no change
+/// is handed back as it came, without a copy.
+pub fn translate_owned(
+    protocol: Protocol,
+    body: Vec<u8>,
+    ctx: &ResponseCtx,
+) -> Result<Translated, UpstreamError> {
+    match protocol {
+        Protocol::OpenAi | Protocol::Compatible => openai::pass_through(body),
+        _ => translate_response(protocol, &body, ctx),
     }
 }
 

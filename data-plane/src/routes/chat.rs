@@ -338,7 +338,7 @@ async fn try_attempt(
     );
     let aggregate = signals::key(&provider.name, &attempt.model, "*");
     let ctx = ResponseCtx {
-        id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
+        id: format!("chatcmpl-{}", crate::ids::random_hex()),
         created: unix_now(),
         model: attempt.model.clone(),
         include_usage: request.include_usage,
@@ -346,9 +346,18 @@ async fn try_attempt(
     // A stream's first-token timer starts when the request is sent: a provider that is slow to
     // even answer with headers is as late as one that answers and then says nothing.
     let sent_at = std::time::Instant::now();
-    let sending = upstream::send(provider, credential, call, &ext.request_id);
+    // A model's own timeouts (catalog) override its provider's.
+    let info = attempt.info.as_deref();
+    let first_token_timeout = info
+        .and_then(|i| i.first_token_timeout)
+        .unwrap_or(provider.first_token_timeout);
+    let idle_timeout = info
+        .and_then(|i| i.idle_timeout)
+        .unwrap_or(provider.idle_timeout);
+    let total_timeout = info.and_then(|i| i.timeout).unwrap_or(provider.timeout);
+    let sending = upstream::send(provider, credential, call, &ext.request_id, total_timeout);
     let sent = if request.stream {
-        tokio::time::timeout(provider.first_token_timeout, sending)
+        tokio::time::timeout(first_token_timeout, sending)
             .await
             .unwrap_or(Err(UpstreamError::Timeout))
     } else {
@@ -368,10 +377,8 @@ async fn try_attempt(
     let mut answer = if request.stream {
         let translator = providers::stream_translator(provider.protocol, ctx);
         let timeouts = RelayTimeouts {
-            first_token: provider
-                .first_token_timeout
-                .saturating_sub(sent_at.elapsed()),
-            idle: provider.idle_timeout,
+            first_token: first_token_timeout.saturating_sub(sent_at.elapsed()),
+            idle: idle_timeout,
             client_stall: state.config.client_stall_timeout,
         };
         let finish_state = state.clone();
@@ -427,7 +434,7 @@ async fn try_attempt(
     } else {
         let translated = async {
             let bytes = upstream::read_capped(response, upstream::MAX_RESPONSE_BODY).await?;
-            providers::translate_response(provider.protocol, &bytes, &ctx)
+            providers::translate_owned(provider.protocol, bytes, &ctx)
         }
         .await;
         let translated = match translated {
@@ -459,8 +466,8 @@ async fn try_attempt(
         record.latency_ms = latency_ms;
         record.completed = true;
         account(state, record);
-        let mut out = Vec::with_capacity(translated.body.len() + 256);
-        ext.splice_with(&translated.body, latency_ms, &extra, &mut out);
+        let mut out = translated.body;
+        ext.splice_in_place(&mut out, latency_ms, &extra);
         Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "application/json")

@@ -163,11 +163,16 @@ pub async fn send(
     credential: Option<&CredentialRt>,
     call: UpstreamCall,
     request_id: &str,
+    timeout: std::time::Duration,
 ) -> Result<reqwest::Response, UpstreamError> {
     let mut request = provider
         .client
-        .post(format!("{}{}", provider.base_url, call.path))
-        .timeout(provider.timeout)
+        .post(match &provider.fixed_url {
+            Some(url) if provider.protocol.fixed_path() == Some(call.path.as_str()) => url.clone(),
+            _ => reqwest::Url::parse(&format!("{}{}", provider.base_url, call.path))
+                .map_err(|_| UpstreamError::Connect("has an invalid URL".into()))?,
+        })
+        .timeout(timeout)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header("x-request-id", request_id)
         .body(call.body);
@@ -214,7 +219,8 @@ pub async fn read_capped(
     mut response: reqwest::Response,
     limit: usize,
 ) -> Result<Vec<u8>, UpstreamError> {
-    let mut out = Vec::new();
+    let expected = response.content_length().unwrap_or(0).min(limit as u64) as usize;
+    let mut out = Vec::with_capacity(expected);
     while let Some(chunk) = response.chunk().await.map_err(classify_transport)? {
         if out.len() + chunk.len() > limit {
             return Err(UpstreamError::Malformed(format!(
