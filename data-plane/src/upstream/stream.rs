@@ -39,6 +39,46 @@ pub struct RelayTimeouts {
     pub client_stall: Duration,
 }
 
+/// One upstream read, without I/O: decodes `bytes` and translates every event they complete into
+/// `out`, stopping at the provider's terminal event (`Flow::Done`: send `[DONE]`, read no more) or
+/// at the first error, which ends the stream. Public so the fuzz targets (`fuzz/`) drive exactly
+/// the code a live relay runs.
+pub fn translate_bytes(
+    decoder: &mut SseDecoder,
+    translator: &mut dyn StreamTranslator,
+    bytes: &[u8],
+    out: &mut Vec<String>,
+) -> Result<Flow, UpstreamError> {
+    let mut events = Vec::new();
+    let decoded = decoder.feed(bytes, &mut events);
+    let mut flow = Flow::More;
+    for event in events {
+        if translator.event(event, out)? == Flow::Done {
+            flow = Flow::Done;
+            break;
+        }
+    }
+    decoded.map_err(|e| UpstreamError::StreamBroken(e.to_string()))?;
+    Ok(flow)
+}
+
+/// The upstream closed (after [`translate_bytes`] returned `Flow::More` for every read): the last
+/// event without its blank line, then the translator's verdict. `Ok` when the stream completed.
+pub fn translate_close(
+    decoder: &mut SseDecoder,
+    translator: &mut dyn StreamTranslator,
+    out: &mut Vec<String>,
+) -> Result<(), UpstreamError> {
+    let mut events = Vec::new();
+    let _ = decoder.finish(&mut events);
+    for event in events {
+        if translator.event(event, out)? == Flow::Done {
+            return Ok(());
+        }
+    }
+    translator.end(out)
+}
+
 /// An upstream stream being relayed.
 pub struct Relay {
     upstream: ByteStream,
@@ -110,26 +150,13 @@ impl Relay {
 
     /// Decodes bytes and translates every complete event; errors before the first chunk propagate.
     fn absorb(&mut self, bytes: &[u8]) -> Result<(), UpstreamError> {
-        let mut events = Vec::new();
-        let decoded = self.decoder.feed(bytes, &mut events);
         let mut out = Vec::new();
-        let mut translated = Ok(());
-        for event in events {
-            match self.translator.event(event, &mut out) {
-                Ok(Flow::More) => {}
-                Ok(Flow::Done) => {
-                    self.ending = Some(Bytes::from_static(DONE));
-                    break;
-                }
-                Err(e) => {
-                    translated = Err(e);
-                    break;
-                }
-            }
-        }
+        let flow = translate_bytes(&mut self.decoder, self.translator.as_mut(), bytes, &mut out);
         self.queue.extend(out);
-        translated?;
-        decoded.map_err(|e| UpstreamError::StreamBroken(e.to_string()))
+        if flow? == Flow::Done {
+            self.ending = Some(Bytes::from_static(DONE));
+        }
+        Ok(())
     }
 
     /// The client's response body. The upstream is read by a task that stops when the client goes
@@ -216,27 +243,12 @@ impl Relay {
     }
 
     fn upstream_closed(&mut self) {
-        let mut events = Vec::new();
-        let _ = self.decoder.finish(&mut events);
         let mut out = Vec::new();
-        for event in events {
-            match self.translator.event(event, &mut out) {
-                Ok(Flow::Done) => self.ending = Some(Bytes::from_static(DONE)),
-                Ok(Flow::More) => {}
-                Err(e) => {
-                    self.queue.extend(out.drain(..));
-                    self.fail(e);
-                    return;
-                }
-            }
-        }
-        self.queue.extend(out.drain(..));
-        if self.ending.is_none() {
-            match self.translator.end(&mut out) {
-                Ok(()) => self.ending = Some(Bytes::from_static(DONE)),
-                Err(e) => self.fail(e),
-            }
-            self.queue.extend(out);
+        let closed = translate_close(&mut self.decoder, self.translator.as_mut(), &mut out);
+        self.queue.extend(out);
+        match closed {
+            Ok(()) => self.ending = Some(Bytes::from_static(DONE)),
+            Err(e) => self.fail(e),
         }
     }
 
