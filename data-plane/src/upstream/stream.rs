@@ -51,15 +51,16 @@ pub fn translate_bytes(
 ) -> Result<Flow, UpstreamError> {
     let mut events = Vec::new();
     let decoded = decoder.feed(bytes, &mut events);
-    let mut flow = Flow::More;
     for event in events {
         if translator.event(event, out)? == Flow::Done {
-            flow = Flow::Done;
-            break;
+            // Whatever follows the terminal event is never read, so bytes after it that do not
+            // decode (in the same read) must not turn a finished answer into a broken one: they
+            // would not have, had they arrived in a later read.
+            return Ok(Flow::Done);
         }
     }
     decoded.map_err(|e| UpstreamError::StreamBroken(e.to_string()))?;
-    Ok(flow)
+    Ok(Flow::More)
 }
 
 /// The upstream closed (after [`translate_bytes`] returned `Flow::More` for every read): the last
@@ -272,5 +273,61 @@ impl Drop for Relay {
         if let Some(f) = self.on_finish.take() {
             f(self.translator.usage(), false);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::{Protocol, ResponseCtx, stream_translator};
+
+    fn relay(reads: &[&[u8]]) -> (Vec<String>, Result<Flow, UpstreamError>) {
+        let ctx = ResponseCtx {
+            id: "chatcmpl-t".into(),
+            created: 1,
+            model: "m".into(),
+            include_usage: false,
+        };
+        let mut translator = stream_translator(Protocol::OpenAi, ctx);
+        let mut decoder = SseDecoder::new();
+        let mut out = Vec::new();
+        let mut flow = Ok(Flow::More);
+        for read in reads {
+            flow = translate_bytes(&mut decoder, translator.as_mut(), read, &mut out);
+            if flow != Ok(Flow::More) {
+                break;
+            }
+        }
+        (out, flow)
+    }
+
+    /// Found by fuzzing (`stream_openai`): undecodable bytes after `[DONE]` in the same read
+    /// ended a finished stream with an error, though in a later read they were never looked at.
+    #[test]
+    fn bytes_after_the_terminal_event_do_not_matter_in_any_read() {
+        let stream: &[u8] = b"data: {\"choices\":[]}\n\ndata: [DONE]\n\n\xff\n";
+        let whole = relay(&[stream]);
+        assert_eq!(whole.1, Ok(Flow::Done));
+        assert_eq!(
+            whole.0.len(),
+            0,
+            "a usage-only chunk the client did not ask for"
+        );
+        for at in 1..stream.len() {
+            assert_eq!(
+                relay(&[&stream[..at], &stream[at..]]),
+                whole,
+                "split at {at}"
+            );
+        }
+    }
+
+    #[test]
+    fn undecodable_bytes_before_the_end_still_break_the_stream() {
+        let (_, flow) = relay(&[b"data: {\"choices\":[]}\n\n\xff\n\ndata: [DONE]\n\n"]);
+        assert!(
+            matches!(flow, Err(UpstreamError::StreamBroken(_))),
+            "{flow:?}"
+        );
     }
 }
