@@ -83,3 +83,20 @@ fn recorded_raw_streams_are_split_invariant() {
             .is_err()
     );
 }
+
+/// Found by fuzzing (`response_openai`, `response_deepseek`): a body with bytes that are not
+/// UTF-8 inside a string the passthrough does not read went to the client as it was, which is
+/// not JSON text.
+#[test]
+fn non_utf8_answers_are_malformed_not_passed_through() {
+    let body = b"{\"choices\":[{\"message\":{\"content\":\"caf\xe9\"}}]}";
+    for protocol in [Protocol::OpenAi, Protocol::DeepSeek, Protocol::Mistral] {
+        let result = translate_response(protocol, body, &ctx(false));
+        assert!(
+            matches!(result, Err(crate::upstream::UpstreamError::Malformed(_))),
+            "{protocol:?}"
+        );
+    }
+    let fine = "{\"choices\":[{\"message\":{\"content\":\"café\"}}]}";
+    assert!(translate_response(Protocol::OpenAi, fine.as_bytes(), &ctx(false)).is_ok());
+}
