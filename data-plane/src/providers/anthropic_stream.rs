@@ -13,7 +13,8 @@ use crate::sse::SseEvent;
 use crate::upstream::UpstreamError;
 use crate::usage::Usage;
 
-/// Most thinking text kept per answer for the next turn (beyond it, nothing is kept).
+/// Most thinking state (thinking text, signatures, redacted data) kept per answer for the next
+/// turn; beyond it, nothing is kept, and nothing more is buffered.
 const MAX_KEPT_THINKING: usize = 4 * 1024 * 1024;
 
 /// What an open content block is, by Anthropic block index.
@@ -154,16 +155,30 @@ impl AnthropicStream {
             }
             Some("thinking") => {
                 let t = text("thinking");
+                let signature = text("signature");
+                let keep = self.keep_thinking(&t) & self.keep_thinking(&signature);
                 if !t.is_empty() {
-                    self.keep_thinking(&t);
                     self.push(out, &format!(r#""reasoning_content":{}"#, quote(&t)), None);
                 }
-                Block::Thinking {
-                    thinking: t,
-                    signature: text("signature"),
+                if keep {
+                    Block::Thinking {
+                        thinking: t,
+                        signature,
+                    }
+                } else {
+                    Block::Thinking {
+                        thinking: String::new(),
+                        signature: String::new(),
+                    }
                 }
             }
-            Some("redacted_thinking") => Block::Redacted { data: text("data") },
+            Some("redacted_thinking") => {
+                let data = text("data");
+                let keep = self.keep_thinking(&data);
+                Block::Redacted {
+                    data: if keep { data } else { String::new() },
+                }
+            }
             Some("tool_use") if text("name") == JSON_TOOL => Block::Json { args: false },
             Some("tool_use") => {
                 let (id, name) = (text("id"), text("name"));
@@ -209,8 +224,14 @@ impl AnthropicStream {
                 }
             }
             Some("signature_delta") => {
-                if let (Some(s), Some(Block::Thinking { signature, .. })) =
-                    (piece(delta.signature), self.block(index))
+                let Some(s) = piece(delta.signature) else {
+                    return;
+                };
+                // Signatures count against the same budget: unbounded, they were buffered
+                // without limit.
+                let keep = self.keep_thinking(&s);
+                if let Some(Block::Thinking { signature, .. }) = self.block(index)
+                    && keep
                 {
                     signature.push_str(&s);
                 }
