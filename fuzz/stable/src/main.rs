@@ -88,6 +88,15 @@ const DICTIONARY: &[&[u8]] = &[
     b"\"type\":\"thinking\"",
     b"\"type\":\"input_json_delta\"",
     b"\"index\":",
+    b"\"index\":18446744073709551615",
+    b"\"index\":-1",
+    b"\"id\":\"call_1\"",
+    b"\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":1}\"}",
+    b"\"delta\":{\"tool_calls\":[{\"index\":18446744073709551615}]}",
+    b"\"content\":[{\"type\":\"text\",\"text\":\"t\"}]",
+    b"\"choices\":[{\"index\":0,\"finish_reason\":\"stop\",\"delta\":{\"content\":\"x\"}}]",
+    b"\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":18446744073709551615}",
+    b"\"usage\":{\"output_tokens\":18446744073709551615}",
     b"\"reasoning_content\":\"r\"",
     b"\"thoughtSignature\":\"s\"",
     b"\"functionCall\":{\"name\":\"f\",\"args\":{}}",
@@ -148,7 +157,7 @@ impl Mutator {
         for _ in 0..rounds {
             let len = input.len();
             let at = self.rng.below(len + 1);
-            match self.rng.below(15) {
+            match self.rng.below(17) {
                 0 if len > 0 => {
                     let i = self.rng.below(len);
                     input[i] ^= 1 << self.rng.below(8);
@@ -199,6 +208,22 @@ impl Mutator {
                             input.remove(i + 1);
                         }
                         _ => input.insert(at, 0x80 | (self.rng.next_u64() as u8 & 0x3F)),
+                    }
+                }
+                14 | 15 => {
+                    // A JSON member from the dictionary right after a `{`, so the object stays
+                    // valid and the translators read it.
+                    let braces: Vec<usize> = (0..len).filter(|&i| input[i] == b'{').collect();
+                    let members: Vec<&[u8]> = DICTIONARY
+                        .iter()
+                        .copied()
+                        .filter(|t| t.starts_with(b"\"") && t.windows(2).any(|w| w == b"\":"))
+                        .collect();
+                    if !braces.is_empty() {
+                        let at = braces[self.rng.below(braces.len())] + 1;
+                        let mut member = members[self.rng.below(members.len())].to_vec();
+                        member.push(b',');
+                        input.splice(at..at, member);
                     }
                 }
                 13 => {
