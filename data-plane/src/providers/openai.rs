@@ -150,7 +150,11 @@ impl OpenAiStream {
 
 impl StreamTranslator for OpenAiStream {
     fn event(&mut self, event: SseEvent, out: &mut Vec<String>) -> Result<Flow, UpstreamError> {
-        let data = event.data.trim();
+        // JSON's whitespace only: `str::trim` also strips what JSON does not allow around a value
+        // (form feed, vertical tab, Unicode spaces), and the untrimmed event is what is relayed.
+        let data = event
+            .data
+            .trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'));
         if data == "[DONE]" {
             if self.owed_usage_chunk && self.ctx.include_usage {
                 out.extend(self.usage_chunk());

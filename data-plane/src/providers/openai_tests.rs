@@ -100,3 +100,27 @@ fn non_utf8_answers_are_malformed_not_passed_through() {
     let fine = "{\"choices\":[{\"message\":{\"content\":\"café\"}}]}";
     assert!(translate_response(Protocol::OpenAi, fine.as_bytes(), &ctx(false)).is_ok());
 }
+
+/// Found by fuzzing (`stream_mistral`): a chunk padded with a vertical tab, a form feed or a
+/// Unicode space passed the check (trimmed with `str::trim`) and was relayed untrimmed, which is
+/// not JSON. Such a chunk is now dropped like any other malformed event; JSON's own whitespace
+/// around a chunk is still fine.
+#[test]
+fn chunks_padded_with_non_json_whitespace_are_not_relayed() {
+    let chunk = r#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"x"}}]}"#;
+    for protocol in [Protocol::OpenAi, Protocol::Mistral, Protocol::DeepSeek] {
+        for padded in [
+            format!("{chunk}\u{b}"),
+            format!("\u{c}{chunk}"),
+            format!("\u{a0}{chunk}"),
+        ] {
+            let sse = format!("data: {padded}\n\ndata: [DONE]\n\n");
+            let r = replay(protocol, sse.as_bytes(), false);
+            assert_eq!(r.end, Ok(true));
+            assert!(r.chunks.is_empty(), "{protocol:?} relayed {padded:?}");
+        }
+        let sse = format!("data:  {chunk} \t\n\ndata: [DONE]\n\n");
+        let r = replay(protocol, sse.as_bytes(), false);
+        assert_eq!(content_of(&r.chunks), "x", "{protocol:?}");
+    }
+}
