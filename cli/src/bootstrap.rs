@@ -11,64 +11,18 @@ use tokenrouter_simulators::{Protocol, SimConfig, Simulator};
 /// The key `serve --demo` accepts when `TOKENROUTER_API_KEY` is not set.
 pub const DEMO_API_KEY: &str = "sk-tokenrouter-demo";
 
-/// A provider TokenRouter can create from environment variables.
-struct Official {
-    name: &'static str,
-    env: &'static str,
-    kind: &'static str,
-    base_url: &'static str,
-    models: &'static [&'static str],
-}
-
-const OFFICIAL: &[Official] = &[
-    Official {
-        name: "openai",
-        env: "OPENAI",
-        kind: "openai",
-        base_url: "https://api.openai.com/v1",
-        models: &[
-            "gpt-4o",
-            "gpt-4o-mini",
-            "gpt-4.1",
-            "gpt-4.1-mini",
-            "gpt-4.1-nano",
-            "o3",
-            "o4-mini",
-        ],
-    },
-    Official {
-        name: "anthropic",
-        env: "ANTHROPIC",
-        kind: "anthropic",
-        base_url: "https://api.anthropic.com/v1",
-        models: &[],
-    },
-    Official {
-        name: "gemini",
-        env: "GEMINI",
-        kind: "gemini",
-        base_url: "https://generativelanguage.googleapis.com/v1beta",
-        models: &[],
-    },
-    Official {
-        name: "mistral",
-        env: "MISTRAL",
-        kind: "mistral",
-        base_url: "https://api.mistral.ai/v1",
-        models: &[
-            "mistral-large-latest",
-            "mistral-medium-latest",
-            "mistral-small-latest",
-            "codestral-latest",
-        ],
-    },
-    Official {
-        name: "deepseek",
-        env: "DEEPSEEK",
-        kind: "deepseek",
-        base_url: "https://api.deepseek.com/v1",
-        models: &["deepseek-chat", "deepseek-reasoner"],
-    },
+/// A provider TokenRouter can create from environment variables: (name and kind, variable prefix,
+/// official base URL). Each serves every catalog model of its kind until an operator lists models.
+const OFFICIAL: &[(&str, &str, &str)] = &[
+    ("openai", "OPENAI", "https://api.openai.com/v1"),
+    ("anthropic", "ANTHROPIC", "https://api.anthropic.com/v1"),
+    (
+        "gemini",
+        "GEMINI",
+        "https://generativelanguage.googleapis.com/v1beta",
+    ),
+    ("mistral", "MISTRAL", "https://api.mistral.ai/v1"),
+    ("deepseek", "DEEPSEEK", "https://api.deepseek.com/v1"),
 ];
 
 /// Creates or updates a resource so that it equals `item`.
@@ -124,39 +78,23 @@ async fn register(
     Ok(())
 }
 
-/// Creates a provider for every `<NAME>_API_KEY` that is set; refuses kinds this version cannot speak.
+/// Creates a provider for every `<NAME>_API_KEY` that is set (base URL from `<NAME>_BASE_URL`).
 pub async fn providers_from_env(cp: &ControlPlane) -> anyhow::Result<()> {
-    for o in OFFICIAL {
-        let Ok(secret) = std::env::var(format!("{}_API_KEY", o.env)) else {
-            continue;
-        };
+    for (name, env, official_url) in OFFICIAL {
+        let secret = std::env::var(format!("{env}_API_KEY")).unwrap_or_default();
         if secret.trim().is_empty() {
             continue;
         }
-        if !tokenrouter_proto::validate::SUPPORTED_KINDS.contains(&o.kind) {
-            tracing::error!(
-                provider = o.name,
-                "{}_API_KEY is set, but this version cannot speak the {} protocol yet; the provider was not created",
-                o.env,
-                o.kind
-            );
-            continue;
-        }
         let base_url =
-            std::env::var(format!("{}_BASE_URL", o.env)).unwrap_or_else(|_| o.base_url.to_string());
+            std::env::var(format!("{env}_BASE_URL")).unwrap_or_else(|_| official_url.to_string());
         let provider = Provider {
-            name: o.name.into(),
-            kind: o.kind.into(),
+            name: name.to_string(),
+            kind: name.to_string(),
             base_url,
-            models: o.models.iter().map(|m| m.to_string()).collect(),
             ..Default::default()
         };
         register(cp, provider, Some(secret.trim().to_string())).await?;
-        tracing::info!(
-            provider = o.name,
-            "provider configured from {}_API_KEY",
-            o.env
-        );
+        tracing::info!(provider = name, "provider configured from {env}_API_KEY");
     }
     Ok(())
 }
@@ -181,15 +119,28 @@ pub async fn api_key(
     Ok(generated.then_some(key))
 }
 
-/// Starts local simulators and registers them as providers `demo-openai`, `demo-mistral` and
-/// `demo-deepseek`. The simulators live as long as the returned handles.
+/// Starts local simulators for all five wire protocols and registers them as providers
+/// `demo-openai`, `demo-anthropic`, `demo-gemini`, `demo-mistral` and `demo-deepseek`. The
+/// simulators live as long as the returned handles.
 pub async fn demo(cp: &ControlPlane) -> anyhow::Result<Vec<Arc<Simulator>>> {
-    let specs: [(Protocol, &str, &str, &[&str]); 3] = [
+    let specs: [(Protocol, &str, &str, &[&str]); 5] = [
         (
             Protocol::OpenAi,
             "demo-openai",
             "openai",
             &["gpt-4o-mini", "gpt-4o"],
+        ),
+        (
+            Protocol::Anthropic,
+            "demo-anthropic",
+            "anthropic",
+            &["claude-sonnet-4-5", "claude-haiku-4-5"],
+        ),
+        (
+            Protocol::Gemini,
+            "demo-gemini",
+            "gemini",
+            &["gemini-2.5-flash", "gemini-2.5-pro"],
         ),
         (
             Protocol::Mistral,

@@ -194,7 +194,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if args.demo {
         eprintln!(
-            "  Demo providers (simulated answers): demo-openai, demo-mistral, demo-deepseek; try model gpt-4o-mini"
+            "  Demo providers (simulated answers): demo-openai, demo-anthropic, demo-gemini, demo-mistral, demo-deepseek; try gpt-4o-mini or auto:cost"
         );
     }
     tokenrouter_data_plane::serve(http, state, Some(watch), shutdown_signal()).await?;

@@ -364,6 +364,11 @@ impl Admin for AdminService {
     ) -> Result<Response<Snapshot>, Status> {
         Ok(Response::new(redact(&self.cp.snapshot())))
     }
+    async fn get_usage(&self, r: Request<UsageQuery>) -> Result<Response<UsageReport>, Status> {
+        let report = self.cp.usage(r.into_inner()).await?;
+        Ok(Response::new(report))
+    }
+
     async fn list_data_planes(
         &self,
         _: Request<ListDataPlanesRequest>,

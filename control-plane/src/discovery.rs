@@ -5,7 +5,12 @@ use std::sync::Arc;
 
 use futures::Stream;
 use tokenrouter_proto::v1::discovery_server::Discovery;
-use tokenrouter_proto::v1::{AckRequest, AckResponse, Snapshot, WatchRequest, WatchResponse};
+use tokenrouter_proto::v1::{
+    AckRequest, AckResponse, Snapshot, UsageBatch, WatchRequest, WatchResponse,
+};
+
+/// Most usage records one report may carry.
+const MAX_USAGE_BATCH: usize = 5000;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
@@ -70,6 +75,23 @@ impl Discovery for DiscoveryService {
             tracing::info!(node = %req.node_id, "data plane disconnected");
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn report_usage(
+        &self,
+        request: Request<UsageBatch>,
+    ) -> Result<Response<AckResponse>, Status> {
+        let batch = request.into_inner();
+        if batch.records.len() > MAX_USAGE_BATCH {
+            return Err(Status::invalid_argument(format!(
+                "records: at most {MAX_USAGE_BATCH} per batch"
+            )));
+        }
+        if batch.dropped > 0 {
+            tracing::warn!(node = %batch.node_id, dropped = batch.dropped, "a data plane dropped usage records (buffer full)");
+        }
+        self.cp.record_usage(batch.records).await?;
+        Ok(Response::new(AckResponse {}))
     }
 
     async fn ack(&self, request: Request<AckRequest>) -> Result<Response<AckResponse>, Status> {

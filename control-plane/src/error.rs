@@ -38,6 +38,7 @@ impl From<ControlPlaneError> for Status {
             ControlPlaneError::AlreadyExists { .. } => Status::already_exists(message),
             ControlPlaneError::Stale { .. } => Status::failed_precondition(message),
             ControlPlaneError::Contended => Status::aborted(message),
+            ControlPlaneError::Store(StoreError::Invalid(_)) => Status::invalid_argument(message),
             ControlPlaneError::Store(_) => Status::unavailable(message),
             ControlPlaneError::Crypto(_) => Status::internal(message),
         }

@@ -186,6 +186,25 @@ impl ControlPlane {
         .await
     }
 
+    /// Stores finished-request records reported by a data plane.
+    pub async fn record_usage(
+        &self,
+        records: Vec<tokenrouter_proto::v1::UsageRecord>,
+    ) -> Result<(), ControlPlaneError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        Ok(self.store.record_usage(records).await?)
+    }
+
+    /// Summarises stored usage.
+    pub async fn usage(
+        &self,
+        query: tokenrouter_proto::v1::UsageQuery,
+    ) -> Result<tokenrouter_proto::v1::UsageReport, ControlPlaneError> {
+        Ok(self.store.usage(query).await?)
+    }
+
     /// Creates the resource unless one with its name exists; returns whether it created it.
     pub async fn ensure<R: Resource>(&self, item: R) -> Result<bool, ControlPlaneError> {
         match self.create(item, 0).await {

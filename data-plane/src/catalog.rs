@@ -83,6 +83,10 @@ pub struct ModelInfo {
     pub caps: Caps,
     pub quality: u32,
     pub quality_source: String,
+    /// Per-model timeout overrides (None: the provider's).
+    pub first_token_timeout: Option<std::time::Duration>,
+    pub idle_timeout: Option<std::time::Duration>,
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl ModelInfo {
@@ -119,6 +123,9 @@ impl Catalog {
                 caps: Caps::from_names(b.7.split_whitespace()),
                 quality: b.8,
                 quality_source: BUILTIN_QUALITY_SOURCE.to_string(),
+                first_token_timeout: None,
+                idle_timeout: None,
+                timeout: None,
             };
             entries.insert((b.0.to_string(), b.1.to_string()), Arc::new(info));
         }
@@ -134,6 +141,9 @@ impl Catalog {
                 caps: Caps::from_names(e.capabilities.iter().map(String::as_str)),
                 quality: e.quality,
                 quality_source: e.quality_source.clone(),
+                first_token_timeout: millis(e.first_token_timeout_ms),
+                idle_timeout: millis(e.idle_timeout_ms),
+                timeout: millis(e.timeout_ms),
             };
             entries.insert((e.kind.clone(), e.model.clone()), Arc::new(info));
         }
@@ -157,6 +167,10 @@ impl Catalog {
         out.sort();
         out
     }
+}
+
+fn millis(ms: u32) -> Option<std::time::Duration> {
+    (ms > 0).then(|| std::time::Duration::from_millis(u64::from(ms)))
 }
 
 const CHAT: &str = "tools json_mode json_schema vision logit_bias seed logprobs n";

@@ -46,24 +46,15 @@ pub fn chunks(rel: &str) -> Vec<String> {
 /// Re-wraps chunk lines as the provider's real SSE framing (README: `event:` lines for Anthropic,
 /// `\r\n\r\n` and no `[DONE]` for Gemini, `[DONE]` for the OpenAI protocol).
 pub fn chunks_to_sse(protocol: Protocol, lines: &[String]) -> Vec<u8> {
-    let mut out = String::new();
-    for line in lines {
-        match protocol {
-            Protocol::Anthropic => {
-                let kind = serde_json::from_str::<Value>(line)
-                    .ok()
-                    .and_then(|v| v["type"].as_str().map(str::to_string))
-                    .unwrap_or_default();
-                out.push_str(&format!("event: {kind}\ndata: {line}\n\n"));
-            }
-            Protocol::Gemini => out.push_str(&format!("data: {line}\r\n\r\n")),
-            _ => out.push_str(&format!("data: {line}\n\n")),
-        }
-    }
-    if protocol.is_openai_like() {
-        out.push_str("data: [DONE]\n\n");
-    }
-    out.into_bytes()
+    use tokenrouter_simulators::Protocol as Sim;
+    let sim = match protocol {
+        Protocol::Anthropic => Sim::Anthropic,
+        Protocol::Gemini => Sim::Gemini,
+        Protocol::Mistral => Sim::Mistral,
+        Protocol::DeepSeek => Sim::DeepSeek,
+        Protocol::OpenAi | Protocol::Compatible => Sim::OpenAi,
+    };
+    tokenrouter_simulators::sse_from_chunks(sim, lines)
 }
 
 /// One request/response pair of a pydantic-ai VCR cassette.

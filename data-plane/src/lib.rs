@@ -1,6 +1,7 @@
 //! TokenRouter's data plane: the OpenAI-compatible HTTP API, fed by snapshots from the control plane
 //! and swapped atomically, forwarding to providers with fallback.
 
+pub mod accounting;
 pub mod auto;
 pub mod catalog;
 pub mod clients;
@@ -23,6 +24,7 @@ pub mod state;
 pub mod upstream;
 pub mod upstream_guard;
 pub mod usage;
+pub mod usage_report;
 pub mod watch;
 
 use std::future::Future;
@@ -68,12 +70,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     watch::start_from_file(&state);
+    let reporter = watch
+        .clone()
+        .map(|w| tokio::spawn(usage_report::run(state.clone(), w)));
     let watcher = watch.map(|w| tokio::spawn(watch::run(state.clone(), w)));
     let result = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await;
-    if let Some(w) = watcher {
-        w.abort();
+    for task in [watcher, reporter].into_iter().flatten() {
+        task.abort();
     }
     result
 }

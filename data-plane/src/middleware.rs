@@ -22,7 +22,7 @@ pub struct RequestId(pub String);
 #[derive(Debug, Clone)]
 pub struct Authed {
     pub runtime: Arc<Runtime>,
-    pub key: KeyRt,
+    pub key: Arc<KeyRt>,
     pub started: Instant,
 }
 

@@ -74,7 +74,11 @@ pub fn resolve(ctx: &RouteCtx<'_>) -> Result<Plan, ApiError> {
             format!("This API key may not use the model `{requested}`."),
         ));
     }
-    if let Some(rule) = ctx.rt.rules.iter().find(|r| rule_matches(r, ctx)) {
+    if let Some(rule) = ctx
+        .rt
+        .rules_for(&ctx.request.model)
+        .find(|r| rule_matches(r, ctx))
+    {
         let mode = format!("rule:{}", rule.name);
         return match &rule.action {
             RuleAction::Deny => Err(ApiError::forbidden(
@@ -137,7 +141,26 @@ pub fn resolve(ctx: &RouteCtx<'_>) -> Result<Plan, ApiError> {
             "providers serving this model, by name",
         );
     }
-    Err(ApiError::model_not_found(requested))
+    Err(not_found(ctx.rt, requested))
+}
+
+/// A 404 that says what exists: the configured providers when the name looks pinned.
+fn not_found(rt: &Runtime, requested: &str) -> ApiError {
+    let mut e = ApiError::model_not_found(requested);
+    if let Some((prefix, _)) = requested.split_once([':', '/']) {
+        let mut names: Vec<&str> = rt.providers.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        e.message = format!(
+            "No provider is named `{prefix}` and no configured provider serves a model `{requested}`. \
+             Providers: {}. GET /v1/models lists every model; pin one with `provider:model`.",
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        );
+    }
+    e
 }
 
 /// A plan over fixed targets: capability filtering, then the policy's attempt cap.
@@ -166,7 +189,7 @@ fn fixed_plan(
         .take(policy.max_attempts.max(1))
         .collect();
     let Some(first) = attempts.first() else {
-        return Err(first_refusal.unwrap_or_else(|| ApiError::model_not_found(requested)));
+        return Err(first_refusal.unwrap_or_else(|| not_found(ctx.rt, requested)));
     };
     let routing = Routing {
         mode,

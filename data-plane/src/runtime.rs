@@ -157,9 +157,13 @@ pub struct Runtime {
     /// Bare model name → enabled providers serving it, by provider name.
     pub models: HashMap<String, Vec<Arc<ProviderRt>>>,
     /// SHA-256 of the key → key.
-    pub api_keys: HashMap<[u8; 32], KeyRt>,
+    pub api_keys: HashMap<[u8; 32], Arc<KeyRt>>,
     /// In priority order.
     pub rules: Vec<RuleRt>,
+    /// Indices into `rules` of rules whose pattern is an exact name, by that name (ascending).
+    pub exact_rules: HashMap<String, Vec<usize>>,
+    /// Indices into `rules` of rules whose pattern has a `*` (ascending).
+    pub glob_rules: Vec<usize>,
     pub catalog: Catalog,
 }
 
@@ -179,6 +183,32 @@ fn millis_or(ms: u32, default: Duration) -> Duration {
 }
 
 impl Runtime {
+    /// Rules that could match `model`, in priority order: the exact-name ones for it merged with
+    /// every glob rule, so a large rule set costs a lookup plus the globs, not a full scan.
+    pub fn rules_for<'a>(&'a self, model: &str) -> impl Iterator<Item = &'a RuleRt> + 'a {
+        let exact: &[usize] = self.exact_rules.get(model).map_or(&[], Vec::as_slice);
+        let globs = self.glob_rules.as_slice();
+        let (mut e, mut g) = (0, 0);
+        std::iter::from_fn(move || {
+            let next = match (exact.get(e), globs.get(g)) {
+                (Some(&a), Some(&b)) if a < b => {
+                    e += 1;
+                    a
+                }
+                (_, Some(&b)) => {
+                    g += 1;
+                    b
+                }
+                (Some(&a), None) => {
+                    e += 1;
+                    a
+                }
+                (None, None) => return None,
+            };
+            self.rules.get(next)
+        })
+    }
+
     /// Validates a snapshot as untrusted input and compiles it.
     pub fn compile(
         s: &Snapshot,
@@ -256,11 +286,11 @@ impl Runtime {
                 let digest: [u8; 32] = hex::decode(&k.sha256).ok()?.try_into().ok()?;
                 Some((
                     digest,
-                    KeyRt {
+                    Arc::new(KeyRt {
                         name: k.name.clone(),
                         disabled: k.disabled,
                         allowed_models: k.allowed_models.clone(),
-                    },
+                    }),
                 ))
             })
             .collect();
@@ -323,6 +353,15 @@ impl Runtime {
                 policy: policies.get(r.fallback_policy.as_str()).cloned(),
             });
         }
+        let mut exact_rules: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut glob_rules = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            if r.pattern.contains('*') {
+                glob_rules.push(i);
+            } else {
+                exact_rules.entry(r.pattern.clone()).or_default().push(i);
+            }
+        }
         Ok(Runtime {
             version: s.version,
             epoch: s.epoch.clone(),
@@ -330,6 +369,8 @@ impl Runtime {
             providers,
             models,
             api_keys,
+            exact_rules,
+            glob_rules,
             rules,
             catalog,
         })
@@ -359,5 +400,45 @@ fn compile_policy(
         hedge_after: (p.hedge_after_ms > 0)
             .then(|| Duration::from_millis(u64::from(p.hedge_after_ms))),
         hedge_learned: p.hedge_learned,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokenrouter_proto::v1::Provider;
+
+    use super::*;
+
+    #[test]
+    fn rules_for_merges_exact_and_glob_rules_in_priority_order() {
+        let rule = |name: &str, priority: i32, pattern: &str| RoutingRule {
+            name: name.into(),
+            priority,
+            match_model: pattern.into(),
+            target_provider: "p".into(),
+            ..Default::default()
+        };
+        let mut s = Snapshot {
+            providers: vec![Provider {
+                name: "p".into(),
+                kind: "openai".into(),
+                base_url: "https://example.com/v1".into(),
+                ..Default::default()
+            }],
+            routing_rules: vec![
+                rule("exact-late", 3, "m"),
+                rule("glob-x", 0, "x*"),
+                rule("exact-early", 2, "m"),
+                rule("other", 1, "n"),
+                rule("glob-all", 1, "*"),
+            ],
+            ..Default::default()
+        };
+        s.content_hash = content_hash(&s);
+        let rt = Runtime::compile(&s, CompilePolicy::default(), &ClientCache::default()).unwrap();
+        let names: Vec<&str> = rt.rules_for("m").map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["glob-x", "glob-all", "exact-early", "exact-late"]);
+        let names: Vec<&str> = rt.rules_for("zzz").map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["glob-x", "glob-all"]);
     }
 }

@@ -13,6 +13,7 @@ use crate::metrics::Metrics;
 use crate::policy::RetryBudget;
 use crate::runtime::{CompileError, CompilePolicy, Runtime};
 use crate::signals::Signals;
+use crate::usage_report::UsageReporter;
 
 /// Default request body limit (bytes).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -61,6 +62,7 @@ pub struct DataPlaneState {
     pub metrics: Metrics,
     pub signals: Signals,
     pub retry_budget: RetryBudget,
+    pub usage: UsageReporter,
 }
 
 impl DataPlaneState {
@@ -75,6 +77,7 @@ impl DataPlaneState {
             metrics: Metrics::default(),
             signals: Signals::default(),
             retry_budget: RetryBudget::default(),
+            usage: UsageReporter::default(),
         })
     }
 

@@ -7,7 +7,10 @@ use std::time::Duration;
 use rand::Rng;
 use tokenrouter_proto::v1::discovery_client::DiscoveryClient;
 use tokenrouter_proto::v1::{AckRequest, WatchRequest};
-use tonic::metadata::MetadataValue;
+use tonic::codegen::InterceptedService;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::transport::Channel;
 use tonic::transport::Endpoint;
 
 use crate::persist;
@@ -66,7 +69,23 @@ fn backoff(failures: u32) -> Duration {
     Duration::from_millis(millis)
 }
 
-async fn watch_once(state: &DataPlaneState, config: &WatchConfig) -> Result<(), tonic::Status> {
+/// Adds the admin token to every call, when one is configured.
+#[derive(Debug, Clone)]
+pub struct TokenInterceptor(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for TokenInterceptor {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(t) = &self.0 {
+            req.metadata_mut().insert("authorization", t.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// A Discovery client for the configured control plane.
+pub async fn discovery_client(
+    config: &WatchConfig,
+) -> Result<DiscoveryClient<InterceptedService<Channel, TokenInterceptor>>, tonic::Status> {
     let channel = Endpoint::from_shared(config.control_plane_url.clone())
         .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?
         .connect_timeout(Duration::from_secs(5))
@@ -75,19 +94,20 @@ async fn watch_once(state: &DataPlaneState, config: &WatchConfig) -> Result<(), 
         .connect()
         .await
         .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
-    let token: Option<MetadataValue<_>> = match &config.token {
+    let token = match &config.token {
         Some(t) => Some(format!("Bearer {t}").parse().map_err(|_| {
             tonic::Status::invalid_argument("the admin token is not a valid header value")
         })?),
         None => None,
     };
-    let mut client =
-        DiscoveryClient::with_interceptor(channel, move |mut req: tonic::Request<()>| {
-            if let Some(t) = &token {
-                req.metadata_mut().insert("authorization", t.clone());
-            }
-            Ok(req)
-        });
+    Ok(DiscoveryClient::with_interceptor(
+        channel,
+        TokenInterceptor(token),
+    ))
+}
+
+async fn watch_once(state: &DataPlaneState, config: &WatchConfig) -> Result<(), tonic::Status> {
+    let mut client = discovery_client(config).await?;
     let serving_version = state.runtime().version;
     let mut stream = client
         .watch(WatchRequest {

@@ -15,6 +15,7 @@ pub const SUPPORTED_KINDS: &[&str] = &[
     "deepseek",
     "openai-compatible",
     "anthropic",
+    "gemini",
 ];
 /// Routing modes a rule may send requests to.
 pub const AUTO_MODES: &[&str] = &["auto:fast", "auto:balance", "auto:cost", "auto:quality"];
@@ -32,17 +33,6 @@ pub const CAPABILITIES: &[&str] = &[
     "logprobs",
     "n",
 ];
-/// Every provider kind a catalog entry may name, supported or not.
-const ALL_KINDS: &[&str] = &[
-    "openai",
-    "mistral",
-    "deepseek",
-    "openai-compatible",
-    "anthropic",
-    "gemini",
-];
-/// Provider kinds that exist but whose adapters are not built yet: refused with a clear message.
-pub const PLANNED_KINDS: &[&str] = &["gemini"];
 /// Most targets a fallback chain may hold, and most attempts a policy may allow.
 pub const MAX_CHAIN: usize = 10;
 
@@ -112,15 +102,6 @@ pub fn check_base_url(field: &str, raw: &str) -> Result<(), ValidationError> {
 fn check_kind(field: &str, kind: &str) -> Result<(), ValidationError> {
     if SUPPORTED_KINDS.contains(&kind) {
         return Ok(());
-    }
-    if PLANNED_KINDS.contains(&kind) {
-        return Err(bad(
-            field,
-            format!(
-                "provider kind {kind:?} is not supported by this version yet (supported: {})",
-                SUPPORTED_KINDS.join(", ")
-            ),
-        ));
     }
     Err(bad(
         field,
@@ -223,10 +204,10 @@ pub fn validate_snapshot(s: &Snapshot) -> Result<(), ValidationError> {
         check_name("models[].name", &m.name)?;
         let at = |f: &str| format!("models[{}].{f}", m.name);
         unique(&mut entries, at("name"), &m.name)?;
-        if !ALL_KINDS.contains(&m.kind.as_str()) {
+        if !SUPPORTED_KINDS.contains(&m.kind.as_str()) {
             return Err(bad(
                 at("kind"),
-                format!("must be one of {}", ALL_KINDS.join(", ")),
+                format!("must be one of {}", SUPPORTED_KINDS.join(", ")),
             ));
         }
         check_model_name(&at("model"), &m.model)?;
@@ -478,20 +459,20 @@ mod tests {
     }
 
     #[test]
-    fn refuses_keys_in_urls_and_planned_kinds() {
+    fn refuses_keys_in_urls_and_unknown_kinds() {
         let mut p = provider("g");
         p.base_url = "https://example.com/v1?key=abc".into();
         assert!(check_base_url("f", &p.base_url).is_err());
         p.base_url = "https://user:pw@example.com".into();
         assert!(check_base_url("f", &p.base_url).is_err());
         let mut p = provider("g");
-        p.kind = "gemini".into();
+        p.kind = "bedrock".into();
         let err = validate_snapshot(&Snapshot {
             providers: vec![p],
             ..Default::default()
         })
         .unwrap_err();
-        assert!(err.message.contains("not supported by this version yet"));
+        assert!(err.message.contains("unknown provider kind"));
     }
 
     #[test]

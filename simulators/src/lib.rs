@@ -15,6 +15,7 @@ mod openai;
 mod openai_checks;
 mod openai_stream;
 mod pipeline;
+mod recording;
 mod sse;
 mod state;
 mod text;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use pipeline::app;
+pub use recording::{Recording, sse_from_chunks};
 pub use state::SimState;
 
 /// Which provider's wire protocol a simulator speaks.
@@ -149,6 +151,9 @@ pub enum Fault {
     /// Streaming: send N chunks, then the provider's in-band error event, and close without
     /// the terminal event. Ignored for non-streaming requests.
     ErrorAfterChunks(usize),
+    /// Answer with this recorded response instead (credentials are still checked). Streams are
+    /// sent event by event with the chunk interval.
+    Replay(Recording),
 }
 
 /// One request the simulator received.

@@ -17,7 +17,9 @@ use crate::errors::ApiError;
 use crate::sse::StreamReply;
 use crate::state::{CancelGuard, SimState};
 use crate::text::random_alnum;
-use crate::{Fault, Protocol, RecordedRequest, SimConfig, anthropic, auth, gemini, openai, sse};
+use crate::{
+    Fault, Protocol, RecordedRequest, Recording, SimConfig, anthropic, auth, gemini, openai, sse,
+};
 
 /// Requests up to this size are accepted (base64 images make real requests large).
 const BODY_LIMIT: usize = 64 * 1024 * 1024;
@@ -139,6 +141,13 @@ async fn answer(
 ) -> Response {
     let config = state.config();
     let protocol = config.protocol;
+    if let Some(Fault::Replay(recording)) = &fault {
+        if let Err(error) = auth::check(protocol, &config.api_key, headers, uri.query()) {
+            guard.finish();
+            return error.into_response_for(protocol);
+        }
+        return replay(recording, guard);
+    }
     let reply = auth::check(protocol, &config.api_key, headers, uri.query())
         .and_then(|()| match &fault {
             Some(Fault::Status {
@@ -234,6 +243,30 @@ async fn json_with_fault(
             (StatusCode::OK, json, Bytes::from(value.to_string())).into_response()
         }
     }
+}
+
+/// Sends a recorded answer: its status and content type, and the body as recorded (event by event
+/// for streams).
+fn replay(recording: &Recording, mut guard: CancelGuard) -> Response {
+    let status = StatusCode::from_u16(recording.status).unwrap_or(StatusCode::OK);
+    if recording.is_stream() {
+        let reply = StreamReply {
+            frames: recording.frames(),
+            content_type: "text/event-stream",
+            malformed: Bytes::new(),
+            error_frame: Bytes::new(),
+        };
+        let body = sse::body(reply, None, guard);
+        return (status, [(header::CONTENT_TYPE, "text/event-stream")], body).into_response();
+    }
+    guard.finish();
+    let content_type = HeaderValue::from_str(&recording.content_type)
+        .unwrap_or(HeaderValue::from_static("application/json"));
+    let mut response = (status, recording.body.clone()).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, content_type);
+    response
 }
 
 fn garbage() -> Response {

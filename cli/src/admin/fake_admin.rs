@@ -161,6 +161,7 @@ fake_admin! {
                 capabilities: vec!["tools".into(), "vision".into()],
                 quality: 88,
                 quality_source: String::new(),
+                ..Default::default()
             };
             Ok(Response::new(ListModelsResponse {
                 models: vec![entry],
@@ -183,6 +184,7 @@ fake_admin! {
         }
     }
     unimplemented {
+        get_usage(UsageQuery) -> UsageReport;
         update_model(ModelWrite) -> WriteResponse;
         update_provider(ProviderWrite) -> WriteResponse;
         delete_provider(DeleteRequest) -> WriteResponse;

@@ -18,6 +18,7 @@ mod rules;
 mod status;
 #[cfg(test)]
 mod tests;
+mod usage;
 
 use std::io::Write;
 
@@ -89,6 +90,8 @@ pub enum AdminCommand {
     Snapshot,
     /// Show the data planes the control plane knows and the version each one serves.
     DataPlanes,
+    /// Show usage and cost reported by the data planes, grouped, and recent requests.
+    Usage(usage::UsageArgs),
 }
 
 /// Options every write accepts.
@@ -132,5 +135,6 @@ async fn execute(conn: &Connection, cmd: AdminCommand, out: &mut dyn Write) -> a
         AdminCommand::Models(cmd) => models::run(&mut client, p, cmd).await,
         AdminCommand::Snapshot => status::snapshot(&mut client, p).await,
         AdminCommand::DataPlanes => status::data_planes(&mut client, p).await,
+        AdminCommand::Usage(args) => usage::run(&mut client, p, args).await,
     }
 }

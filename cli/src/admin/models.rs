@@ -70,6 +70,15 @@ pub struct ModelArgs {
     /// Where the quality score comes from, e.g. a benchmark and its date.
     #[arg(long = "quality-source", value_name = "TEXT")]
     pub quality_source: Option<String>,
+    /// Time to first token for this model, overriding its provider's (ms; default: the provider's).
+    #[arg(long = "first-token-timeout-ms", value_name = "N")]
+    pub first_token_timeout_ms: Option<u32>,
+    /// Longest silence inside a stream for this model (ms; default: the provider's).
+    #[arg(long = "idle-timeout-ms", value_name = "N")]
+    pub idle_timeout_ms: Option<u32>,
+    /// Total time for one attempt with this model (ms; default: the provider's).
+    #[arg(long = "timeout-ms", value_name = "N")]
+    pub timeout_ms: Option<u32>,
     #[command(flatten)]
     pub write: WriteOpts,
 }
@@ -90,6 +99,9 @@ impl ModelArgs {
                 capabilities: self.capabilities,
                 quality: self.quality.unwrap_or(0),
                 quality_source: self.quality_source.unwrap_or_default(),
+                first_token_timeout_ms: self.first_token_timeout_ms.unwrap_or(0),
+                idle_timeout_ms: self.idle_timeout_ms.unwrap_or(0),
+                timeout_ms: self.timeout_ms.unwrap_or(0),
             }),
             expected_version: self.write.proto(),
         }
@@ -154,6 +166,9 @@ impl Resource for ModelEntry {
             "capabilities": self.capabilities,
             "quality": self.quality,
             "quality_source": self.quality_source,
+            "first_token_timeout_ms": self.first_token_timeout_ms,
+            "idle_timeout_ms": self.idle_timeout_ms,
+            "timeout_ms": self.timeout_ms,
         })
     }
 }
@@ -251,6 +266,7 @@ mod unit {
                 capabilities: vec!["tools".into(), "json_schema".into(), "vision".into()],
                 quality: 88,
                 quality_source: "lmarena 2025-05".into(),
+                ..Default::default()
             }
         );
     }
@@ -300,6 +316,7 @@ mod unit {
             capabilities: Vec::new(),
             quality: 40,
             quality_source: String::new(),
+            ..Default::default()
         };
         assert_eq!(
             entry.row(),
@@ -324,7 +341,8 @@ mod unit {
             json!({"name": "local-llama", "kind": "openai-compatible", "model": "llama3:8b",
                    "input_per_mtok": 0.15, "output_per_mtok": 0.6, "cached_input_per_mtok": 0.0,
                    "context_window": 8192, "max_output": 0, "capabilities": ["tools", "seed"],
-                   "quality": 40, "quality_source": "own eval"})
+                   "quality": 40, "quality_source": "own eval", "first_token_timeout_ms": 0,
+                   "idle_timeout_ms": 0, "timeout_ms": 0})
         );
     }
 }

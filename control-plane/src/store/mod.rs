@@ -6,8 +6,10 @@
 
 mod postgres;
 mod sqlite;
+mod usage_sql;
 
 use futures::future::BoxFuture;
+use tokenrouter_proto::v1::{UsageQuery, UsageRecord, UsageReport};
 
 pub use postgres::{PostgresStore, test_url as postgres_test_url};
 pub use sqlite::SqliteStore;
@@ -43,6 +45,9 @@ pub enum StoreError {
     Conflict { current: u64 },
     #[error("store backend error: {0}")]
     Backend(String),
+    /// The caller asked for something the store cannot do (e.g. an unknown grouping).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -69,6 +74,10 @@ pub trait Store: Send + Sync + 'static {
         base_version: u64,
         changes: Vec<Change>,
     ) -> BoxFuture<'_, Result<u64, StoreError>>;
+    /// Appends finished-request records.
+    fn record_usage(&self, records: Vec<UsageRecord>) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Summarises usage over a time range.
+    fn usage(&self, query: UsageQuery) -> BoxFuture<'_, Result<UsageReport, StoreError>>;
     /// A short description for logs and `/status` (never includes passwords).
     fn describe(&self) -> String;
 }
@@ -142,6 +151,73 @@ pub(crate) mod contract {
             vec![row("provider", "b", b"3")]
         );
         assert_eq!(store.head().await.unwrap().0, 3);
+    }
+
+    pub async fn records_and_summarises_usage(store: &dyn Store) {
+        use tokenrouter_proto::v1::{UsageQuery, UsageRecord};
+        let record = |key: &str, model: &str, status: u32, cost: f64, ms: i64| UsageRecord {
+            request_id: format!("r{ms}"),
+            unix_ms: ms,
+            api_key: key.into(),
+            provider: "p".into(),
+            model: model.into(),
+            status,
+            prompt_tokens: 10,
+            completion_tokens: 5,
+            cost_usd: cost,
+            latency_ms: 100,
+            completed: true,
+            metadata_json: "{\"task\":\"t\"}".into(),
+            ..Default::default()
+        };
+        store
+            .record_usage(vec![
+                record("a", "m1", 200, 0.5, 1000),
+                record("a", "m2", 500, 0.0, 2000),
+                record("b", "m1", 200, 1.5, 3000),
+            ])
+            .await
+            .unwrap();
+        let all = store
+            .usage(UsageQuery {
+                group_by: "api_key".into(),
+                recent: 2,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(all.rows.len(), 2);
+        assert_eq!(all.rows[0].group, "b", "most expensive first");
+        assert_eq!(
+            (
+                all.rows[1].requests,
+                all.rows[1].failures,
+                all.rows[1].prompt_tokens
+            ),
+            (2, 1, 20)
+        );
+        assert!((all.rows[1].cost_usd - 0.5).abs() < 1e-9);
+        assert_eq!(all.recent.len(), 2);
+        assert_eq!(all.recent[0].request_id, "r3000");
+        assert_eq!(all.recent[1].metadata_json, "{\"task\":\"t\"}");
+        let window = store
+            .usage(UsageQuery {
+                since_unix_ms: 1500,
+                until_unix_ms: 2500,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(window.rows[0].requests, 1);
+        assert!(
+            store
+                .usage(UsageQuery {
+                    group_by: "1; DROP TABLE x".into(),
+                    ..Default::default()
+                })
+                .await
+                .is_err()
+        );
     }
 
     pub async fn refuses_a_stale_base(store: &dyn Store) {

@@ -4,12 +4,15 @@ use futures::future::BoxFuture;
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls};
 
-use super::{Change, Row, Store, StoreError, Stored};
+use tokenrouter_proto::v1::{UsageQuery, UsageRecord, UsageReport, UsageRow};
+
+use super::{Change, Row, Store, StoreError, Stored, usage_sql};
 
 /// Schema migrations, applied in order; `tokenrouter_migrations` records which ran.
 const MIGRATIONS: &[&str] = &[
     "CREATE TABLE tokenrouter_meta (id INTEGER PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL, epoch TEXT NOT NULL);
      CREATE TABLE tokenrouter_resources (kind TEXT NOT NULL, name TEXT NOT NULL, body BYTEA NOT NULL, PRIMARY KEY (kind, name));",
+    "USAGE",
 ];
 
 /// PostgreSQL-backed store over one connection, reconnected on demand after a failure.
@@ -84,7 +87,15 @@ async fn migrate(client: &mut Client) -> Result<(), StoreError> {
         .await?
         .get(0);
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(done.max(0) as usize) {
-        tx.batch_execute(sql).await?;
+        if *sql == "USAGE" {
+            tx.batch_execute(&usage_sql::create_table(
+                "id BIGSERIAL PRIMARY KEY",
+                "DOUBLE PRECISION",
+            ))
+            .await?;
+        } else {
+            tx.batch_execute(sql).await?;
+        }
         tx.execute(
             "INSERT INTO tokenrouter_migrations (id) VALUES ($1)",
             &[&((i + 1) as i32)],
@@ -211,6 +222,116 @@ impl Store for PostgresStore {
         })
     }
 
+    fn record_usage(&self, records: Vec<UsageRecord>) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut guard = self.client.lock().await;
+            let client = self.client(&mut guard).await?;
+            let tx = client.transaction().await?;
+            let stmt = tx.prepare(&usage_sql::insert(|i| format!("${i}"))).await?;
+            for r in records.into_iter().map(usage_sql::bounded) {
+                let (prompt, completion, cached, reasoning) = (
+                    r.prompt_tokens as i64,
+                    r.completion_tokens as i64,
+                    r.cached_tokens as i64,
+                    r.reasoning_tokens as i64,
+                );
+                let (status, latency, ttft, attempts) = (
+                    r.status as i32,
+                    i64::from(r.latency_ms),
+                    i64::from(r.ttft_ms),
+                    r.attempts as i32,
+                );
+                tx.execute(
+                    &stmt,
+                    &[
+                        &r.request_id,
+                        &r.unix_ms,
+                        &r.api_key,
+                        &r.provider,
+                        &r.model,
+                        &r.requested_model,
+                        &status,
+                        &prompt,
+                        &completion,
+                        &cached,
+                        &reasoning,
+                        &r.cost_usd,
+                        &latency,
+                        &ttft,
+                        &r.stream,
+                        &r.completed,
+                        &r.routing_mode,
+                        &attempts,
+                        &r.user_id,
+                        &r.metadata_json,
+                    ],
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn usage(&self, query: UsageQuery) -> BoxFuture<'_, Result<UsageReport, StoreError>> {
+        Box::pin(async move {
+            let group = usage_sql::group_expr(&query.group_by)?;
+            let (since, until) = usage_sql::bounds(&query);
+            let mut guard = self.client.lock().await;
+            let client = self.client(&mut guard).await?;
+            let rows = client
+                .query(
+                    &usage_sql::summary(group, |i| format!("${i}")),
+                    &[&since, &until],
+                )
+                .await?
+                .into_iter()
+                .map(|r| UsageRow {
+                    group: r.get(0),
+                    requests: r.get::<_, i64>(1) as u64,
+                    failures: r.get::<_, i64>(2) as u64,
+                    prompt_tokens: r.get::<_, i64>(3) as u64,
+                    completion_tokens: r.get::<_, i64>(4) as u64,
+                    cached_tokens: r.get::<_, i64>(5) as u64,
+                    cost_usd: r.get(6),
+                    avg_latency_ms: r.get(7),
+                })
+                .collect();
+            let limit = i64::from(query.recent.min(usage_sql::MAX_RECENT));
+            let recent = client
+                .query(
+                    &usage_sql::recent(|i| format!("${i}")),
+                    &[&since, &until, &limit],
+                )
+                .await?
+                .into_iter()
+                .map(|r| UsageRecord {
+                    request_id: r.get(0),
+                    unix_ms: r.get(1),
+                    api_key: r.get(2),
+                    provider: r.get(3),
+                    model: r.get(4),
+                    requested_model: r.get(5),
+                    status: r.get::<_, i32>(6) as u32,
+                    prompt_tokens: r.get::<_, i64>(7) as u64,
+                    completion_tokens: r.get::<_, i64>(8) as u64,
+                    cached_tokens: r.get::<_, i64>(9) as u64,
+                    reasoning_tokens: r.get::<_, i64>(10) as u64,
+                    cost_usd: r.get(11),
+                    latency_ms: r.get::<_, i64>(12) as u32,
+                    ttft_ms: r.get::<_, i64>(13) as u32,
+                    stream: r.get(14),
+                    completed: r.get(15),
+                    routing_mode: r.get(16),
+                    attempts: r.get::<_, i32>(17) as u32,
+                    user_id: r.get(18),
+                    metadata_json: r.get(19),
+                })
+                .collect();
+            Ok(UsageReport { rows, recent })
+        })
+    }
+
     fn describe(&self) -> String {
         describe_url(&self.url)
     }
@@ -250,6 +371,8 @@ mod tests {
         super::super::contract::starts_empty_and_commits_in_order(&store).await;
         let Some(store) = fresh().await else { return };
         super::super::contract::refuses_a_stale_base(&store).await;
+        let Some(store) = fresh().await else { return };
+        super::super::contract::records_and_summarises_usage(&store).await;
     }
 
     #[test]

@@ -6,12 +6,15 @@ use std::sync::{Arc, Mutex};
 use futures::future::BoxFuture;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{Change, Row, Store, StoreError, Stored};
+use tokenrouter_proto::v1::{UsageQuery, UsageRecord, UsageReport, UsageRow};
+
+use super::{Change, Row, Store, StoreError, Stored, usage_sql};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
     "CREATE TABLE meta (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL, epoch TEXT NOT NULL);
      CREATE TABLE resources (kind TEXT NOT NULL, name TEXT NOT NULL, body BLOB NOT NULL, PRIMARY KEY (kind, name));",
+    "USAGE",
 ];
 
 /// SQLite-backed store. Calls run on the blocking pool; one connection serialises them.
@@ -66,7 +69,14 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let done: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(done.max(0) as usize) {
-        tx.execute_batch(sql)?;
+        if *sql == "USAGE" {
+            tx.execute_batch(&usage_sql::create_table(
+                "id INTEGER PRIMARY KEY AUTOINCREMENT",
+                "REAL",
+            ))?;
+        } else {
+            tx.execute_batch(sql)?;
+        }
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
     }
     let has_meta: Option<i64> = tx
@@ -154,6 +164,92 @@ impl Store for SqliteStore {
         })
     }
 
+    fn record_usage(&self, records: Vec<UsageRecord>) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.run(move |conn| {
+            let tx = conn.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(&usage_sql::insert(|i| format!("?{i}")))?;
+                for r in records.into_iter().map(usage_sql::bounded) {
+                    stmt.execute(params![
+                        r.request_id,
+                        r.unix_ms,
+                        r.api_key,
+                        r.provider,
+                        r.model,
+                        r.requested_model,
+                        r.status,
+                        r.prompt_tokens as i64,
+                        r.completion_tokens as i64,
+                        r.cached_tokens as i64,
+                        r.reasoning_tokens as i64,
+                        r.cost_usd,
+                        r.latency_ms,
+                        r.ttft_ms,
+                        r.stream,
+                        r.completed,
+                        r.routing_mode,
+                        r.attempts,
+                        r.user_id,
+                        r.metadata_json,
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn usage(&self, query: UsageQuery) -> BoxFuture<'_, Result<UsageReport, StoreError>> {
+        self.run(move |conn| {
+            let group = usage_sql::group_expr(&query.group_by)?;
+            let (since, until) = usage_sql::bounds(&query);
+            let mut stmt = conn.prepare(&usage_sql::summary(group, |i| format!("?{i}")))?;
+            let rows = stmt
+                .query_map(params![since, until], |r| {
+                    Ok(UsageRow {
+                        group: r.get(0)?,
+                        requests: r.get::<_, i64>(1)? as u64,
+                        failures: r.get::<_, i64>(2)? as u64,
+                        prompt_tokens: r.get::<_, i64>(3)? as u64,
+                        completion_tokens: r.get::<_, i64>(4)? as u64,
+                        cached_tokens: r.get::<_, i64>(5)? as u64,
+                        cost_usd: r.get(6)?,
+                        avg_latency_ms: r.get(7)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let limit = i64::from(query.recent.min(usage_sql::MAX_RECENT));
+            let mut stmt = conn.prepare(&usage_sql::recent(|i| format!("?{i}")))?;
+            let recent = stmt
+                .query_map(params![since, until, limit], |r| {
+                    Ok(UsageRecord {
+                        request_id: r.get(0)?,
+                        unix_ms: r.get(1)?,
+                        api_key: r.get(2)?,
+                        provider: r.get(3)?,
+                        model: r.get(4)?,
+                        requested_model: r.get(5)?,
+                        status: r.get(6)?,
+                        prompt_tokens: r.get::<_, i64>(7)? as u64,
+                        completion_tokens: r.get::<_, i64>(8)? as u64,
+                        cached_tokens: r.get::<_, i64>(9)? as u64,
+                        reasoning_tokens: r.get::<_, i64>(10)? as u64,
+                        cost_usd: r.get(11)?,
+                        latency_ms: r.get(12)?,
+                        ttft_ms: r.get(13)?,
+                        stream: r.get(14)?,
+                        completed: r.get(15)?,
+                        routing_mode: r.get(16)?,
+                        attempts: r.get(17)?,
+                        user_id: r.get(18)?,
+                        metadata_json: r.get(19)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(UsageReport { rows, recent })
+        })
+    }
+
     fn describe(&self) -> String {
         format!("sqlite:{}", self.path)
     }
@@ -178,6 +274,8 @@ mod tests {
             &SqliteStore::open(&temp_path()).await.unwrap(),
         )
         .await;
+        let usage = SqliteStore::open(&temp_path()).await.unwrap();
+        super::super::contract::records_and_summarises_usage(&usage).await;
     }
 
     #[tokio::test]

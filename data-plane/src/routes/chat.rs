@@ -10,9 +10,9 @@ use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::accounting::{Accounting, account};
 use crate::error::ApiError;
 use crate::extensions::Extensions;
-use crate::metrics::Record;
 use crate::middleware::{Authed, RequestId};
 use crate::providers::{self, RequestCtx, ResponseCtx};
 use crate::request::{self, ChatRequest};
@@ -29,18 +29,22 @@ pub async fn completions(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match handle(&state, &authed, &request_id, &headers, body).await {
+    let mut accounting = Accounting::for_request(&request_id, &authed.key.name, None);
+    match handle(
+        &state,
+        &authed,
+        &request_id,
+        &headers,
+        body,
+        &mut accounting,
+    )
+    .await
+    {
         Ok(response) => response,
         Err(e) => {
-            state.metrics.record(Record {
-                key: &authed.key.name,
-                provider: "",
-                model: "",
-                status: e.status.as_u16(),
-                usage: None,
-                latency_ms: authed.started.elapsed().as_millis() as u64,
-                completed: false,
-            });
+            accounting.status = e.status.as_u16();
+            accounting.latency_ms = authed.started.elapsed().as_millis() as u64;
+            account(&state, accounting);
             e.into_response()
         }
     }
@@ -52,6 +56,7 @@ async fn handle(
     request_id: &str,
     headers: &HeaderMap,
     body: Body,
+    accounting: &mut Accounting,
 ) -> Result<Response, ApiError> {
     check_content_type(headers)?;
     let limit = state.config.max_body_bytes;
@@ -59,6 +64,7 @@ async fn handle(
         .await
         .map_err(|_| ApiError::payload_too_large(limit))?;
     let request = request::parse(&bytes)?;
+    *accounting = Accounting::for_request(request_id, &authed.key.name, Some(&request));
     let plan = route::resolve(&RouteCtx {
         rt: &authed.runtime,
         signals: &state.signals,
@@ -66,13 +72,23 @@ async fn handle(
         headers,
         request: &request,
     })?;
+    accounting.routing_mode = plan.routing.mode.clone();
     state.retry_budget.request();
+    let base = accounting.clone();
     let routing = serde_json::to_string(&plan.routing).unwrap_or_default();
+    let shared = Shared {
+        state,
+        request: &request,
+        routing: &routing,
+        started: authed.started,
+    };
     let run = |index: usize| {
         let attempt = &plan.attempts[index];
         let ext = Extensions::new(&attempt.provider.name, &plan.routing.mode, request_id);
         let last = index + 1 == plan.attempts.len();
-        try_attempt(state, authed, attempt, &request, ext, &routing, last)
+        let mut record = base.clone();
+        record.attempts = index as u32 + 1;
+        try_attempt(&shared, attempt, ext, last, record)
     };
     let mut last: Option<(String, UpstreamError)> = None;
     let mut index = 0;
@@ -106,6 +122,9 @@ async fn handle(
             Err(AttemptError::Refused(e)) => return Err(e),
             Err(AttemptError::Upstream(e)) => {
                 let provider = plan.attempts[index + winner].provider.name.clone();
+                accounting.provider = provider.clone();
+                accounting.model = plan.attempts[index + winner].model.clone();
+                accounting.attempts = (index + winner + 1) as u32;
                 tracing::debug!(%request_id, %provider, attempt = index + 1, error = ?e, "upstream attempt failed");
                 let moves_on = plan.policy.retry_on.moves_on(&e);
                 last = Some((provider, e));
@@ -274,15 +293,31 @@ fn record_failure(state: &DataPlaneState, key: &str, aggregate: &str, e: &Upstre
     }
 }
 
+/// What every attempt of one request shares.
+struct Shared<'a> {
+    state: &'a Arc<DataPlaneState>,
+    request: &'a ChatRequest,
+    /// The `routing` object as JSON.
+    routing: &'a str,
+    started: std::time::Instant,
+}
+
 async fn try_attempt(
-    state: &Arc<DataPlaneState>,
-    authed: &Authed,
+    shared: &Shared<'_>,
     attempt: &Attempt,
-    request: &ChatRequest,
     ext: Extensions,
-    routing: &str,
     last: bool,
+    mut record: Accounting,
 ) -> Result<Response, AttemptError> {
+    let Shared {
+        state,
+        request,
+        routing,
+        started,
+    } = *shared;
+    record.provider = attempt.provider.name.clone();
+    record.model = attempt.model.clone();
+    record.status = 200;
     let provider = &attempt.provider;
     let call = providers::build(
         provider.protocol,
@@ -311,9 +346,18 @@ async fn try_attempt(
     // A stream's first-token timer starts when the request is sent: a provider that is slow to
     // even answer with headers is as late as one that answers and then says nothing.
     let sent_at = std::time::Instant::now();
-    let sending = upstream::send(provider, credential, call, &ext.request_id);
+    // A model's own timeouts (catalog) override its provider's.
+    let info = attempt.info.as_deref();
+    let first_token_timeout = info
+        .and_then(|i| i.first_token_timeout)
+        .unwrap_or(provider.first_token_timeout);
+    let idle_timeout = info
+        .and_then(|i| i.idle_timeout)
+        .unwrap_or(provider.idle_timeout);
+    let total_timeout = info.and_then(|i| i.timeout).unwrap_or(provider.timeout);
+    let sending = upstream::send(provider, credential, call, &ext.request_id, total_timeout);
     let sent = if request.stream {
-        tokio::time::timeout(provider.first_token_timeout, sending)
+        tokio::time::timeout(first_token_timeout, sending)
             .await
             .unwrap_or(Err(UpstreamError::Timeout))
     } else {
@@ -330,40 +374,31 @@ async fn try_attempt(
         state.signals.headroom(&key, h);
         state.signals.headroom(&aggregate, h);
     }
-    let started = authed.started;
     let mut answer = if request.stream {
         let translator = providers::stream_translator(provider.protocol, ctx);
         let timeouts = RelayTimeouts {
-            first_token: provider
-                .first_token_timeout
-                .saturating_sub(sent_at.elapsed()),
-            idle: provider.idle_timeout,
+            first_token: first_token_timeout.saturating_sub(sent_at.elapsed()),
+            idle: idle_timeout,
             client_stall: state.config.client_stall_timeout,
         };
         let finish_state = state.clone();
-        let (key_name, provider_name, model) = (
-            authed.key.name.clone(),
-            provider.name.clone(),
-            attempt.model.clone(),
-        );
+        let info = attempt.info.clone();
         let (cred_key, agg_key) = (key.clone(), aggregate.clone());
         let ttft = std::sync::Arc::new(std::sync::Mutex::new(None));
         let ttft_seen = ttft.clone();
         let on_finish = Box::new(move |usage: Option<crate::usage::Usage>, completed: bool| {
             let latency = sent_at.elapsed();
-            finish_state.metrics.record(Record {
-                key: &key_name,
-                provider: &provider_name,
-                model: &model,
-                status: 200,
-                usage,
-                latency_ms: started.elapsed().as_millis() as u64,
-                completed,
-            });
+            let ttft: Option<std::time::Duration> = ttft_seen.lock().ok().and_then(|t| *t);
+            record.usage = usage;
+            record.cost_usd = info.as_ref().zip(usage.as_ref()).map(|(i, u)| i.cost(u));
+            record.latency_ms = started.elapsed().as_millis() as u64;
+            record.ttft_ms = ttft.map(|t| t.as_millis() as u64);
+            record.completed = completed;
+            account(&finish_state, record);
             if completed {
                 let outcome = Outcome {
                     latency,
-                    ttft: ttft_seen.lock().ok().and_then(|t| *t),
+                    ttft,
                     output_tokens: usage.map_or(0, |u| u.completion_tokens),
                 };
                 finish_state.signals.success(&cred_key, outcome);
@@ -417,19 +452,20 @@ async fn try_attempt(
         state.signals.success(&key, outcome);
         state.signals.success(&aggregate, outcome);
         let latency_ms = started.elapsed().as_millis() as u64;
-        state.metrics.record(Record {
-            key: &authed.key.name,
-            provider: &provider.name,
-            model: &attempt.model,
-            status: 200,
-            usage: translated.usage,
-            latency_ms,
-            completed: true,
-        });
+        let cost = attempt
+            .info
+            .as_ref()
+            .zip(translated.usage.as_ref())
+            .map(|(i, u)| i.cost(u));
         let mut extra = format!("\"routing\":{routing}");
-        if let (Some(info), Some(usage)) = (&attempt.info, &translated.usage) {
-            extra.push_str(&format!(",\"cost_usd\":{}", info.cost(usage)));
+        if let Some(cost) = cost {
+            extra.push_str(&format!(",\"cost_usd\":{cost}"));
         }
+        record.usage = translated.usage;
+        record.cost_usd = cost;
+        record.latency_ms = latency_ms;
+        record.completed = true;
+        account(state, record);
         let mut out = Vec::with_capacity(translated.body.len() + 256);
         ext.splice_with(&translated.body, latency_ms, &extra, &mut out);
         Response::builder()

@@ -47,11 +47,32 @@ pub async fn status(State(state): State<Arc<DataPlaneState>>) -> Json<Value> {
 pub async fn metrics(
     State(state): State<Arc<DataPlaneState>>,
 ) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    use std::fmt::Write as _;
+    let mut text = state.metrics.render();
+    text.push_str("# HELP tokenrouter_breaker_state Circuit breaker per provider/model/credential: 0 closed, 1 half-open, 2 open\n");
+    text.push_str("# TYPE tokenrouter_breaker_state gauge\n");
+    for (candidate, breaker, _) in state.signals.breakers() {
+        let value = match breaker {
+            crate::signals::BreakerState::Closed => 0,
+            crate::signals::BreakerState::HalfOpen => 1,
+            crate::signals::BreakerState::Open => 2,
+        };
+        let _ = writeln!(
+            text,
+            "tokenrouter_breaker_state{{candidate=\"{}\"}} {value}",
+            candidate.replace('"', "'")
+        );
+    }
+    let _ = writeln!(
+        text,
+        "# HELP tokenrouter_usage_dropped Usage records dropped because the report queue was full\n# TYPE tokenrouter_usage_dropped gauge\ntokenrouter_usage_dropped {}",
+        state.usage.dropped()
+    );
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        state.metrics.render(),
+        text,
     )
 }

@@ -63,9 +63,17 @@ impl UpstreamError {
             | UpstreamError::StreamBroken(_)
             | UpstreamError::Malformed(_)
             | UpstreamError::Unavailable(_) => true,
+            // OpenAI, Anthropic, and Gemini's `status` for its 500, 503 and 504.
             UpstreamError::InBand { code, .. } => matches!(
                 code.as_deref(),
-                Some("overloaded_error" | "server_error" | "api_error")
+                Some(
+                    "overloaded_error"
+                        | "server_error"
+                        | "api_error"
+                        | "INTERNAL"
+                        | "UNAVAILABLE"
+                        | "DEADLINE_EXCEEDED"
+                )
             ),
             UpstreamError::Status { status, code, .. } => match status {
                 429 => !is_quota(code.as_deref()),
@@ -155,11 +163,12 @@ pub async fn send(
     credential: Option<&CredentialRt>,
     call: UpstreamCall,
     request_id: &str,
+    timeout: std::time::Duration,
 ) -> Result<reqwest::Response, UpstreamError> {
     let mut request = provider
         .client
         .post(format!("{}{}", provider.base_url, call.path))
-        .timeout(provider.timeout)
+        .timeout(timeout)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header("x-request-id", request_id)
         .body(call.body);
@@ -274,6 +283,13 @@ mod tests {
         assert!(!status(400, None).retryable());
         assert!(!status(401, None).retryable());
         assert!(UpstreamError::Timeout.retryable());
+        let in_band = |code: &str| UpstreamError::InBand {
+            code: Some(code.into()),
+            message: String::new(),
+        };
+        assert!(in_band("overloaded_error").retryable());
+        assert!(in_band("UNAVAILABLE").retryable());
+        assert!(!in_band("INVALID_ARGUMENT").retryable());
         assert_eq!(status(401, None).to_api_error("p").status, 502);
         assert_eq!(
             status(402, None).to_api_error("p").code,

@@ -76,13 +76,6 @@ async fn every_validation_error(backend: Backend) {
         ),
         (
             Provider {
-                kind: "gemini".into(),
-                ..provider("x")
-            },
-            "not supported by this version yet",
-        ),
-        (
-            Provider {
                 base_url: "ftp://example.com".into(),
                 ..provider("x")
             },

@@ -2,8 +2,11 @@
 //! talking real gRPC and HTTP. One binary for the whole suite.
 
 mod admin;
+mod canary;
 mod chat;
+mod node;
 mod python;
+mod replay;
 mod routing;
 mod setup;
 mod sync;

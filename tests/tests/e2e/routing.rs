@@ -376,6 +376,16 @@ async fn a_failing_provider_opens_its_breaker_and_stops_receiving_traffic() {
             .unwrap()
             .starts_with("a-bad/m/")
     );
+    let metrics = reqwest::get(dp.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tokenrouter_breaker_state{candidate=\"a-bad/m/a-bad-key\"} 2"),
+        "{metrics}"
+    );
 }
 
 async fn with_timeouts(
@@ -594,5 +604,237 @@ async fn a_client_that_disconnects_cancels_the_upstream_and_usage_is_recorded() 
             "tokenrouter_completion_tokens_total{key=\"test\",provider=\"talker\",model=\"m\""
         ),
         "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn usage_reaches_the_control_plane_with_metadata_cost_and_failures() {
+    let (stack, _sims, dp) = three_providers().await;
+    let http = reqwest::Client::new();
+    let meta = json!({"model": "auto:cost", "messages": user_message("bill me"), "user": "{\"user_id\":\"u-42\",\"task\":\"invoice\",\"environment\":\"prod\"}"});
+    provider_for(&http, &dp, meta).await;
+    let stream =
+        json!({"model": "cheap:cheap-m", "stream": true, "messages": user_message("stream bill")});
+    let text = http
+        .post(dp.url("/v1/chat/completions"))
+        .bearer_auth(KEY)
+        .json(&stream)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.ends_with("data: [DONE]\n\n"));
+    let (status, _) = chat(
+        &http,
+        &dp,
+        KEY,
+        json!({"model": "nope", "messages": user_message("x")}),
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    let mut admin = stack.cp.admin().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let report = loop {
+        let report = admin
+            .get_usage(UsageQuery {
+                group_by: "requested_model".into(),
+                recent: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if report.recent.len() >= 3 {
+            break report;
+        }
+        assert!(Instant::now() < deadline, "usage never arrived: {report:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let billed = report
+        .recent
+        .iter()
+        .find(|r| r.requested_model == "auto:cost")
+        .expect("the auto:cost request");
+    assert_eq!(
+        (
+            billed.provider.as_str(),
+            billed.model.as_str(),
+            billed.status
+        ),
+        ("cheap", "cheap-m", 200)
+    );
+    assert_eq!(billed.user_id, "u-42");
+    let metadata: Value = serde_json::from_str(&billed.metadata_json).unwrap();
+    assert_eq!(metadata["task"], "invoice");
+    assert!(billed.cost_usd > 0.0 && billed.completion_tokens > 0);
+    assert_eq!(billed.routing_mode, "auto:cost");
+    let streamed = report
+        .recent
+        .iter()
+        .find(|r| r.requested_model == "cheap:cheap-m")
+        .unwrap();
+    assert!(
+        streamed.stream && streamed.completed && streamed.prompt_tokens > 0,
+        "{streamed:?}"
+    );
+    let failed = report
+        .recent
+        .iter()
+        .find(|r| r.requested_model == "nope")
+        .unwrap();
+    assert_eq!(failed.status, 404);
+    let row = report.rows.iter().find(|r| r.group == "auto:cost").unwrap();
+    assert_eq!(row.requests, 1);
+    let by_key = admin
+        .get_usage(UsageQuery {
+            group_by: "api_key".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(by_key.rows[0].group, "test");
+    assert!(by_key.rows[0].failures >= 1);
+}
+
+#[tokio::test]
+async fn credentials_share_the_load_and_a_rate_limited_one_rests() {
+    let stack = stack(Backend::Sqlite).await.unwrap();
+    let (sim, _) = add_provider_full(
+        &stack.cp,
+        SimConfig::new(Protocol::OpenAi, "multi", ""),
+        Provider {
+            models: vec!["m".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut admin = stack.cp.admin().await;
+    let mut version = 0;
+    for name in ["multi-a", "multi-b"] {
+        let credential = Credential {
+            name: name.into(),
+            provider: "multi".into(),
+            secret: format!("secret-{name}"),
+        };
+        version = admin
+            .create_credential(CredentialWrite {
+                credential: Some(credential),
+                expected_version: 0,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .version;
+    }
+    let dp = DataPlaneHandle::start(data_plane_config("dp"), &stack.cp.url(), None).await;
+    dp.wait_for_version(version).await;
+    let http = reqwest::Client::new();
+    let ask = json!({"model": "m", "messages": user_message("x")});
+    for _ in 0..30 {
+        provider_for(&http, &dp, ask.clone()).await;
+    }
+    let used = |sim: &Simulator| {
+        let mut seen = std::collections::HashMap::new();
+        for r in sim.requests() {
+            *seen
+                .entry(r.header("authorization").unwrap_or_default().to_string())
+                .or_insert(0) += 1;
+        }
+        seen
+    };
+    let seen = used(&sim);
+    for name in ["multi-a", "multi-b"] {
+        assert!(
+            seen.get(&format!("Bearer secret-{name}"))
+                .copied()
+                .unwrap_or(0)
+                >= 5,
+            "both credentials carry traffic: {seen:?}"
+        );
+    }
+    // A 429 on one credential sends the next requests to the others while it rests.
+    sim.push_fault(Fault::Status {
+        status: 429,
+        retry_after_secs: Some(30),
+    });
+    let (status, _) = chat(&http, &dp, KEY, ask.clone()).await;
+    assert_eq!(
+        status, 429,
+        "a single-provider request reports the rate limit"
+    );
+    let rested = sim
+        .requests()
+        .last()
+        .unwrap()
+        .header("authorization")
+        .unwrap()
+        .to_string();
+    let before = sim.request_count();
+    for _ in 0..10 {
+        provider_for(&http, &dp, ask.clone()).await;
+    }
+    let after: Vec<String> = sim.requests()[before..]
+        .iter()
+        .map(|r| r.header("authorization").unwrap().to_string())
+        .collect();
+    assert!(
+        !after.contains(&rested),
+        "the rate-limited credential rests"
+    );
+}
+
+#[tokio::test]
+async fn a_models_own_timeouts_override_its_providers() {
+    let stack = stack(Backend::Sqlite).await.unwrap();
+    let mut admin = stack.cp.admin().await;
+    let entry = ModelEntry {
+        name: "slow-thinker".into(),
+        kind: "openai".into(),
+        model: "thinker".into(),
+        first_token_timeout_ms: 300,
+        ..Default::default()
+    };
+    admin
+        .create_model(ModelWrite {
+            model: Some(entry),
+            expected_version: 0,
+        })
+        .await
+        .unwrap();
+    let (primary, _) = add_simulated_provider(&stack.cp, "a-primary", &["thinker", "other"]).await;
+    let (_backup, version) =
+        add_simulated_provider(&stack.cp, "b-backup", &["thinker", "other"]).await;
+    let dp = DataPlaneHandle::start(data_plane_config("dp"), &stack.cp.url(), None).await;
+    dp.wait_for_version(version).await;
+    let http = reqwest::Client::new();
+    primary.push_fault(Fault::DelayFirstByte(Duration::from_secs(3)));
+    let started = Instant::now();
+    let response = http
+        .post(dp.url("/v1/chat/completions"))
+        .bearer_auth(KEY)
+        .json(&json!({"model": "thinker", "stream": true, "messages": user_message("x")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-tokenrouter-provider"], "b-backup");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let (status, body) = chat(
+        &http,
+        &dp,
+        KEY,
+        json!({"model": "ghost:thinker", "messages": user_message("x")}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("a-primary, b-backup"),
+        "{body}"
     );
 }

@@ -1,0 +1,133 @@
+//! The usage table both backends share: its columns, and the SQL for inserting and summarising,
+//! written once with a placeholder style per backend.
+
+use tokenrouter_proto::v1::{UsageQuery, UsageRecord};
+
+use super::StoreError;
+
+/// Most recent records a query may ask for.
+pub const MAX_RECENT: u32 = 1000;
+
+/// Columns in insert order (matching [`values`]).
+pub const COLUMNS: [&str; 20] = [
+    "request_id",
+    "unix_ms",
+    "api_key",
+    "provider",
+    "model",
+    "requested_model",
+    "status",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "latency_ms",
+    "ttft_ms",
+    "stream",
+    "completed",
+    "routing_mode",
+    "attempts",
+    "user_id",
+    "metadata_json",
+];
+
+/// The DDL, with the backend's auto-increment key and float type.
+pub fn create_table(id_column: &str, float: &str) -> String {
+    format!(
+        "CREATE TABLE tokenrouter_usage ({id_column}, request_id TEXT NOT NULL, unix_ms BIGINT NOT NULL,
+           api_key TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, requested_model TEXT NOT NULL,
+           status INTEGER NOT NULL, prompt_tokens BIGINT NOT NULL, completion_tokens BIGINT NOT NULL,
+           cached_tokens BIGINT NOT NULL, reasoning_tokens BIGINT NOT NULL, cost_usd {float} NOT NULL,
+           latency_ms BIGINT NOT NULL, ttft_ms BIGINT NOT NULL, stream BOOLEAN NOT NULL, completed BOOLEAN NOT NULL,
+           routing_mode TEXT NOT NULL, attempts INTEGER NOT NULL, user_id TEXT NOT NULL, metadata_json TEXT NOT NULL);
+         CREATE INDEX tokenrouter_usage_time ON tokenrouter_usage (unix_ms);"
+    )
+}
+
+/// `INSERT` for one row; `p(i)` renders placeholder `i` (1-based).
+pub fn insert(p: impl Fn(usize) -> String) -> String {
+    let marks: Vec<String> = (1..=COLUMNS.len()).map(p).collect();
+    format!(
+        "INSERT INTO tokenrouter_usage ({}) VALUES ({})",
+        COLUMNS.join(", "),
+        marks.join(", ")
+    )
+}
+
+/// The grouping expression for a query, from a fixed list (never from the caller's text).
+pub fn group_expr(group_by: &str) -> Result<&'static str, StoreError> {
+    Ok(match group_by {
+        "" => "''",
+        "api_key" => "api_key",
+        "provider" => "provider",
+        "model" => "model",
+        "requested_model" => "requested_model",
+        "user_id" => "user_id",
+        other => {
+            return Err(StoreError::Invalid(format!(
+                "group_by: {other:?} is not one of api_key, provider, model, requested_model, user_id"
+            )));
+        }
+    })
+}
+
+/// The summary query; placeholders 1 and 2 are the time bounds.
+pub fn summary(group: &str, p: impl Fn(usize) -> String) -> String {
+    format!(
+        "SELECT {group} AS grp, COUNT(*),
+                CAST(COALESCE(SUM(CASE WHEN status >= 400 OR NOT completed THEN 1 ELSE 0 END), 0) AS BIGINT),
+                CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(completion_tokens), 0) AS BIGINT),
+                CAST(COALESCE(SUM(cached_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION),
+                CAST(COALESCE(AVG(latency_ms), 0) AS DOUBLE PRECISION)
+         FROM tokenrouter_usage WHERE unix_ms >= {} AND unix_ms <= {}
+         GROUP BY grp ORDER BY 7 DESC, 2 DESC",
+        p(1),
+        p(2)
+    )
+}
+
+/// The most recent records; placeholders 1 and 2 are the time bounds, 3 the limit.
+pub fn recent(p: impl Fn(usize) -> String) -> String {
+    format!(
+        "SELECT {} FROM tokenrouter_usage WHERE unix_ms >= {} AND unix_ms <= {} ORDER BY unix_ms DESC, id DESC LIMIT {}",
+        COLUMNS.join(", "),
+        p(1),
+        p(2),
+        p(3)
+    )
+}
+
+/// The time bounds of a query (0 means unbounded).
+pub fn bounds(q: &UsageQuery) -> (i64, i64) {
+    (
+        q.since_unix_ms,
+        if q.until_unix_ms == 0 {
+            i64::MAX
+        } else {
+            q.until_unix_ms
+        },
+    )
+}
+
+/// Caps a record's free-text fields so a data plane cannot grow rows without bound.
+pub fn bounded(mut r: UsageRecord) -> UsageRecord {
+    let cap = |s: &mut String, n: usize| {
+        if s.len() > n {
+            let mut end = n;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            s.truncate(end);
+        }
+    };
+    cap(&mut r.request_id, 128);
+    cap(&mut r.api_key, 64);
+    cap(&mut r.provider, 64);
+    cap(&mut r.model, 256);
+    cap(&mut r.requested_model, 256);
+    cap(&mut r.routing_mode, 128);
+    cap(&mut r.user_id, 256);
+    cap(&mut r.metadata_json, 4096);
+    r
+}
