@@ -352,3 +352,45 @@ fn other_errors_keep_gemini_status_as_the_code() {
         }
     );
 }
+
+/// Found by reading the Gemini adapter while fuzzing it: a streamed argument path of thousands of
+/// steps (`$.a.a.a…`, well within the 1 MiB argument budget) built a value nested as deep, whose
+/// serialisation overflowed the stack and aborted the whole process. Paths are now limited.
+#[test]
+fn streamed_argument_paths_are_limited_in_depth() {
+    let call = |path: &str, more: bool| {
+        json!({ "candidates": [{ "content": { "role": "model", "parts": [{ "functionCall": {
+            "partialArgs": [{ "jsonPath": path, "stringValue": "x" }], "willContinue": more } }] },
+            "index": 0 }] })
+    };
+    let start = json!({ "candidates": [{ "content": { "role": "model", "parts": [{
+        "functionCall": { "name": "f", "willContinue": true } }] }, "index": 0 }] });
+    let stop = json!({ "candidates": [{ "content": { "role": "model", "parts": [] },
+        "finishReason": "STOP", "index": 0 }] });
+
+    let deep = format!("${}", ".a".repeat(100_000));
+    let r = replay(
+        Protocol::Gemini,
+        &sse(&[start.clone(), call(&deep, false), stop.clone()]),
+        false,
+    );
+    assert!(
+        matches!(r.end, Err(UpstreamError::Malformed(_))),
+        "{:?}",
+        r.end
+    );
+
+    let ok = format!("${}", ".a".repeat(64));
+    let r = replay(
+        Protocol::Gemini,
+        &sse(&[start, call(&ok, false), stop]),
+        false,
+    );
+    assert_eq!(r.end, Ok(false));
+    let args = r
+        .chunks
+        .iter()
+        .find_map(|c| c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"].as_str())
+        .unwrap();
+    assert!(args.starts_with(r#"{"a":{"a":"#), "{args}");
+}
