@@ -228,6 +228,22 @@ fn usage_never_undercounts_the_billed_total() {
     );
 }
 
+/// Found by fuzzing (`stream_gemini`, `response_gemini`): absurd token counts overflowed the
+/// sums (a panic with overflow checks, a wrapped count without).
+#[test]
+fn absurd_token_counts_saturate() {
+    let mut answer = text_event("x", Some("STOP"));
+    answer["usageMetadata"] = json!({ "promptTokenCount": 7, "totalTokenCount": 5,
+        "candidatesTokenCount": u64::MAX, "thoughtsTokenCount": 5 });
+    let t = translate_response(answer.to_string().as_bytes(), &ctx(false)).unwrap();
+    assert_eq!(t.usage.unwrap().completion_tokens, u64::MAX);
+    answer["usageMetadata"] = json!({ "promptTokenCount": u64::MAX,
+        "toolUsePromptTokenCount": 3, "totalTokenCount": 9 });
+    let r = replay(Protocol::Gemini, &sse(&[answer]), true);
+    assert_eq!(r.end, Ok(false));
+    assert_eq!(r.chunks.last().unwrap()["usage"]["prompt_tokens"], u64::MAX);
+}
+
 fn error(status: u16, body: Value) -> UpstreamError {
     map_error(status, &HeaderMap::new(), body.to_string().as_bytes())
 }
