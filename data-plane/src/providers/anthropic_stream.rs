@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::anthropic::{JSON_TOOL, finish_reason, refusal_text, remember_thinking};
 use super::anthropic_wire::{Delta, Event, WireUsage};
-use super::{Flow, ResponseCtx, StreamTranslator};
+use super::{Flow, MAX_ECHOED, ResponseCtx, StreamTranslator};
 use crate::sse::SseEvent;
 use crate::upstream::UpstreamError;
 use crate::usage::Usage;
@@ -356,8 +356,9 @@ impl StreamTranslator for AnthropicStream {
         match parsed.kind.as_ref() {
             "message_start" => {
                 if let Some(head) = parsed.message {
-                    self.id = head.id.or(self.id.take());
-                    self.model = head.model.or(self.model.take());
+                    let fits = |s: &String| s.len() <= MAX_ECHOED;
+                    self.id = head.id.filter(fits).or(self.id.take());
+                    self.model = head.model.filter(fits).or(self.model.take());
                     if let Some(u) = head.usage {
                         self.usage.get_or_insert_default().update(&u);
                     }

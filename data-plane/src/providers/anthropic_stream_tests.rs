@@ -332,3 +332,31 @@ fn signatures_count_against_the_thinking_budget() {
         json!([{"type": "thinking", "thinking": "hmm", "signature": "sig"}])
     );
 }
+
+/// Found by reading the stream machines while adding an output bound to their fuzz targets: the
+/// message id and model of `message_start` are repeated on every chunk, so a long one multiplied
+/// by the number of deltas (gigabytes queued from one read of tiny deltas). Long ones are
+/// replaced by the gateway's own.
+#[test]
+fn long_upstream_ids_and_models_are_not_echoed_on_every_chunk() {
+    let long = "m".repeat(10_000);
+    let start = json!({"type": "message_start", "message": {"id": long, "model": long}});
+    let mut events = vec![start, block_start(0, json!({"type": "text", "text": ""}))];
+    for _ in 0..3 {
+        events.push(delta(0, json!({"type": "text_delta", "text": "x"})));
+    }
+    events.push(stop(0));
+    events.extend(end("end_turn", 3));
+    let (_, chunks) = run(&events, false);
+    assert_eq!(chunks.len(), 4);
+    for c in &chunks {
+        assert_eq!(c["id"], "chatcmpl-test");
+        assert_eq!(c["model"], "test-model");
+    }
+    let ok = "claude-x".to_string();
+    let start = json!({"type": "message_start", "message": {"id": "msg_1", "model": ok}});
+    events[0] = start;
+    let (_, chunks) = run(&events, false);
+    assert_eq!(chunks[0]["model"], "claude-x");
+    assert_eq!(chunks[0]["id"], "msg_1");
+}

@@ -410,3 +410,21 @@ fn streamed_argument_paths_are_limited_in_depth() {
         .unwrap();
     assert!(args.starts_with(r#"{"a":{"a":"#), "{args}");
 }
+
+/// As for Anthropic: a long `modelVersion` is not repeated on every chunk.
+#[test]
+fn a_long_model_version_is_not_echoed_on_every_chunk() {
+    let mut first = text_event("a", None);
+    first["modelVersion"] = json!("g".repeat(10_000));
+    let r = replay(
+        Protocol::Gemini,
+        &sse(&[first, text_event("b", Some("STOP"))]),
+        false,
+    );
+    assert_eq!(r.end, Ok(false));
+    assert!(
+        r.chunks.iter().all(|c| c["model"] == "test-model"),
+        "{:?}",
+        r.chunks[0]
+    );
+}
