@@ -22,6 +22,13 @@ pub type Verdict = Result<(), String>;
 /// The event limit of the small-limit decoder runs: small enough that fuzz inputs cross it.
 pub const SMALL_LIMIT: usize = 64;
 
+/// Most bytes of chunks a stream may translate to per upstream byte (plus [`OUTPUT_SLACK`]). A
+/// chunk repeats the stream's id and model around a delta, so small events grow several times;
+/// a factor beyond this means something the upstream sent once is repeated without bound.
+pub const MAX_AMPLIFICATION: usize = 32;
+/// Output allowed on top of [`MAX_AMPLIFICATION`] (the first chunk of each of up to 128 choices).
+pub const OUTPUT_SLACK: usize = 64 * 1024;
+
 /// Every target: its name and what it runs.
 pub const TARGETS: &[&str] = &[
     "sse_decoder",
@@ -471,12 +478,19 @@ fn lossy(bytes: &[u8]) -> String {
     short
 }
 
-/// `stream_*`: bytes → decoder → translator never panics, every chunk is a JSON object, and any
-/// split of the reads gives the same chunks, ending and usage as one read (with and without the
-/// client asking for usage).
+/// `stream_*`: bytes → decoder → translator never panics, every chunk is a JSON object, the
+/// chunks stay within [`MAX_AMPLIFICATION`] of the input, and any split of the reads gives the
+/// same chunks, ending and usage as one read (with and without the client asking for usage).
 pub fn stream(protocol: Protocol, data: &[u8], split_seed: u64) -> Verdict {
     for include_usage in [true, false] {
         let whole = replay(protocol, &[data], include_usage);
+        let size: usize = whole.chunks.iter().map(String::len).sum();
+        if size > MAX_AMPLIFICATION * data.len() + OUTPUT_SLACK {
+            return Err(format!(
+                "{} upstream bytes became {size} bytes of chunks (over {MAX_AMPLIFICATION}x)",
+                data.len()
+            ));
+        }
         for (i, chunk) in whole.chunks.iter().enumerate() {
             check_object("a chunk", chunk.as_bytes()).map_err(|e| format!("{e}\n  (chunk {i})"))?;
         }
