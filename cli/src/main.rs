@@ -6,11 +6,6 @@ mod planes;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc: the hot path allocates many small, short-lived buffers; glibc's allocator cost about
-/// a tenth of the gateway's CPU in profiles.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// TokenRouter: a self-hosted LLM gateway speaking the OpenAI API.
 #[derive(Parser, Debug)]
 #[command(name = "tokenrouter", version, about)]

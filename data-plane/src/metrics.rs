@@ -53,9 +53,11 @@ impl Metrics {
         t.incomplete += u64::from(!r.completed);
         t.latency_ms_sum += r.latency_ms;
         if let Some(u) = r.usage {
-            t.prompt_tokens += u.prompt_tokens;
-            t.completion_tokens += u.completion_tokens;
-            t.cached_tokens += u.cached_tokens;
+            // Saturating: usage comes from the upstream, and an absurd count must not panic
+            // (poisoning these totals) or wrap.
+            t.prompt_tokens = t.prompt_tokens.saturating_add(u.prompt_tokens);
+            t.completion_tokens = t.completion_tokens.saturating_add(u.completion_tokens);
+            t.cached_tokens = t.cached_tokens.saturating_add(u.cached_tokens);
         }
     }
 
@@ -145,5 +147,31 @@ mod tests {
         let text = m.render();
         assert!(text.contains("tokenrouter_requests_total{key=\"k\",provider=\"p\",model=\"m\\\"x\",status=\"200\"} 2"), "{text}");
         assert!(text.contains("tokenrouter_completion_tokens_total{key=\"k\",provider=\"p\",model=\"m\\\"x\",status=\"200\"} 8"));
+    }
+
+    /// Same cause as the usage overflows fuzzing found in the translators: upstream counts
+    /// summed without bound.
+    #[test]
+    fn absurd_usage_saturates_the_totals() {
+        let m = Metrics::default();
+        for _ in 0..2 {
+            m.record(Record {
+                key: "k",
+                provider: "p",
+                model: "m",
+                status: 200,
+                usage: Some(Usage {
+                    prompt_tokens: u64::MAX,
+                    ..Default::default()
+                }),
+                latency_ms: 5,
+                completed: true,
+            });
+        }
+        let text = m.render();
+        assert!(
+            text.contains(&format!("status=\"200\"}} {}", u64::MAX)),
+            "{text}"
+        );
     }
 }

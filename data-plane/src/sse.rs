@@ -22,7 +22,7 @@ pub enum SseError {
 
 /// Feeds on raw bytes, yields complete events. Handles `\n`, `\r\n` and `\r` line ends, comments
 /// (`: keep-alive`) and a UTF-8 character or line end split across reads.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SseDecoder {
     line: Vec<u8>,
     pending_cr: bool,
@@ -34,11 +34,39 @@ pub struct SseDecoder {
     /// `: keep-alive` comment too (DeepSeek sends them while a request waits in its queue);
     /// a first-token timer must instead wait for a translated chunk, which comments never give.
     pub lines_seen: u64,
+    /// Longest event accepted, in bytes ([`MAX_EVENT_BYTES`] unless set otherwise).
+    max_event_bytes: usize,
+}
+
+impl Default for SseDecoder {
+    fn default() -> Self {
+        Self::with_max_event_bytes(MAX_EVENT_BYTES)
+    }
 }
 
 impl SseDecoder {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A decoder with a smaller (or larger) event limit than [`MAX_EVENT_BYTES`]. The relay always
+    /// uses the default; the fuzz targets (`fuzz/`) use a tiny limit to reach the bound quickly.
+    pub fn with_max_event_bytes(max_event_bytes: usize) -> Self {
+        SseDecoder {
+            line: Vec::new(),
+            pending_cr: false,
+            event: SseEvent::default(),
+            has_data: false,
+            size: 0,
+            lines_seen: 0,
+            max_event_bytes,
+        }
+    }
+
+    /// Bytes held for the event being read (its partial line, data and name): never more than
+    /// the event limit. Public so the fuzz targets can check that buffering stays bounded.
+    pub fn buffered(&self) -> usize {
+        self.line.len() + self.event.data.len() + self.event.event.as_ref().map_or(0, String::len)
     }
 
     /// Adds bytes and appends every event they complete to `out`.
@@ -58,7 +86,7 @@ impl SseDecoder {
                 }
                 _ => {
                     self.size += 1;
-                    if self.size > MAX_EVENT_BYTES {
+                    if self.size > self.max_event_bytes {
                         return Err(SseError::TooLarge);
                     }
                     self.line.push(b);

@@ -65,9 +65,26 @@ impl Usage {
         serde_json::json!({
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
-            "total_tokens": self.prompt_tokens + self.completion_tokens,
+            // Saturating: the counts come from the upstream and may be absurd.
+            "total_tokens": self.prompt_tokens.saturating_add(self.completion_tokens),
             "prompt_tokens_details": { "cached_tokens": self.cached_tokens },
             "completion_tokens_details": { "reasoning_tokens": self.reasoning_tokens },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing (`response_anthropic`): `total_tokens` overflowed on absurd counts.
+    #[test]
+    fn total_tokens_saturate() {
+        let usage = Usage {
+            prompt_tokens: 8,
+            completion_tokens: u64::MAX,
+            ..Usage::default()
+        };
+        assert_eq!(usage.to_openai()["total_tokens"], u64::MAX);
     }
 }

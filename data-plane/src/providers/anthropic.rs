@@ -93,10 +93,7 @@ pub(super) fn remember_thinking(blocks: &[Value], tool_ids: &[String]) {
     if blocks.is_empty() {
         return;
     }
-    let value = Value::Array(blocks.to_vec());
-    for id in tool_ids {
-        ReasoningCache::global().put(id, value.clone());
-    }
+    ReasoningCache::global().put_many(tool_ids, Value::Array(blocks.to_vec()));
 }
 
 /// The thinking text of thinking blocks, joined.

@@ -8,12 +8,13 @@ use serde_json::Value;
 
 use super::anthropic::{JSON_TOOL, finish_reason, refusal_text, remember_thinking};
 use super::anthropic_wire::{Delta, Event, WireUsage};
-use super::{Flow, ResponseCtx, StreamTranslator};
+use super::{Flow, MAX_ECHOED, ResponseCtx, StreamTranslator};
 use crate::sse::SseEvent;
 use crate::upstream::UpstreamError;
 use crate::usage::Usage;
 
-/// Most thinking text kept per answer for the next turn (beyond it, nothing is kept).
+/// Most thinking state (thinking text, signatures, redacted data) kept per answer for the next
+/// turn; beyond it, nothing is kept, and nothing more is buffered.
 const MAX_KEPT_THINKING: usize = 4 * 1024 * 1024;
 
 /// What an open content block is, by Anthropic block index.
@@ -154,16 +155,30 @@ impl AnthropicStream {
             }
             Some("thinking") => {
                 let t = text("thinking");
+                let signature = text("signature");
+                let keep = self.keep_thinking(&t) & self.keep_thinking(&signature);
                 if !t.is_empty() {
-                    self.keep_thinking(&t);
                     self.push(out, &format!(r#""reasoning_content":{}"#, quote(&t)), None);
                 }
-                Block::Thinking {
-                    thinking: t,
-                    signature: text("signature"),
+                if keep {
+                    Block::Thinking {
+                        thinking: t,
+                        signature,
+                    }
+                } else {
+                    Block::Thinking {
+                        thinking: String::new(),
+                        signature: String::new(),
+                    }
                 }
             }
-            Some("redacted_thinking") => Block::Redacted { data: text("data") },
+            Some("redacted_thinking") => {
+                let data = text("data");
+                let keep = self.keep_thinking(&data);
+                Block::Redacted {
+                    data: if keep { data } else { String::new() },
+                }
+            }
             Some("tool_use") if text("name") == JSON_TOOL => Block::Json { args: false },
             Some("tool_use") => {
                 let (id, name) = (text("id"), text("name"));
@@ -209,8 +224,14 @@ impl AnthropicStream {
                 }
             }
             Some("signature_delta") => {
-                if let (Some(s), Some(Block::Thinking { signature, .. })) =
-                    (piece(delta.signature), self.block(index))
+                let Some(s) = piece(delta.signature) else {
+                    return;
+                };
+                // Signatures count against the same budget: unbounded, they were buffered
+                // without limit.
+                let keep = self.keep_thinking(&s);
+                if let Some(Block::Thinking { signature, .. }) = self.block(index)
+                    && keep
                 {
                     signature.push_str(&s);
                 }
@@ -335,8 +356,9 @@ impl StreamTranslator for AnthropicStream {
         match parsed.kind.as_ref() {
             "message_start" => {
                 if let Some(head) = parsed.message {
-                    self.id = head.id.or(self.id.take());
-                    self.model = head.model.or(self.model.take());
+                    let fits = |s: &String| s.len() <= MAX_ECHOED;
+                    self.id = head.id.filter(fits).or(self.id.take());
+                    self.model = head.model.filter(fits).or(self.model.take());
                     if let Some(u) = head.usage {
                         self.usage.get_or_insert_default().update(&u);
                     }

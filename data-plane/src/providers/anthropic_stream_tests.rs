@@ -281,3 +281,82 @@ fn rate_limits_retry_but_the_spend_limit_does_not() {
     assert!(!e.retryable());
     assert_eq!(e.to_api_error("claude").status, 502);
 }
+
+/// Found by reading the stream machine while writing its fuzz target: signature deltas (and redacted thinking) were
+/// buffered without limit, outside the budget that bounds thinking text. Past the budget the
+/// blocks are neither kept nor sent back, like over-long thinking text.
+#[test]
+fn signatures_count_against_the_thinking_budget() {
+    let mut t = stream_translator(Protocol::Anthropic, ctx(false));
+    let mut out = Vec::new();
+    let big = "s".repeat(3 * 1024 * 1024);
+    let mut events = vec![
+        start(),
+        block_start(0, json!({"type": "thinking", "thinking": ""})),
+        delta(0, json!({"type": "thinking_delta", "thinking": "hmm"})),
+    ];
+    for _ in 0..2 {
+        events.push(delta(
+            0,
+            json!({"type": "signature_delta", "signature": big}),
+        ));
+    }
+    events.push(stop(0));
+    events.extend(end("end_turn", 3));
+    for e in &events {
+        if t.event(event(e), &mut out).unwrap() == Flow::Done {
+            break;
+        }
+    }
+    let finish: Value = serde_json::from_str(out.last().unwrap()).unwrap();
+    assert_eq!(finish["choices"][0]["finish_reason"], "stop");
+    assert!(
+        finish["choices"][0]["delta"]
+            .get("thinking_blocks")
+            .is_none(),
+        "{}",
+        out.last().unwrap().chars().take(200).collect::<String>()
+    );
+
+    // Under the budget the same stream keeps its blocks.
+    let mut t = stream_translator(Protocol::Anthropic, ctx(false));
+    let mut out = Vec::new();
+    events[3] = delta(0, json!({"type": "signature_delta", "signature": "sig"}));
+    events.remove(4);
+    for e in &events {
+        t.event(event(e), &mut out).unwrap();
+    }
+    let finish: Value = serde_json::from_str(out.last().unwrap()).unwrap();
+    assert_eq!(
+        finish["choices"][0]["delta"]["thinking_blocks"],
+        json!([{"type": "thinking", "thinking": "hmm", "signature": "sig"}])
+    );
+}
+
+/// Found by reading the stream machines while adding an output bound to their fuzz targets: the
+/// message id and model of `message_start` are repeated on every chunk, so a long one multiplied
+/// by the number of deltas (gigabytes queued from one read of tiny deltas). Long ones are
+/// replaced by the gateway's own.
+#[test]
+fn long_upstream_ids_and_models_are_not_echoed_on_every_chunk() {
+    let long = "m".repeat(10_000);
+    let start = json!({"type": "message_start", "message": {"id": long, "model": long}});
+    let mut events = vec![start, block_start(0, json!({"type": "text", "text": ""}))];
+    for _ in 0..3 {
+        events.push(delta(0, json!({"type": "text_delta", "text": "x"})));
+    }
+    events.push(stop(0));
+    events.extend(end("end_turn", 3));
+    let (_, chunks) = run(&events, false);
+    assert_eq!(chunks.len(), 4);
+    for c in &chunks {
+        assert_eq!(c["id"], "chatcmpl-test");
+        assert_eq!(c["model"], "test-model");
+    }
+    let ok = "claude-x".to_string();
+    let start = json!({"type": "message_start", "message": {"id": "msg_1", "model": ok}});
+    events[0] = start;
+    let (_, chunks) = run(&events, false);
+    assert_eq!(chunks[0]["model"], "claude-x");
+    assert_eq!(chunks[0]["id"], "msg_1");
+}

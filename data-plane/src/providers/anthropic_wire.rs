@@ -53,13 +53,16 @@ impl WireUsage {
         }
     }
 
-    /// In OpenAI's terms: Anthropic's `input_tokens` excludes cache reads and writes.
+    /// In OpenAI's terms: Anthropic's `input_tokens` excludes cache reads and writes. The sum
+    /// saturates: counts come from the upstream, and an absurd one must not panic or wrap.
     pub fn to_usage(self) -> Usage {
         let cache_read = self.cache_read_input_tokens.unwrap_or(0);
         Usage {
-            prompt_tokens: self.input_tokens.unwrap_or(0)
-                + cache_read
-                + self.cache_creation_input_tokens.unwrap_or(0),
+            prompt_tokens: self
+                .input_tokens
+                .unwrap_or(0)
+                .saturating_add(cache_read)
+                .saturating_add(self.cache_creation_input_tokens.unwrap_or(0)),
             completion_tokens: self.output_tokens.unwrap_or(0),
             cached_tokens: cache_read,
             reasoning_tokens: self
@@ -194,5 +197,23 @@ impl ErrorBody {
             Some(c @ "enforced_spend_limit_reached") => Some(c.to_string()),
             _ => self.kind.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing (`stream_anthropic`, `response_anthropic`): the prompt-token sum
+    /// overflowed (a panic with overflow checks, a wrapped count without).
+    #[test]
+    fn absurd_counts_saturate() {
+        let usage: WireUsage = serde_json::from_str(
+            r#"{"input_tokens":9,"cache_read_input_tokens":18446744073709551615,"cache_creation_input_tokens":1}"#,
+        )
+        .unwrap();
+        let u = usage.to_usage();
+        assert_eq!(u.prompt_tokens, u64::MAX);
+        assert_eq!(u.cached_tokens, u64::MAX);
     }
 }

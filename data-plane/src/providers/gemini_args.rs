@@ -11,6 +11,10 @@ use crate::upstream::UpstreamError;
 
 /// Most argument bytes one streamed call may accumulate.
 const MAX_ARGS_BYTES: usize = 1 << 20;
+/// Deepest JSON path followed. Real arguments nest far less (OpenAI clients parse them with
+/// limits like serde_json's 128), and a path of a few thousand steps would build a value whose
+/// serialisation and drop recurse deep enough to overflow the stack and abort the process.
+const MAX_PATH_STEPS: usize = 64;
 
 /// One step of a JSON path.
 #[derive(Debug, PartialEq)]
@@ -79,7 +83,7 @@ pub(super) fn apply_partial(pending: &mut Pending, arg: PartialArg) -> Result<()
     let broken =
         |why: &str| UpstreamError::Malformed(format!("streamed function-call arguments {why}"));
     let steps = parse_path(&arg.json_path)
-        .filter(|s| !s.is_empty())
+        .filter(|s| !s.is_empty() && s.len() <= MAX_PATH_STEPS)
         .ok_or_else(|| broken("with a path this gateway cannot follow"))?;
     pending.size += arg.json_path.len() + arg.string_value.as_ref().map_or(8, String::len);
     if pending.size > MAX_ARGS_BYTES {

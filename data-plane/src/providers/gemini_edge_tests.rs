@@ -228,6 +228,22 @@ fn usage_never_undercounts_the_billed_total() {
     );
 }
 
+/// Found by fuzzing (`stream_gemini`, `response_gemini`): absurd token counts overflowed the
+/// sums (a panic with overflow checks, a wrapped count without).
+#[test]
+fn absurd_token_counts_saturate() {
+    let mut answer = text_event("x", Some("STOP"));
+    answer["usageMetadata"] = json!({ "promptTokenCount": 7, "totalTokenCount": 5,
+        "candidatesTokenCount": u64::MAX, "thoughtsTokenCount": 5 });
+    let t = translate_response(answer.to_string().as_bytes(), &ctx(false)).unwrap();
+    assert_eq!(t.usage.unwrap().completion_tokens, u64::MAX);
+    answer["usageMetadata"] = json!({ "promptTokenCount": u64::MAX,
+        "toolUsePromptTokenCount": 3, "totalTokenCount": 9 });
+    let r = replay(Protocol::Gemini, &sse(&[answer]), true);
+    assert_eq!(r.end, Ok(false));
+    assert_eq!(r.chunks.last().unwrap()["usage"]["prompt_tokens"], u64::MAX);
+}
+
 fn error(status: u16, body: Value) -> UpstreamError {
     map_error(status, &HeaderMap::new(), body.to_string().as_bytes())
 }
@@ -350,5 +366,65 @@ fn other_errors_keep_gemini_status_as_the_code() {
             message: "HTTP 502".into(),
             retry_after: None
         }
+    );
+}
+
+/// Found by reading the Gemini adapter while fuzzing it: a streamed argument path of thousands of
+/// steps (`$.a.a.a…`, well within the 1 MiB argument budget) built a value nested as deep, whose
+/// serialisation overflowed the stack and aborted the whole process. Paths are now limited.
+#[test]
+fn streamed_argument_paths_are_limited_in_depth() {
+    let call = |path: &str, more: bool| {
+        json!({ "candidates": [{ "content": { "role": "model", "parts": [{ "functionCall": {
+            "partialArgs": [{ "jsonPath": path, "stringValue": "x" }], "willContinue": more } }] },
+            "index": 0 }] })
+    };
+    let start = json!({ "candidates": [{ "content": { "role": "model", "parts": [{
+        "functionCall": { "name": "f", "willContinue": true } }] }, "index": 0 }] });
+    let stop = json!({ "candidates": [{ "content": { "role": "model", "parts": [] },
+        "finishReason": "STOP", "index": 0 }] });
+
+    let deep = format!("${}", ".a".repeat(100_000));
+    let r = replay(
+        Protocol::Gemini,
+        &sse(&[start.clone(), call(&deep, false), stop.clone()]),
+        false,
+    );
+    assert!(
+        matches!(r.end, Err(UpstreamError::Malformed(_))),
+        "{:?}",
+        r.end
+    );
+
+    let ok = format!("${}", ".a".repeat(64));
+    let r = replay(
+        Protocol::Gemini,
+        &sse(&[start, call(&ok, false), stop]),
+        false,
+    );
+    assert_eq!(r.end, Ok(false));
+    let args = r
+        .chunks
+        .iter()
+        .find_map(|c| c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"].as_str())
+        .unwrap();
+    assert!(args.starts_with(r#"{"a":{"a":"#), "{args}");
+}
+
+/// As for Anthropic: a long `modelVersion` is not repeated on every chunk.
+#[test]
+fn a_long_model_version_is_not_echoed_on_every_chunk() {
+    let mut first = text_event("a", None);
+    first["modelVersion"] = json!("g".repeat(10_000));
+    let r = replay(
+        Protocol::Gemini,
+        &sse(&[first, text_event("b", Some("STOP"))]),
+        false,
+    );
+    assert_eq!(r.end, Ok(false));
+    assert!(
+        r.chunks.iter().all(|c| c["model"] == "test-model"),
+        "{:?}",
+        r.chunks[0]
     );
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::gemini::in_band_error;
 use super::gemini_response::{CandidateState, Delta, block_reason, blocked_text};
 use super::gemini_wire::{Candidate, GenerateResponse, UsageMetadata, logprobs};
-use super::{Flow, ResponseCtx, StreamTranslator};
+use super::{Flow, MAX_ECHOED, ResponseCtx, StreamTranslator};
 use crate::sse::SseEvent;
 use crate::upstream::UpstreamError;
 use crate::usage::Usage;
@@ -204,7 +204,12 @@ impl StreamTranslator for GeminiStream {
             return Err(in_band_error(data));
         }
         if self.model.is_none() {
-            self.model.clone_from(&response.model_version);
+            // Fixed by the first event, so every chunk names the same model; a long one is not
+            // echoed, since every chunk would repeat it (see `MAX_ECHOED`).
+            self.model = Some(match &response.model_version {
+                Some(m) if m.len() <= MAX_ECHOED => m.clone(),
+                _ => self.ctx.model.clone(),
+            });
         }
         if let Some(usage) = response
             .usage_metadata

@@ -98,12 +98,18 @@ impl UsageMetadata {
         if self.prompt_token_count.is_none() && self.total_token_count.is_none() {
             return None;
         }
-        let prompt =
-            self.prompt_token_count.unwrap_or(0) + self.tool_use_prompt_token_count.unwrap_or(0);
+        // Saturating: the counts come from the upstream and may be absurd.
+        let prompt = self
+            .prompt_token_count
+            .unwrap_or(0)
+            .saturating_add(self.tool_use_prompt_token_count.unwrap_or(0));
         let reasoning = self.thoughts_token_count.unwrap_or(0);
-        let mut completion = self.candidates_token_count.unwrap_or(0) + reasoning;
+        let mut completion = self
+            .candidates_token_count
+            .unwrap_or(0)
+            .saturating_add(reasoning);
         if let Some(total) = self.total_token_count
-            && total > prompt + completion
+            && total > prompt.saturating_add(completion)
         {
             completion = total - prompt;
         }

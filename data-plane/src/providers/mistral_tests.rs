@@ -217,6 +217,37 @@ fn parallel_tool_calls_are_numbered_per_choice() {
     assert_eq!(numbered, expected);
 }
 
+/// Found by fuzzing (`stream_mistral`): a tool call whose `index` is `u64::MAX` overflowed the
+/// numbering of the next call (a panic with overflow checks).
+#[test]
+fn an_absurd_tool_call_index_does_not_overflow() {
+    let chunk = |calls: Value| {
+        json!({"id":"x","object":"chat.completion.chunk","created":1,"model":"m",
+            "choices":[{"index":0,"delta":{"tool_calls":calls},"finish_reason":null}]})
+        .to_string()
+    };
+    let sse = chunks_to_sse(
+        P,
+        &[
+            chunk(json!([{"index": u64::MAX, "id": "aaaaaaaa1"}])),
+            chunk(json!([{"id": "aaaaaaaa2", "function": {"name": "f"}}])),
+            chunk(json!([{"function": {"arguments": "{}"}}])),
+        ],
+    );
+    let r = replay(P, &sse, false);
+    assert_eq!(r.end, Ok(true));
+    let indices: Vec<u64> = r
+        .chunks
+        .iter()
+        .map(|c| {
+            c["choices"][0]["delta"]["tool_calls"][0]["index"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(indices, [u64::MAX, u64::MAX - 1, u64::MAX - 1]);
+}
+
 #[test]
 fn finish_reasons_model_length_and_error() {
     let chunk = |finish: &str| {

@@ -136,6 +136,11 @@ pub struct Translated {
     pub usage: Option<Usage>,
 }
 
+/// Longest upstream message id or model name a stream translator echoes on every chunk; a longer
+/// one is replaced by the gateway's own. Each chunk repeats it, so its size would multiply by the
+/// number of chunks (a few kilobytes of name and thousands of one-token deltas make gigabytes).
+pub(crate) const MAX_ECHOED: usize = 256;
+
 /// Whether a stream continues after an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {

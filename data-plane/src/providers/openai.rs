@@ -119,14 +119,17 @@ struct Peek<'a> {
 }
 
 /// Checks the answer is a JSON object and reads its usage; the bytes go to the client unchanged.
+/// The body must be UTF-8 (JSON text is, RFC 8259 §8.1): parsing into [`Peek`] skips the strings
+/// it ignores without looking at their bytes, so it would pass anything inside them through.
 pub fn translate_response(
     protocol: Protocol,
     body: &[u8],
     _ctx: &ResponseCtx,
 ) -> Result<Translated, UpstreamError> {
     let trimmed = body.trim_ascii();
+    let text = std::str::from_utf8(trimmed).map_err(|_| malformed())?;
     let peek: Peek = match trimmed.first() {
-        Some(b'{') => serde_json::from_slice(trimmed).map_err(|_| malformed())?,
+        Some(b'{') => serde_json::from_str(text).map_err(|_| malformed())?,
         _ => return Err(malformed()),
     };
     if peek.choices.is_none() {
@@ -205,7 +208,11 @@ impl OpenAiStream {
 
 impl StreamTranslator for OpenAiStream {
     fn event(&mut self, event: SseEvent, out: &mut Vec<String>) -> Result<Flow, UpstreamError> {
-        let data = event.data.trim();
+        // JSON's whitespace only: `str::trim` also strips what JSON does not allow around a value
+        // (form feed, vertical tab, Unicode spaces), and the untrimmed event is what is relayed.
+        let data = event
+            .data
+            .trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'));
         if data == "[DONE]" {
             if self.owed_usage_chunk && self.ctx.include_usage {
                 out.extend(self.usage_chunk());

@@ -83,3 +83,44 @@ fn recorded_raw_streams_are_split_invariant() {
             .is_err()
     );
 }
+
+/// Found by fuzzing (`response_openai`, `response_deepseek`): a body with bytes that are not
+/// UTF-8 inside a string the passthrough does not read went to the client as it was, which is
+/// not JSON text.
+#[test]
+fn non_utf8_answers_are_malformed_not_passed_through() {
+    let body = b"{\"choices\":[{\"message\":{\"content\":\"caf\xe9\"}}]}";
+    for protocol in [Protocol::OpenAi, Protocol::DeepSeek, Protocol::Mistral] {
+        let result = translate_response(protocol, body, &ctx(false));
+        assert!(
+            matches!(result, Err(crate::upstream::UpstreamError::Malformed(_))),
+            "{protocol:?}"
+        );
+    }
+    let fine = "{\"choices\":[{\"message\":{\"content\":\"café\"}}]}";
+    assert!(translate_response(Protocol::OpenAi, fine.as_bytes(), &ctx(false)).is_ok());
+}
+
+/// Found by fuzzing (`stream_mistral`): a chunk padded with a vertical tab, a form feed or a
+/// Unicode space passed the check (trimmed with `str::trim`) and was relayed untrimmed, which is
+/// not JSON. Such a chunk is now dropped like any other malformed event; JSON's own whitespace
+/// around a chunk is still fine.
+#[test]
+fn chunks_padded_with_non_json_whitespace_are_not_relayed() {
+    let chunk = r#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"x"}}]}"#;
+    for protocol in [Protocol::OpenAi, Protocol::Mistral, Protocol::DeepSeek] {
+        for padded in [
+            format!("{chunk}\u{b}"),
+            format!("\u{c}{chunk}"),
+            format!("\u{a0}{chunk}"),
+        ] {
+            let sse = format!("data: {padded}\n\ndata: [DONE]\n\n");
+            let r = replay(protocol, sse.as_bytes(), false);
+            assert_eq!(r.end, Ok(true));
+            assert!(r.chunks.is_empty(), "{protocol:?} relayed {padded:?}");
+        }
+        let sse = format!("data:  {chunk} \t\n\ndata: [DONE]\n\n");
+        let r = replay(protocol, sse.as_bytes(), false);
+        assert_eq!(content_of(&r.chunks), "x", "{protocol:?}");
+    }
+}

@@ -8,7 +8,7 @@
 //! have clients send `reasoning_content`/`reasoning_details` back themselves.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -20,7 +20,8 @@ const TTL: Duration = Duration::from_secs(6 * 60 * 60);
 
 #[derive(Debug, Default)]
 struct Inner {
-    entries: HashMap<String, (Instant, Value)>,
+    /// A value stored under several keys (every tool-call id of one answer) is held once.
+    entries: HashMap<String, (Instant, Arc<Value>)>,
     order: VecDeque<String>,
 }
 
@@ -38,15 +39,26 @@ impl ReasoningCache {
     }
 
     pub fn put(&self, key: &str, value: Value) {
+        self.put_many([key], value);
+    }
+
+    /// Stores one value under every key, held once however many keys there are: an answer with
+    /// many tool calls must not multiply its thinking in memory.
+    pub fn put_many<K: AsRef<str>>(&self, keys: impl IntoIterator<Item = K>, value: Value) {
+        let value = Arc::new(value);
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
-        if inner
-            .entries
-            .insert(key.to_string(), (Instant::now(), value))
-            .is_none()
-        {
-            inner.order.push_back(key.to_string());
+        let now = Instant::now();
+        for key in keys {
+            let key = key.as_ref();
+            if inner
+                .entries
+                .insert(key.to_string(), (now, value.clone()))
+                .is_none()
+            {
+                inner.order.push_back(key.to_string());
+            }
         }
         while inner.order.len() > CAPACITY {
             if let Some(old) = inner.order.pop_front() {
@@ -63,7 +75,7 @@ impl ReasoningCache {
             .entries
             .get(key)
             .filter(|(at, _)| at.elapsed() < TTL)
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| Value::clone(v))
     }
 }
 
@@ -81,5 +93,18 @@ mod tests {
             c.put(&format!("k{i}"), Value::Null);
         }
         assert_eq!(c.get("a"), None, "the oldest entry was evicted");
+    }
+
+    /// Found by reading the adapters while writing their fuzz targets: each tool-call id got its
+    /// own copy of the answer's thinking (up to 4 MiB), so a stream of many small tool-use blocks
+    /// made the gateway hold many times its size.
+    #[test]
+    fn one_value_under_many_keys_is_held_once() {
+        let c = ReasoningCache::default();
+        c.put_many(["a", "b", "c"], Value::from("thinking"));
+        assert_eq!(c.get("b"), Some(Value::from("thinking")));
+        let inner = c.inner.lock().unwrap();
+        assert!(Arc::ptr_eq(&inner.entries["a"].1, &inner.entries["c"].1));
+        assert_eq!(inner.order.len(), 3);
     }
 }

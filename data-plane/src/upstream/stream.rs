@@ -39,6 +39,47 @@ pub struct RelayTimeouts {
     pub client_stall: Duration,
 }
 
+/// One upstream read, without I/O: decodes `bytes` and translates every event they complete into
+/// `out`, stopping at the provider's terminal event (`Flow::Done`: send `[DONE]`, read no more) or
+/// at the first error, which ends the stream. Public so the fuzz targets (`fuzz/`) drive exactly
+/// the code a live relay runs.
+pub fn translate_bytes(
+    decoder: &mut SseDecoder,
+    translator: &mut dyn StreamTranslator,
+    bytes: &[u8],
+    out: &mut Vec<String>,
+) -> Result<Flow, UpstreamError> {
+    let mut events = Vec::new();
+    let decoded = decoder.feed(bytes, &mut events);
+    for event in events {
+        if translator.event(event, out)? == Flow::Done {
+            // Whatever follows the terminal event is never read, so bytes after it that do not
+            // decode (in the same read) must not turn a finished answer into a broken one: they
+            // would not have, had they arrived in a later read.
+            return Ok(Flow::Done);
+        }
+    }
+    decoded.map_err(|e| UpstreamError::StreamBroken(e.to_string()))?;
+    Ok(Flow::More)
+}
+
+/// The upstream closed (after [`translate_bytes`] returned `Flow::More` for every read): the last
+/// event without its blank line, then the translator's verdict. `Ok` when the stream completed.
+pub fn translate_close(
+    decoder: &mut SseDecoder,
+    translator: &mut dyn StreamTranslator,
+    out: &mut Vec<String>,
+) -> Result<(), UpstreamError> {
+    let mut events = Vec::new();
+    let _ = decoder.finish(&mut events);
+    for event in events {
+        if translator.event(event, out)? == Flow::Done {
+            return Ok(());
+        }
+    }
+    translator.end(out)
+}
+
 /// An upstream stream being relayed.
 pub struct Relay {
     upstream: ByteStream,
@@ -110,26 +151,13 @@ impl Relay {
 
     /// Decodes bytes and translates every complete event; errors before the first chunk propagate.
     fn absorb(&mut self, bytes: &[u8]) -> Result<(), UpstreamError> {
-        let mut events = Vec::new();
-        let decoded = self.decoder.feed(bytes, &mut events);
         let mut out = Vec::new();
-        let mut translated = Ok(());
-        for event in events {
-            match self.translator.event(event, &mut out) {
-                Ok(Flow::More) => {}
-                Ok(Flow::Done) => {
-                    self.ending = Some(Bytes::from_static(DONE));
-                    break;
-                }
-                Err(e) => {
-                    translated = Err(e);
-                    break;
-                }
-            }
-        }
+        let flow = translate_bytes(&mut self.decoder, self.translator.as_mut(), bytes, &mut out);
         self.queue.extend(out);
-        translated?;
-        decoded.map_err(|e| UpstreamError::StreamBroken(e.to_string()))
+        if flow? == Flow::Done {
+            self.ending = Some(Bytes::from_static(DONE));
+        }
+        Ok(())
     }
 
     /// The client's response body. The upstream is read by a task that stops when the client goes
@@ -216,27 +244,12 @@ impl Relay {
     }
 
     fn upstream_closed(&mut self) {
-        let mut events = Vec::new();
-        let _ = self.decoder.finish(&mut events);
         let mut out = Vec::new();
-        for event in events {
-            match self.translator.event(event, &mut out) {
-                Ok(Flow::Done) => self.ending = Some(Bytes::from_static(DONE)),
-                Ok(Flow::More) => {}
-                Err(e) => {
-                    self.queue.extend(out.drain(..));
-                    self.fail(e);
-                    return;
-                }
-            }
-        }
-        self.queue.extend(out.drain(..));
-        if self.ending.is_none() {
-            match self.translator.end(&mut out) {
-                Ok(()) => self.ending = Some(Bytes::from_static(DONE)),
-                Err(e) => self.fail(e),
-            }
-            self.queue.extend(out);
+        let closed = translate_close(&mut self.decoder, self.translator.as_mut(), &mut out);
+        self.queue.extend(out);
+        match closed {
+            Ok(()) => self.ending = Some(Bytes::from_static(DONE)),
+            Err(e) => self.fail(e),
         }
     }
 
@@ -260,5 +273,61 @@ impl Drop for Relay {
         if let Some(f) = self.on_finish.take() {
             f(self.translator.usage(), false);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::{Protocol, ResponseCtx, stream_translator};
+
+    fn relay(reads: &[&[u8]]) -> (Vec<String>, Result<Flow, UpstreamError>) {
+        let ctx = ResponseCtx {
+            id: "chatcmpl-t".into(),
+            created: 1,
+            model: "m".into(),
+            include_usage: false,
+        };
+        let mut translator = stream_translator(Protocol::OpenAi, ctx);
+        let mut decoder = SseDecoder::new();
+        let mut out = Vec::new();
+        let mut flow = Ok(Flow::More);
+        for read in reads {
+            flow = translate_bytes(&mut decoder, translator.as_mut(), read, &mut out);
+            if flow != Ok(Flow::More) {
+                break;
+            }
+        }
+        (out, flow)
+    }
+
+    /// Found by fuzzing (`stream_openai`): undecodable bytes after `[DONE]` in the same read
+    /// ended a finished stream with an error, though in a later read they were never looked at.
+    #[test]
+    fn bytes_after_the_terminal_event_do_not_matter_in_any_read() {
+        let stream: &[u8] = b"data: {\"choices\":[]}\n\ndata: [DONE]\n\n\xff\n";
+        let whole = relay(&[stream]);
+        assert_eq!(whole.1, Ok(Flow::Done));
+        assert_eq!(
+            whole.0.len(),
+            0,
+            "a usage-only chunk the client did not ask for"
+        );
+        for at in 1..stream.len() {
+            assert_eq!(
+                relay(&[&stream[..at], &stream[at..]]),
+                whole,
+                "split at {at}"
+            );
+        }
+    }
+
+    #[test]
+    fn undecodable_bytes_before_the_end_still_break_the_stream() {
+        let (_, flow) = relay(&[b"data: {\"choices\":[]}\n\n\xff\n\ndata: [DONE]\n\n"]);
+        assert!(
+            matches!(flow, Err(UpstreamError::StreamBroken(_))),
+            "{flow:?}"
+        );
     }
 }

@@ -59,9 +59,7 @@ fn store(ids: &[String], reasoning: &str) {
     if reasoning.is_empty() {
         return;
     }
-    for id in ids {
-        ReasoningCache::global().put(&cache_key(id), Value::from(reasoning));
-    }
+    ReasoningCache::global().put_many(ids.iter().map(|id| cache_key(id)), Value::from(reasoning));
 }
 
 /// Reads a non-streaming answer (already known to be a chat completion).

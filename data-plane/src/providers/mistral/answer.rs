@@ -94,21 +94,19 @@ impl StreamFix {
             let Some(call) = call.as_object_mut() else {
                 continue;
             };
+            // Saturating: an upstream index can be anything, up to `u64::MAX`.
             match call.get("index").and_then(Value::as_u64) {
-                Some(i) => *next = (*next).max(i + 1),
+                Some(i) => *next = (*next).max(i.saturating_add(1)),
                 None => {
                     let starts = call.contains_key("id")
                         || call
                             .get("function")
                             .is_some_and(|f| f.get("name").is_some());
                     // A fragment without id or name continues the latest call.
-                    let index = if starts || *next == 0 {
-                        *next += 1;
-                        *next - 1
-                    } else {
-                        *next - 1
-                    };
-                    call.insert("index".into(), Value::from(index));
+                    if starts || *next == 0 {
+                        *next = next.saturating_add(1);
+                    }
+                    call.insert("index".into(), Value::from(next.saturating_sub(1)));
                 }
             }
             if call.contains_key("id") && !call.contains_key("type") {
