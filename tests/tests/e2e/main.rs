@@ -7,6 +7,7 @@ mod chat;
 mod node;
 mod python;
 mod replay;
+mod resilience;
 mod routing;
 mod setup;
 mod sync;
