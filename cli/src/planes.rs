@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokenrouter_control_plane::{ControlPlane, MasterKey, store};
+use tokenrouter_data_plane::usage_report::LocalUsage;
 use tokenrouter_data_plane::{CompilePolicy, DataPlaneConfig, DataPlaneState, WatchConfig};
 use tokio::net::TcpListener;
 
@@ -136,6 +137,7 @@ fn data_plane_state(
     http: &HttpArgs,
     node_id: String,
     snapshot_path: Option<PathBuf>,
+    local_usage: Option<LocalUsage>,
 ) -> Arc<DataPlaneState> {
     DataPlaneState::new(DataPlaneConfig {
         node_id,
@@ -144,6 +146,7 @@ fn data_plane_state(
         compile: CompilePolicy {
             deny_private_upstreams: http.deny_private_upstreams,
         },
+        local_usage,
         ..DataPlaneConfig::default()
     })
 }
@@ -170,10 +173,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         token.clone(),
         shutdown_signal(),
     ));
+    // One process: usage goes straight to the store instead of through loopback gRPC.
+    let usage_cp = cp.clone();
+    let local_usage = LocalUsage(Arc::new(move |records| {
+        let cp = usage_cp.clone();
+        Box::pin(async move { cp.record_usage(records).await.map_err(|e| e.to_string()) })
+    }));
     let state = data_plane_state(
         &args.http,
         "serve-local".into(),
         Some(args.store.data_dir.join("snapshot.pb")),
+        Some(local_usage),
     );
     let watch = WatchConfig {
         control_plane_url: format!("http://{}", args.grpc_addr),
@@ -218,7 +228,7 @@ pub async fn data_plane(args: DataPlaneArgs) -> anyhow::Result<()> {
         .node_id
         .clone()
         .unwrap_or_else(|| format!("{host}-{}", args.http.http_addr.port()));
-    let state = data_plane_state(&args.http, node_id, args.snapshot_file.clone());
+    let state = data_plane_state(&args.http, node_id, args.snapshot_file.clone(), None);
     let http = bind(args.http.http_addr, "HTTP").await?;
     tracing::info!(addr = %args.http.http_addr, control_plane = %args.control_plane, "data plane listening");
     let watch = WatchConfig {

@@ -90,7 +90,7 @@ impl Discovery for DiscoveryService {
         if batch.dropped > 0 {
             tracing::warn!(node = %batch.node_id, dropped = batch.dropped, "a data plane dropped usage records (buffer full)");
         }
-        self.cp.record_usage(batch.records).await?;
+        self.cp.record_usage(batch.records.into()).await?;
         Ok(Response::new(AckResponse {}))
     }
 

@@ -189,7 +189,7 @@ impl ControlPlane {
     /// Stores finished-request records reported by a data plane.
     pub async fn record_usage(
         &self,
-        records: Vec<tokenrouter_proto::v1::UsageRecord>,
+        records: Arc<[tokenrouter_proto::v1::UsageRecord]>,
     ) -> Result<(), ControlPlaneError> {
         if records.is_empty() {
             return Ok(());

@@ -83,11 +83,21 @@ pub async fn serve(
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
     });
+    let state_for_shutdown = state.clone();
     let result = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await;
-    for task in [watcher, reporter].into_iter().flatten() {
+    if let Some(task) = watcher {
         task.abort();
+    }
+    // Usage of the requests just served is still queued: deliver it before going.
+    state_for_shutdown.usage.stop();
+    if let Some(task) = reporter
+        && tokio::time::timeout(usage_report::FINAL_FLUSH, task)
+            .await
+            .is_err()
+    {
+        tracing::warn!("gave up delivering usage records at shutdown");
     }
     result
 }

@@ -29,6 +29,8 @@ pub struct DataPlaneConfig {
     pub compile: CompilePolicy,
     /// A streaming client that accepts nothing for this long is disconnected (and the upstream cancelled).
     pub client_stall_timeout: std::time::Duration,
+    /// Set when the control plane shares the process: usage is stored directly, not over gRPC.
+    pub local_usage: Option<crate::usage_report::LocalUsage>,
 }
 
 impl Default for DataPlaneConfig {
@@ -39,6 +41,7 @@ impl Default for DataPlaneConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             compile: CompilePolicy::default(),
             client_stall_timeout: std::time::Duration::from_secs(60),
+            local_usage: None,
         }
     }
 }

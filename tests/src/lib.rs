@@ -149,6 +149,7 @@ pub struct DataPlaneHandle {
     pub state: Arc<DataPlaneState>,
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 impl DataPlaneHandle {
@@ -167,7 +168,7 @@ impl DataPlaneHandle {
             control_plane_url: control_plane_url.to_string(),
             token: token.map(str::to_string),
         };
-        tokio::spawn(tokenrouter_data_plane::serve(
+        let task = tokio::spawn(tokenrouter_data_plane::serve(
             listener,
             state.clone(),
             Some(watch),
@@ -179,6 +180,21 @@ impl DataPlaneHandle {
             state,
             addr,
             stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Shuts down gracefully and waits until `serve` has returned (usage flushed included).
+    pub async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(15), task)
+                .await
+                .expect("data plane stops")
+                .expect("task")
+                .expect("serve");
         }
     }
 

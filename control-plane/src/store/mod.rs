@@ -75,7 +75,10 @@ pub trait Store: Send + Sync + 'static {
         changes: Vec<Change>,
     ) -> BoxFuture<'_, Result<u64, StoreError>>;
     /// Appends finished-request records.
-    fn record_usage(&self, records: Vec<UsageRecord>) -> BoxFuture<'_, Result<(), StoreError>>;
+    fn record_usage(
+        &self,
+        records: std::sync::Arc<[UsageRecord]>,
+    ) -> BoxFuture<'_, Result<(), StoreError>>;
     /// Summarises usage over a time range.
     fn usage(&self, query: UsageQuery) -> BoxFuture<'_, Result<UsageReport, StoreError>>;
     /// A short description for logs and `/status` (never includes passwords).
@@ -171,11 +174,14 @@ pub(crate) mod contract {
             ..Default::default()
         };
         store
-            .record_usage(vec![
-                record("a", "m1", 200, 0.5, 1000),
-                record("a", "m2", 500, 0.0, 2000),
-                record("b", "m1", 200, 1.5, 3000),
-            ])
+            .record_usage(
+                vec![
+                    record("a", "m1", 200, 0.5, 1000),
+                    record("a", "m2", 500, 0.0, 2000),
+                    record("b", "m1", 200, 1.5, 3000),
+                ]
+                .into(),
+            )
             .await
             .unwrap();
         let all = store

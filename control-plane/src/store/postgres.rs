@@ -222,13 +222,17 @@ impl Store for PostgresStore {
         })
     }
 
-    fn record_usage(&self, records: Vec<UsageRecord>) -> BoxFuture<'_, Result<(), StoreError>> {
+    fn record_usage(
+        &self,
+        records: std::sync::Arc<[UsageRecord]>,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             let mut guard = self.client.lock().await;
             let client = self.client(&mut guard).await?;
             let tx = client.transaction().await?;
             let stmt = tx.prepare(&usage_sql::insert(|i| format!("${i}"))).await?;
-            for r in records.into_iter().map(usage_sql::bounded) {
+            for r in records.iter() {
+                let text = usage_sql::bounded(r);
                 let (prompt, completion, cached, reasoning) = (
                     r.prompt_tokens as i64,
                     r.completion_tokens as i64,
@@ -244,12 +248,12 @@ impl Store for PostgresStore {
                 tx.execute(
                     &stmt,
                     &[
-                        &r.request_id,
+                        &text.request_id,
                         &r.unix_ms,
-                        &r.api_key,
-                        &r.provider,
-                        &r.model,
-                        &r.requested_model,
+                        &text.api_key,
+                        &text.provider,
+                        &text.model,
+                        &text.requested_model,
                         &status,
                         &prompt,
                         &completion,
@@ -260,10 +264,10 @@ impl Store for PostgresStore {
                         &ttft,
                         &r.stream,
                         &r.completed,
-                        &r.routing_mode,
+                        &text.routing_mode,
                         &attempts,
-                        &r.user_id,
-                        &r.metadata_json,
+                        &text.user_id,
+                        &text.metadata_json,
                     ],
                 )
                 .await?;

@@ -164,19 +164,20 @@ impl Store for SqliteStore {
         })
     }
 
-    fn record_usage(&self, records: Vec<UsageRecord>) -> BoxFuture<'_, Result<(), StoreError>> {
+    fn record_usage(&self, records: Arc<[UsageRecord]>) -> BoxFuture<'_, Result<(), StoreError>> {
         self.run(move |conn| {
             let tx = conn.transaction()?;
             {
                 let mut stmt = tx.prepare_cached(&usage_sql::insert(|i| format!("?{i}")))?;
-                for r in records.into_iter().map(usage_sql::bounded) {
+                for r in records.iter() {
+                    let text = usage_sql::bounded(r);
                     stmt.execute(params![
-                        r.request_id,
+                        text.request_id,
                         r.unix_ms,
-                        r.api_key,
-                        r.provider,
-                        r.model,
-                        r.requested_model,
+                        text.api_key,
+                        text.provider,
+                        text.model,
+                        text.requested_model,
                         r.status,
                         r.prompt_tokens as i64,
                         r.completion_tokens as i64,
@@ -187,10 +188,10 @@ impl Store for SqliteStore {
                         r.ttft_ms,
                         r.stream,
                         r.completed,
-                        r.routing_mode,
+                        text.routing_mode,
                         r.attempts,
-                        r.user_id,
-                        r.metadata_json,
+                        text.user_id,
+                        text.metadata_json,
                     ])?;
                 }
             }

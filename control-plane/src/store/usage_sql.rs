@@ -110,24 +110,38 @@ pub fn bounds(q: &UsageQuery) -> (i64, i64) {
     )
 }
 
-/// Caps a record's free-text fields so a data plane cannot grow rows without bound.
-pub fn bounded(mut r: UsageRecord) -> UsageRecord {
-    let cap = |s: &mut String, n: usize| {
-        if s.len() > n {
-            let mut end = n;
-            while !s.is_char_boundary(end) {
-                end -= 1;
-            }
-            s.truncate(end);
+/// A record's free-text fields, capped so a data plane cannot grow rows without bound.
+pub struct Bounded<'a> {
+    pub request_id: &'a str,
+    pub api_key: &'a str,
+    pub provider: &'a str,
+    pub model: &'a str,
+    pub requested_model: &'a str,
+    pub routing_mode: &'a str,
+    pub user_id: &'a str,
+    pub metadata_json: &'a str,
+}
+
+/// The capped text of `r` (borrowed: nothing is copied).
+pub fn bounded(r: &UsageRecord) -> Bounded<'_> {
+    fn cap(s: &str, n: usize) -> &str {
+        if s.len() <= n {
+            return s;
         }
-    };
-    cap(&mut r.request_id, 128);
-    cap(&mut r.api_key, 64);
-    cap(&mut r.provider, 64);
-    cap(&mut r.model, 256);
-    cap(&mut r.requested_model, 256);
-    cap(&mut r.routing_mode, 128);
-    cap(&mut r.user_id, 256);
-    cap(&mut r.metadata_json, 4096);
-    r
+        let mut end = n;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        &s[..end]
+    }
+    Bounded {
+        request_id: cap(&r.request_id, 128),
+        api_key: cap(&r.api_key, 64),
+        provider: cap(&r.provider, 64),
+        model: cap(&r.model, 256),
+        requested_model: cap(&r.requested_model, 256),
+        routing_mode: cap(&r.routing_mode, 128),
+        user_id: cap(&r.user_id, 256),
+        metadata_json: cap(&r.metadata_json, 4096),
+    }
 }

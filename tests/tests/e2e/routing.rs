@@ -422,3 +422,63 @@ async fn usage_reaches_the_control_plane_with_metadata_cost_and_failures() {
     assert_eq!(by_key.rows[0].group, "test");
     assert!(by_key.rows[0].failures >= 1);
 }
+
+/// `tokenrouter serve` hands usage to the control plane in-process (no gRPC): records are stored
+/// through the same store, and what is still queued when the data plane stops is delivered before
+/// `serve` returns (a batch waits up to a second otherwise, so without the final flush this fails).
+#[tokio::test]
+async fn in_process_usage_is_stored_and_flushed_at_shutdown() {
+    use std::sync::Arc;
+    use tokenrouter_data_plane::usage_report::LocalUsage;
+
+    let Some(stack) = stack(Backend::Sqlite).await else {
+        return;
+    };
+    let (_sim, _) = crate::setup::add_simulated_provider(&stack.cp, "local", &["m-local"]).await;
+    let cp = stack.cp.cp.clone();
+    let mut config = data_plane_config("local-usage");
+    config.local_usage = Some(LocalUsage(Arc::new(move |records| {
+        let cp = cp.clone();
+        Box::pin(async move { cp.record_usage(records).await.map_err(|e| e.to_string()) })
+    })));
+    let mut dp = DataPlaneHandle::start(config, &stack.cp.url(), None).await;
+    dp.wait_until("ready", |s| s.is_ready()).await;
+    let http = reqwest::Client::new();
+    for _ in 0..3 {
+        let (status, _) = chat(
+            &http,
+            &dp,
+            KEY,
+            json!({"model": "m-local", "messages": user_message("hi")}),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    let stopping = Instant::now();
+    dp.shutdown().await;
+    // The reporter is told to flush, not left to time out (`usage_report::FINAL_FLUSH`, 5 s).
+    assert!(
+        stopping.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        stopping.elapsed()
+    );
+    let report = stack
+        .cp
+        .admin()
+        .await
+        .get_usage(UsageQuery {
+            group_by: "provider".into(),
+            recent: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(report.recent.len(), 3, "{report:?}");
+    assert!(
+        report
+            .recent
+            .iter()
+            .all(|r| r.provider == "local" && r.status == 200)
+    );
+}
