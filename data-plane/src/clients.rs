@@ -1,19 +1,34 @@
 //! Pooled upstream HTTP clients, one per connect timeout, kept across snapshot swaps so a config
-//! change does not drop warm connections.
+//! change does not drop warm connections. hyper's pooled client over rustls (HTTP/2 when the
+//! provider offers it by ALPN, else HTTP/1.1), TCP_NODELAY on; it follows no redirect (an admin
+//! configured the upstream; a redirect could carry our credential elsewhere) and uses no proxy.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// Shares `reqwest::Client`s (and so their connection pools) between snapshots.
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+/// The client providers are called with.
+pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// How long an idle pooled connection is kept.
+const POOL_IDLE: Duration = Duration::from_secs(90);
+
+/// Shares clients (and so their connection pools) between snapshots.
 #[derive(Debug, Default)]
 pub struct ClientCache {
-    clients: Mutex<HashMap<Duration, reqwest::Client>>,
+    clients: Mutex<HashMap<Duration, HttpClient>>,
 }
 
 impl ClientCache {
     /// The client for this connect timeout, built on first use.
-    pub fn get(&self, connect_timeout: Duration) -> reqwest::Client {
+    pub fn get(&self, connect_timeout: Duration) -> HttpClient {
         let Ok(mut clients) = self.clients.lock() else {
             return build(connect_timeout);
         };
@@ -24,13 +39,19 @@ impl ClientCache {
     }
 }
 
-fn build(connect_timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .connect_timeout(connect_timeout)
-        .pool_idle_timeout(Duration::from_secs(90))
-        .tcp_nodelay(true)
-        // Upstreams are configured by admins; a redirect could carry our credential elsewhere.
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_default()
+fn build(connect_timeout: Duration) -> HttpClient {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(connect_timeout));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(POOL_IDLE)
+        .build(https)
 }

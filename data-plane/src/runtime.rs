@@ -70,7 +70,7 @@ pub struct ProviderRt {
     /// The base URL without a trailing slash; adapters append their paths.
     pub base_url: String,
     /// `base_url` + the protocol's fixed path, parsed once (None for Gemini, whose path names the model).
-    pub fixed_url: Option<reqwest::Url>,
+    pub fixed_uri: Option<http::Uri>,
     /// Models it serves: its own list, or every catalog model of its kind when the list is empty.
     pub models: Vec<String>,
     /// Credentials in name order; requests spread over them and skip those cooling down.
@@ -78,7 +78,7 @@ pub struct ProviderRt {
     pub timeout: Duration,
     pub first_token_timeout: Duration,
     pub idle_timeout: Duration,
-    pub client: reqwest::Client,
+    pub client: crate::clients::HttpClient,
 }
 
 /// A provider and the model to ask it for (empty: the requested model).
@@ -260,8 +260,8 @@ impl Runtime {
                 kind: p.kind.clone(),
                 protocol,
                 base_url: p.base_url.trim_end_matches('/').to_string(),
-                fixed_url: protocol.fixed_path().and_then(|path| {
-                    reqwest::Url::parse(&format!("{}{path}", p.base_url.trim_end_matches('/'))).ok()
+                fixed_uri: protocol.fixed_path().and_then(|path| {
+                    crate::upstream::upstream_uri(p.base_url.trim_end_matches('/'), path)
                 }),
                 models,
                 credentials,

@@ -1,11 +1,16 @@
 //! Calling providers: send an adapter's request with the credential header, classify failures
 //! (retryable or not), and scrub secrets from whatever the provider says before a client sees it.
 
+mod response;
 pub mod stream;
+
+pub use response::UpstreamResponse;
 
 use std::time::Duration;
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
+use bytes::Bytes;
+use http_body_util::Full;
 
 use crate::error::ApiError;
 use crate::providers::{self, UpstreamCall};
@@ -157,32 +162,50 @@ impl UpstreamError {
     }
 }
 
-/// Sends an adapter's request to the provider; returns the response only for a 2xx status.
+/// Sends an adapter's request to the provider; returns the response only for a 2xx status. The
+/// `timeout` covers the whole exchange, body included (see [`UpstreamResponse::chunk`]).
 pub async fn send(
     provider: &ProviderRt,
     credential: Option<&CredentialRt>,
     call: UpstreamCall,
     request_id: &str,
     timeout: std::time::Duration,
-) -> Result<reqwest::Response, UpstreamError> {
-    let mut request = provider
-        .client
-        .post(match &provider.fixed_url {
-            Some(url) if provider.protocol.fixed_path() == Some(call.path.as_str()) => url.clone(),
-            _ => reqwest::Url::parse(&format!("{}{}", provider.base_url, call.path))
-                .map_err(|_| UpstreamError::Connect("has an invalid URL".into()))?,
-        })
-        .timeout(timeout)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header("x-request-id", request_id)
-        .body(call.body);
+) -> Result<UpstreamResponse, UpstreamError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let uri = match &provider.fixed_uri {
+        Some(uri) if provider.protocol.fixed_path() == Some(call.path.as_str()) => uri.clone(),
+        _ => upstream_uri(&provider.base_url, &call.path)
+            .ok_or_else(|| UpstreamError::Connect("has an invalid URL".into()))?,
+    };
+    let mut request = http::Request::post(uri)
+        .body(Full::new(Bytes::from(call.body)))
+        .map_err(|_| UpstreamError::Connect("has an invalid URL".into()))?;
+    let headers = request.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert("x-request-id", id);
+    }
     for (name, value) in call.headers {
-        request = request.header(name, value);
+        let name = http::HeaderName::from_bytes(name.as_bytes());
+        let value = HeaderValue::try_from(value);
+        let (Ok(name), Ok(value)) = (name, value) else {
+            return Err(UpstreamError::Connect(
+                "could not be sent a header the adapter formed".into(),
+            ));
+        };
+        headers.insert(name, value);
     }
     if let Some(c) = credential {
-        request = request.header(c.header.0.clone(), c.header.1.clone());
+        headers.insert(c.header.0.clone(), c.header.1.clone());
     }
-    let response = request.send().await.map_err(classify_transport)?;
+    let response = match tokio::time::timeout_at(deadline, provider.client.request(request)).await {
+        Err(_) => return Err(UpstreamError::Timeout),
+        Ok(Err(e)) => return Err(classify_transport(&e)),
+        Ok(Ok(r)) => UpstreamResponse::new(r, deadline),
+    };
     if response.status().is_success() {
         return Ok(response);
     }
@@ -201,27 +224,35 @@ pub async fn send(
     Err(error)
 }
 
+/// `base_url` + `path` as a request URI: parsed as a URL first, which normalises what a URI would
+/// refuse (an international host name, characters to percent-encode).
+pub fn upstream_uri(base_url: &str, path: &str) -> Option<http::Uri> {
+    let url = url::Url::parse(&format!("{base_url}{path}")).ok()?;
+    http::Uri::try_from(url.as_str()).ok()
+}
+
 /// Maps a transport failure without quoting it (the text can be long and is not for clients).
-pub fn classify_transport(e: reqwest::Error) -> UpstreamError {
-    if e.is_timeout() {
-        UpstreamError::Timeout
-    } else if e.is_connect() {
+fn classify_transport(e: &hyper_util::client::legacy::Error) -> UpstreamError {
+    tracing::debug!(error = ?e, "upstream request failed");
+    if e.is_connect() {
         UpstreamError::Connect("connection failed".into())
-    } else if e.is_body() || e.is_decode() {
-        UpstreamError::StreamBroken("broke off its answer".into())
     } else {
         UpstreamError::Connect("request failed".into())
     }
 }
 
+/// Spare capacity [`read_capped`] leaves for the extension fields (`routing` included).
+const SPLICE_HEADROOM: usize = 1024;
+
 /// Reads a response body up to `limit` bytes.
 pub async fn read_capped(
-    mut response: reqwest::Response,
+    mut response: UpstreamResponse,
     limit: usize,
 ) -> Result<Vec<u8>, UpstreamError> {
     let expected = response.content_length().unwrap_or(0).min(limit as u64) as usize;
-    let mut out = Vec::with_capacity(expected);
-    while let Some(chunk) = response.chunk().await.map_err(classify_transport)? {
+    // Room for the extension fields spliced in afterwards, so that does not reallocate.
+    let mut out = Vec::with_capacity(expected + SPLICE_HEADROOM);
+    while let Some(chunk) = response.chunk().await? {
         if out.len() + chunk.len() > limit {
             return Err(UpstreamError::Malformed(format!(
                 "sent an answer larger than {limit} bytes"

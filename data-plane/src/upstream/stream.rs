@@ -9,17 +9,15 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use super::{UpstreamError, classify_transport};
+use super::{UpstreamError, UpstreamResponse};
 use crate::catalog::ModelInfo;
 use crate::extensions::Extensions;
 use crate::providers::{Flow, StreamTranslator};
 use crate::sse::SseDecoder;
 use crate::usage::{OpenAiUsage, Usage};
-
-type ByteStream = std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
 
 /// Called once when the stream ends, with the usage seen and whether it completed.
 pub type OnFinish = Box<dyn FnOnce(Option<Usage>, bool) + Send>;
@@ -82,7 +80,7 @@ pub fn translate_close(
 
 /// An upstream stream being relayed.
 pub struct Relay {
-    upstream: ByteStream,
+    upstream: UpstreamResponse,
     decoder: SseDecoder,
     translator: Box<dyn StreamTranslator>,
     /// Translated chunks (JSON objects) not yet sent.
@@ -102,7 +100,7 @@ impl Relay {
     /// provider that fails before sending anything can still be replaced by the next attempt.
     #[allow(clippy::too_many_arguments)]
     pub async fn open(
-        response: reqwest::Response,
+        response: UpstreamResponse,
         translator: Box<dyn StreamTranslator>,
         ext: Extensions,
         started: Instant,
@@ -111,7 +109,7 @@ impl Relay {
         on_finish: OnFinish,
     ) -> Result<Relay, UpstreamError> {
         let mut relay = Relay {
-            upstream: Box::pin(response.bytes_stream()),
+            upstream: response,
             decoder: SseDecoder::new(),
             translator,
             queue: VecDeque::new(),
@@ -125,9 +123,8 @@ impl Relay {
         };
         let first = async {
             while relay.queue.is_empty() && relay.ending.is_none() {
-                match relay.upstream.next().await {
-                    Some(Ok(bytes)) => relay.absorb(&bytes)?,
-                    Some(Err(e)) => return Err(classify_transport(e)),
+                match relay.upstream.chunk().await? {
+                    Some(bytes) => relay.absorb(&bytes)?,
                     None => {
                         return Err(UpstreamError::StreamBroken(
                             "ended its stream before sending anything".into(),
@@ -200,18 +197,15 @@ impl Relay {
             if self.done {
                 return None;
             }
-            match tokio::time::timeout(self.timeouts.idle, self.upstream.next()).await {
+            match tokio::time::timeout(self.timeouts.idle, self.upstream.chunk()).await {
                 Err(_) => self.fail(UpstreamError::Timeout),
-                Ok(Some(Ok(bytes))) => {
+                Ok(Ok(Some(bytes))) => {
                     if let Err(e) = self.absorb(&bytes) {
                         self.fail(e);
                     }
                 }
-                Ok(Some(Err(e))) => {
-                    tracing::debug!(provider = %self.ext.provider, error = %e, "upstream stream broke");
-                    self.fail(UpstreamError::StreamBroken("broke off the stream".into()));
-                }
-                Ok(None) => self.upstream_closed(),
+                Ok(Err(e)) => self.fail(e),
+                Ok(Ok(None)) => self.upstream_closed(),
             }
         }
     }
