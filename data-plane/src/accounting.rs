@@ -32,29 +32,25 @@ pub struct Accounting {
 }
 
 impl Accounting {
-    /// The request-level facts, before any provider answered.
-    pub fn for_request(request_id: &str, key: &str, request: Option<&ChatRequest>) -> Accounting {
-        let mut a = Accounting {
+    /// What is known before the body is read: which request, and whose key.
+    pub fn for_request(request_id: &str, key: &str) -> Accounting {
+        Accounting {
             request_id: request_id.to_string(),
             key: key.to_string(),
             ..Default::default()
-        };
-        if let Some(r) = request {
-            a.requested_model = r.model.clone();
-            a.stream = r.stream;
-            a.user_id = r
-                .body
-                .get("user")
-                .and_then(|u| u.as_str())
-                .unwrap_or_default()
-                .to_string();
-            a.metadata_json = r
-                .user_metadata
-                .as_ref()
-                .map(|m| serde_json::Value::Object(m.clone()).to_string())
-                .unwrap_or_default();
         }
-        a
+    }
+
+    /// Adds the facts of the parsed request.
+    pub fn describe(&mut self, r: &ChatRequest) {
+        self.requested_model = r.model.clone();
+        self.stream = r.stream;
+        if let Some(user) = r.body.get("user").and_then(|u| u.as_str()) {
+            self.user_id = user.to_string();
+        }
+        if let Some(m) = &r.user_metadata {
+            self.metadata_json = serde_json::to_string(m).unwrap_or_default();
+        }
     }
 }
 

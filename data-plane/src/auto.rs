@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::policy::PolicyRt;
 use crate::route::{Attempt, Plan, RouteCtx, Routing, attempt, check_one};
 use crate::runtime::TargetRt;
-use crate::signals::{self, Stats};
+use crate::signals::Stats;
 
 /// Candidates tried for one request (the best and two fallbacks).
 const ATTEMPTS: usize = 3;
@@ -35,7 +35,8 @@ pub const MODES: [&str; 4] = ["auto:fast", "auto:balance", "auto:cost", "auto:qu
 
 struct Scored {
     attempt: Attempt,
-    stats: Stats,
+    /// When its signals last changed (`None`: never measured).
+    last_update: Option<tokio::time::Instant>,
     cost: f64,
     speed_ms: Option<f64>,
     score: f64,
@@ -55,6 +56,9 @@ pub fn plan(ctx: &RouteCtx<'_>, mode: &str, label: &str) -> Result<Plan, ApiErro
     names.sort();
     let mut refused = None;
     let mut scored = Vec::new();
+    let Some(mut signals) = ctx.signals.view() else {
+        return Err(ApiError::unavailable("Routing signals are unavailable."));
+    };
     for name in names {
         let provider = &ctx.rt.providers[name];
         for model in &provider.models {
@@ -73,24 +77,25 @@ pub fn plan(ctx: &RouteCtx<'_>, mode: &str, label: &str) -> Result<Plan, ApiErro
                 refused.get_or_insert(e);
                 continue;
             }
-            let credentials: Vec<String> = provider
-                .credentials
-                .iter()
-                .map(|c| signals::key(&provider.name, model, &c.name))
-                .collect();
-            if !credentials.is_empty() && !credentials.iter().any(|k| ctx.signals.available(k)) {
+            if !provider.credentials.is_empty()
+                && !provider
+                    .credentials
+                    .iter()
+                    .any(|c| signals.available(&provider.name, model, &c.name))
+            {
                 continue;
             }
-            let stats = ctx.signals.get(&signals::key(&provider.name, model, "*"));
+            let stats = signals.stats(&provider.name, model, "*");
             scored.push(Scored {
                 cost: expected_cost(&a, ctx),
-                speed_ms: speed(&stats),
-                stats,
+                speed_ms: stats.and_then(speed),
+                last_update: stats.and_then(|s| s.last_update),
                 attempt: a,
                 score: 0.0,
             });
         }
     }
+    drop(signals);
     if scored.is_empty() {
         return Err(refused.unwrap_or_else(|| {
             ApiError::unavailable(format!("No configured model can serve `{mode}` right now."))
@@ -113,6 +118,11 @@ pub fn plan(ctx: &RouteCtx<'_>, mode: &str, label: &str) -> Result<Plan, ApiErro
         attempts,
         routing,
     })
+}
+
+/// (provider, model): the tie-break order, compared without building labels.
+fn candidate_name(s: &Scored) -> (&str, &str) {
+    (&s.attempt.provider.name, &s.attempt.model)
 }
 
 fn expected_cost(a: &Attempt, ctx: &RouteCtx<'_>) -> f64 {
@@ -177,17 +187,14 @@ fn rank(mode: &str, scored: &mut [Scored]) -> String {
     scored.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)
-            .then_with(|| a.attempt.label().cmp(&b.attempt.label()))
+            .then_with(|| candidate_name(a).cmp(&candidate_name(b)))
     });
     let mut rng = rand::rng();
     if mode == "auto:fast" {
         let explorable: Vec<usize> = (0..scored.len())
             .filter(|i| {
                 scored[*i].speed_ms.is_none()
-                    || scored[*i]
-                        .stats
-                        .last_update
-                        .is_none_or(|t| t.elapsed() > STALE)
+                    || scored[*i].last_update.is_none_or(|t| t.elapsed() > STALE)
             })
             .collect();
         if !explorable.is_empty() && (scored[0].speed_ms.is_none() || rng.random_bool(EXPLORE)) {

@@ -12,13 +12,24 @@ pub struct Extensions {
 
 impl Extensions {
     pub fn new(provider: &str, routing_mode: &str, request_id: &str) -> Self {
-        let quote = |s: &str| serde_json::to_string(s).unwrap_or_default();
-        let fixed = format!(
-            "\"provider\":{},\"routing_mode\":{},\"x_request_id\":{}",
-            quote(provider),
-            quote(routing_mode),
-            quote(request_id)
-        );
+        let mut fixed =
+            String::with_capacity(48 + provider.len() + routing_mode.len() + request_id.len());
+        for (i, (name, value)) in [
+            ("provider", provider),
+            ("routing_mode", routing_mode),
+            ("x_request_id", request_id),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if i > 0 {
+                fixed.push(',');
+            }
+            fixed.push('"');
+            fixed.push_str(name);
+            fixed.push_str("\":");
+            push_json_string(&mut fixed, value);
+        }
         Extensions {
             provider: provider.to_string(),
             request_id: request_id.to_string(),
@@ -73,6 +84,18 @@ impl Extensions {
             out.extend_from_slice(extra.as_bytes());
         }
         out.push(b'}');
+    }
+}
+
+/// Appends `value` as a JSON string literal (quoted and escaped).
+fn push_json_string(out: &mut String, value: &str) {
+    let needs_escape = value.chars().any(|c| c == '"' || c == '\\' || c < ' ');
+    if needs_escape {
+        out.push_str(&serde_json::Value::from(value).to_string());
+    } else {
+        out.push('"');
+        out.push_str(value);
+        out.push('"');
     }
 }
 

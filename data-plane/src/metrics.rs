@@ -33,11 +33,24 @@ struct Totals {
     latency_ms_sum: u64,
 }
 
+/// Totals per status, per model (at most 128 characters), per provider, per key: nested so that
+/// recording a request looks every level up by `&str` and allocates only for a new combination.
+type Tree = BTreeMap<String, BTreeMap<String, BTreeMap<String, BTreeMap<u16, Totals>>>>;
+
 /// Counters keyed by (key, provider, model, status). Label values come from the snapshot or the
 /// request's model name, never from secrets.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    totals: Mutex<BTreeMap<(String, String, String, u16), Totals>>,
+    totals: Mutex<Tree>,
+}
+
+/// The value under `name`, created (with an owned copy of `name`) only when missing. (Always
+/// `Some`; an `Option` because the borrow checker cannot yet see a lookup-or-insert through.)
+fn slot<'m, V: Default>(map: &'m mut BTreeMap<String, V>, name: &str) -> Option<&'m mut V> {
+    if !map.contains_key(name) {
+        map.insert(name.to_string(), V::default());
+    }
+    map.get_mut(name)
 }
 
 impl Metrics {
@@ -45,10 +58,17 @@ impl Metrics {
         let Ok(mut totals) = self.totals.lock() else {
             return;
         };
-        let model: String = r.model.chars().take(128).collect();
-        let t = totals
-            .entry((r.key.to_string(), r.provider.to_string(), model, r.status))
-            .or_default();
+        let model = match r.model.char_indices().nth(128) {
+            Some((cut, _)) => &r.model[..cut],
+            None => r.model,
+        };
+        let Some(statuses) = slot(&mut totals, r.key)
+            .and_then(|providers| slot(providers, r.provider))
+            .and_then(|models| slot(models, model))
+        else {
+            return;
+        };
+        let t = statuses.entry(r.status).or_default();
         t.requests += 1;
         t.incomplete += u64::from(!r.completed);
         t.latency_ms_sum += r.latency_ms;
@@ -99,7 +119,16 @@ impl Metrics {
         ];
         for (name, help, get) in series {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            for ((key, provider, model, status), t) in totals.iter() {
+            let rows = totals.iter().flat_map(|(key, providers)| {
+                providers.iter().flat_map(move |(provider, models)| {
+                    models.iter().flat_map(move |(model, statuses)| {
+                        statuses
+                            .iter()
+                            .map(move |(status, t)| (key, provider, model, status, t))
+                    })
+                })
+            });
+            for (key, provider, model, status, t) in rows {
                 let _ = writeln!(
                     out,
                     "{name}{{key=\"{}\",provider=\"{}\",model=\"{}\",status=\"{status}\"}} {}",
@@ -173,5 +202,25 @@ mod tests {
             text.contains(&format!("status=\"200\"}} {}", u64::MAX)),
             "{text}"
         );
+    }
+
+    /// Model labels are cut at 128 characters (not bytes), so a long name is one series.
+    #[test]
+    fn long_model_names_share_one_truncated_series() {
+        let m = Metrics::default();
+        for tail in ["a", "b"] {
+            m.record(Record {
+                key: "k",
+                provider: "p",
+                model: &format!("{}{tail}", "é".repeat(128)),
+                status: 200,
+                usage: None,
+                latency_ms: 1,
+                completed: true,
+            });
+        }
+        let text = m.render();
+        let expected = format!("model=\"{}\",status=\"200\"}} 2", "é".repeat(128));
+        assert!(text.contains(&expected), "{text}");
     }
 }

@@ -99,14 +99,58 @@ pub struct Signals {
     stats: Mutex<HashMap<String, Stats>>,
 }
 
+/// Signals read under one lock; keys are built in one reused buffer.
+pub struct SignalsView<'a> {
+    map: std::sync::MutexGuard<'a, HashMap<String, Stats>>,
+    key: String,
+    now: Instant,
+}
+
+impl SignalsView<'_> {
+    fn lookup(&mut self, provider: &str, model: &str, credential: &str) -> Option<&Stats> {
+        self.key.clear();
+        for (i, part) in [provider, model, credential].into_iter().enumerate() {
+            if i > 0 {
+                self.key.push('\u{1f}');
+            }
+            self.key.push_str(part);
+        }
+        self.map.get(self.key.as_str())
+    }
+
+    /// Like [`Signals::available`].
+    pub fn available(&mut self, provider: &str, model: &str, credential: &str) -> bool {
+        let now = self.now;
+        self.lookup(provider, model, credential).is_none_or(|s| {
+            s.cool_until.is_none_or(|u| now >= u) && s.breaker(now) != BreakerState::Open
+        })
+    }
+
+    /// The candidate's stats, if it has any.
+    pub fn stats(&mut self, provider: &str, model: &str, credential: &str) -> Option<&Stats> {
+        self.lookup(provider, model, credential)
+    }
+}
+
 /// The key of a candidate.
 pub fn key(provider: &str, model: &str, credential: &str) -> String {
-    format!("{provider}\u{1f}{model}\u{1f}{credential}")
+    let mut key = String::with_capacity(provider.len() + model.len() + credential.len() + 2);
+    for (i, part) in [provider, model, credential].into_iter().enumerate() {
+        if i > 0 {
+            key.push('\u{1f}');
+        }
+        key.push_str(part);
+    }
+    key
 }
 
 impl Signals {
     fn with<T>(&self, key: &str, f: impl FnOnce(&mut Stats) -> T) -> Option<T> {
         let mut map = self.stats.lock().ok()?;
+        // Looked up first: the owned key is only built for a candidate seen for the first time.
+        if let Some(stats) = map.get_mut(key) {
+            return Some(f(stats));
+        }
         Some(f(map.entry(key.to_string()).or_default()))
     }
 
@@ -117,6 +161,15 @@ impl Signals {
             .ok()
             .and_then(|m| m.get(key).cloned())
             .unwrap_or_default()
+    }
+
+    /// A read view of every candidate's signals under one lock, for scoring many at once.
+    pub fn view(&self) -> Option<SignalsView<'_>> {
+        Some(SignalsView {
+            map: self.stats.lock().ok()?,
+            key: String::new(),
+            now: Instant::now(),
+        })
     }
 
     /// Asks the breaker and the cool-down whether `key` may be tried now.
@@ -246,7 +299,7 @@ impl Signals {
 }
 
 /// Remaining/limit from `x-ratelimit-remaining-requests` and `x-ratelimit-limit-requests`.
-pub fn headroom_from(headers: &reqwest::header::HeaderMap) -> Option<f64> {
+pub fn headroom_from(headers: &http::HeaderMap) -> Option<f64> {
     let num = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok();
     let remaining = num("x-ratelimit-remaining-requests")
         .or_else(|| num("anthropic-ratelimit-requests-remaining"))?;

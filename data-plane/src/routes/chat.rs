@@ -2,6 +2,7 @@
 //! (backoff, retry budget, breakers, credential cool-downs, optional hedging) until one answers, and
 //! relay the answer (JSON or SSE) with TokenRouter's extension fields.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -29,15 +30,17 @@ pub async fn completions(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let mut accounting = Accounting::for_request(&request_id, &authed.key.name, None);
-    match handle(
+    let mut accounting = Accounting::for_request(&request_id, &authed.key.name);
+    // Boxed: the attempt machinery is a large future, and axum moves the handler's future several
+    // times through its layers; a pointer moves for free, kilobytes of state do not.
+    match Box::pin(handle(
         &state,
         &authed,
         &request_id,
         &headers,
         body,
         &mut accounting,
-    )
+    ))
     .await
     {
         Ok(response) => response,
@@ -64,7 +67,7 @@ async fn handle(
         .await
         .map_err(|_| ApiError::payload_too_large(limit))?;
     let request = request::parse(&bytes)?;
-    *accounting = Accounting::for_request(request_id, &authed.key.name, Some(&request));
+    accounting.describe(&request);
     let plan = route::resolve(&RouteCtx {
         rt: &authed.runtime,
         signals: &state.signals,
@@ -74,7 +77,7 @@ async fn handle(
     })?;
     accounting.routing_mode = plan.routing.mode.clone();
     state.retry_budget.request();
-    let base = accounting.clone();
+    let base = &*accounting;
     let routing = serde_json::to_string(&plan.routing).unwrap_or_default();
     let shared = Shared {
         state,
@@ -88,9 +91,11 @@ async fn handle(
         let last = index + 1 == plan.attempts.len();
         let mut record = base.clone();
         record.attempts = index as u32 + 1;
-        try_attempt(&shared, attempt, ext, last, record)
+        Box::pin(try_attempt(&shared, attempt, ext, last, record))
     };
     let mut last: Option<(String, UpstreamError)> = None;
+    // (index, attempts made) of the last failed attempt, for the record of a failed request.
+    let mut last_failed: Option<(usize, u32)> = None;
     let mut index = 0;
     while index < plan.attempts.len() {
         if index > 0 {
@@ -122,9 +127,7 @@ async fn handle(
             Err(AttemptError::Refused(e)) => return Err(e),
             Err(AttemptError::Upstream(e)) => {
                 let provider = plan.attempts[index + winner].provider.name.clone();
-                accounting.provider = provider.clone();
-                accounting.model = plan.attempts[index + winner].model.clone();
-                accounting.attempts = (index + winner + 1) as u32;
+                last_failed = Some((index + winner, (index + winner + 1) as u32));
                 tracing::debug!(%request_id, %provider, attempt = index + 1, error = ?e, "upstream attempt failed");
                 let moves_on = plan.policy.retry_on.moves_on(&e);
                 last = Some((provider, e));
@@ -134,6 +137,11 @@ async fn handle(
             }
         }
         index += used;
+    }
+    if let Some((failed, attempts)) = last_failed {
+        accounting.provider = plan.attempts[failed].provider.name.clone();
+        accounting.model = plan.attempts[failed].model.clone();
+        accounting.attempts = attempts;
     }
     Err(match last {
         Some((provider, e)) => e.to_api_error(&provider),
@@ -338,7 +346,7 @@ async fn try_attempt(
     );
     let aggregate = signals::key(&provider.name, &attempt.model, "*");
     let ctx = ResponseCtx {
-        id: format!("chatcmpl-{}", crate::ids::random_hex()),
+        id: crate::ids::prefixed_hex("chatcmpl-"),
         created: unix_now(),
         model: attempt.model.clone(),
         include_usage: request.include_usage,
@@ -457,9 +465,11 @@ async fn try_attempt(
             .as_ref()
             .zip(translated.usage.as_ref())
             .map(|(i, u)| i.cost(u));
-        let mut extra = format!("\"routing\":{routing}");
+        let mut extra = String::with_capacity(routing.len() + 40);
+        extra.push_str("\"routing\":");
+        extra.push_str(routing);
         if let Some(cost) = cost {
-            extra.push_str(&format!(",\"cost_usd\":{cost}"));
+            let _ = write!(extra, ",\"cost_usd\":{cost}");
         }
         record.usage = translated.usage;
         record.cost_usd = cost;
