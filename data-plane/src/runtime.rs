@@ -164,7 +164,12 @@ pub struct Runtime {
     pub rules: Vec<RuleRt>,
     /// Indices into `rules` of rules whose pattern is an exact name, by that name (ascending).
     pub exact_rules: HashMap<String, Vec<usize>>,
-    /// Indices into `rules` of rules whose pattern has a `*` (ascending).
+    /// Indices into `rules` of rules whose pattern is `prefix*` (one star, at the end), by prefix
+    /// (ascending).
+    pub prefix_rules: HashMap<String, Vec<usize>>,
+    /// The distinct prefix lengths (bytes) in `prefix_rules`, ascending.
+    pub prefix_lens: Vec<usize>,
+    /// Indices into `rules` of the other rules with a `*` (ascending).
     pub glob_rules: Vec<usize>,
     pub catalog: Catalog,
 }
@@ -185,30 +190,26 @@ fn millis_or(ms: u32, default: Duration) -> Duration {
 }
 
 impl Runtime {
-    /// Rules that could match `model`, in priority order: the exact-name ones for it merged with
-    /// every glob rule, so a large rule set costs a lookup plus the globs, not a full scan.
+    /// Rules that could match `model`, in priority order: the exact-name ones for it, the `prefix*`
+    /// ones whose prefix it starts with, and the other glob rules. A large rule set costs a few
+    /// lookups plus the general globs, not a full scan.
     pub fn rules_for<'a>(&'a self, model: &str) -> impl Iterator<Item = &'a RuleRt> + 'a {
-        let exact: &[usize] = self.exact_rules.get(model).map_or(&[], Vec::as_slice);
-        let globs = self.glob_rules.as_slice();
-        let (mut e, mut g) = (0, 0);
-        std::iter::from_fn(move || {
-            let next = match (exact.get(e), globs.get(g)) {
-                (Some(&a), Some(&b)) if a < b => {
-                    e += 1;
-                    a
-                }
-                (_, Some(&b)) => {
-                    g += 1;
-                    b
-                }
-                (Some(&a), None) => {
-                    e += 1;
-                    a
-                }
-                (None, None) => return None,
+        let mut picked: Vec<usize> = Vec::new();
+        if let Some(exact) = self.exact_rules.get(model) {
+            picked.extend_from_slice(exact);
+        }
+        for &len in &self.prefix_lens {
+            let Some(prefix) = model.get(..len) else {
+                // Longer than the model, or not on a character boundary: no rule can match.
+                continue;
             };
-            self.rules.get(next)
-        })
+            if let Some(rules) = self.prefix_rules.get(prefix) {
+                picked.extend_from_slice(rules);
+            }
+        }
+        picked.extend_from_slice(&self.glob_rules);
+        picked.sort_unstable();
+        picked.into_iter().filter_map(|i| self.rules.get(i))
     }
 
     /// Validates a snapshot as untrusted input and compiles it.
@@ -359,14 +360,18 @@ impl Runtime {
             });
         }
         let mut exact_rules: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut prefix_rules: HashMap<String, Vec<usize>> = HashMap::new();
         let mut glob_rules = Vec::new();
         for (i, r) in rules.iter().enumerate() {
-            if r.pattern.contains('*') {
-                glob_rules.push(i);
-            } else {
-                exact_rules.entry(r.pattern.clone()).or_default().push(i);
+            match r.pattern.split_once('*') {
+                None => exact_rules.entry(r.pattern.clone()).or_default().push(i),
+                Some((prefix, "")) => prefix_rules.entry(prefix.to_string()).or_default().push(i),
+                Some(_) => glob_rules.push(i),
             }
         }
+        let mut prefix_lens: Vec<usize> = prefix_rules.keys().map(String::len).collect();
+        prefix_lens.sort_unstable();
+        prefix_lens.dedup();
         Ok(Runtime {
             version: s.version,
             epoch: s.epoch.clone(),
@@ -375,6 +380,8 @@ impl Runtime {
             models,
             api_keys,
             exact_rules,
+            prefix_rules,
+            prefix_lens,
             glob_rules,
             rules,
             catalog,
@@ -442,8 +449,79 @@ mod tests {
         s.content_hash = content_hash(&s);
         let rt = Runtime::compile(&s, CompilePolicy::default(), &ClientCache::default()).unwrap();
         let names: Vec<&str> = rt.rules_for("m").map(|r| r.name.as_str()).collect();
-        assert_eq!(names, ["glob-x", "glob-all", "exact-early", "exact-late"]);
-        let names: Vec<&str> = rt.rules_for("zzz").map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["glob-all", "exact-early", "exact-late"]);
+        let names: Vec<&str> = rt.rules_for("xm").map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["glob-x", "glob-all"]);
+        let names: Vec<&str> = rt.rules_for("zzz").map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["glob-all"]);
+    }
+
+    /// The index only skips rules that cannot match: for every model, the matching rules it
+    /// yields are exactly those a scan of every rule finds, in the same order.
+    #[test]
+    fn rules_for_finds_what_a_full_scan_finds() {
+        let patterns = [
+            "gpt-4o*",
+            "gpt-*",
+            "gpt-4o-mini",
+            "*",
+            "*-mini",
+            "claude-*-4*",
+            "gpt-4o",
+            "é*",
+            "éa*",
+            "",
+            "gpt-4o-mini*",
+            "g*",
+            "*mini*",
+        ];
+        let mut s = Snapshot {
+            providers: vec![Provider {
+                name: "p".into(),
+                kind: "openai".into(),
+                base_url: "https://example.com/v1".into(),
+                ..Default::default()
+            }],
+            routing_rules: patterns
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| !p.is_empty())
+                .map(|(i, p)| RoutingRule {
+                    name: format!("r{i}"),
+                    priority: (i % 4) as i32,
+                    match_model: p.to_string(),
+                    target_provider: "p".into(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        s.content_hash = content_hash(&s);
+        let rt = Runtime::compile(&s, CompilePolicy::default(), &ClientCache::default()).unwrap();
+        for model in [
+            "gpt-4o-mini",
+            "gpt-4o",
+            "gpt-4",
+            "g",
+            "",
+            "claude-sonnet-4-5",
+            "é",
+            "éa",
+            "ée",
+            "x-mini",
+        ] {
+            let indexed: Vec<&str> = rt
+                .rules_for(model)
+                .filter(|r| crate::route::glob_match(&r.pattern, model))
+                .map(|r| r.name.as_str())
+                .collect();
+            let scanned: Vec<&str> = rt
+                .rules
+                .iter()
+                .filter(|r| crate::route::glob_match(&r.pattern, model))
+                .map(|r| r.name.as_str())
+                .collect();
+            assert_eq!(indexed, scanned, "model {model:?}");
+        }
     }
 }
