@@ -109,16 +109,12 @@ pub struct SignalsView<'a> {
 impl SignalsView<'_> {
     fn lookup(&mut self, provider: &str, model: &str, credential: &str) -> Option<&Stats> {
         self.key.clear();
-        for (i, part) in [provider, model, credential].into_iter().enumerate() {
-            if i > 0 {
-                self.key.push('\u{1f}');
-            }
-            self.key.push_str(part);
-        }
+        push_key(&mut self.key, provider, model, credential);
         self.map.get(self.key.as_str())
     }
 
-    /// Like [`Signals::available`].
+    /// Whether the candidate could be tried now (breaker not open, not cooling), without taking
+    /// a trial.
     pub fn available(&mut self, provider: &str, model: &str, credential: &str) -> bool {
         let now = self.now;
         self.lookup(provider, model, credential).is_none_or(|s| {
@@ -135,13 +131,18 @@ impl SignalsView<'_> {
 /// The key of a candidate.
 pub fn key(provider: &str, model: &str, credential: &str) -> String {
     let mut key = String::with_capacity(provider.len() + model.len() + credential.len() + 2);
+    push_key(&mut key, provider, model, credential);
+    key
+}
+
+/// Appends the key of a candidate to `out`.
+fn push_key(out: &mut String, provider: &str, model: &str, credential: &str) {
     for (i, part) in [provider, model, credential].into_iter().enumerate() {
         if i > 0 {
-            key.push('\u{1f}');
+            out.push('\u{1f}');
         }
-        key.push_str(part);
+        out.push_str(part);
     }
-    key
 }
 
 impl Signals {
@@ -190,17 +191,6 @@ impl Signals {
             }
         })
         .unwrap_or(Admission::Allowed)
-    }
-
-    /// Whether `key` could be tried now (breaker not open, not cooling), without taking a trial.
-    pub fn available(&self, key: &str) -> bool {
-        let now = Instant::now();
-        let Ok(map) = self.stats.lock() else {
-            return true;
-        };
-        map.get(key).is_none_or(|s| {
-            s.cool_until.is_none_or(|u| now >= u) && s.breaker(now) != BreakerState::Open
-        })
     }
 
     /// How long `key` still cools down after a 429, if it does.
