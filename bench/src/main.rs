@@ -18,8 +18,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
-use scenarios::suite::{self, Column, Route};
-use scenarios::{Env, Opts, PACED_MODEL, SLOW_MODEL, direct, memory, passthrough, tokenrouter};
+use scenarios::suite;
+use scenarios::{Env, Opts, PACED_MODEL, SLOW_MODEL, memory, tokenrouter};
 
 /// Command line.
 #[derive(Parser, Debug)]
@@ -188,25 +188,7 @@ async fn all(opts: Opts, dir: std::path::PathBuf, bins: stack::Bins) -> anyhow::
 
 /// TokenRouter on the OpenAI simulator, against it directly and the bare pass-through.
 async fn openai(env: &mut Env) -> anyhow::Result<()> {
-    let route = Route {
-        section: "openai",
-        direct: Column {
-            plain: direct(&env.fast, "gpt-4o-mini", false),
-            stream: direct(&env.fast, "gpt-4o-mini", true),
-            proc: &env.fast.proc,
-        },
-        passthrough: Some(Column {
-            plain: passthrough(env, false),
-            stream: passthrough(env, true),
-            proc: &env.passthrough.0,
-        }),
-        tokenrouter: Column {
-            plain: tokenrouter(env, "gpt-4o-mini", false),
-            stream: tokenrouter(env, "gpt-4o-mini", true),
-            proc: &env.gw.proc,
-        },
-    };
-    suite::run(&route, &env.opts, &mut env.report).await
+    suite::run_over_fast(env, "openai", "gpt-4o-mini").await
 }
 
 /// Waits until TokenRouter answers 200 for each model (providers added over gRPC arrive by watch).

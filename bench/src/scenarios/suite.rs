@@ -263,3 +263,28 @@ async fn latency(route: &Route<'_>, opts: &Opts, report: &mut Report) {
     report.raw(&format!("{s}.latency_open_{rate:.0}"), raw(&open));
     report.raw(&format!("{s}.ttft_c1"), raw(&ttft));
 }
+
+/// Runs the suite for TokenRouter asked for `model`, against the `fast` OpenAI simulator (asked for
+/// `gpt-4o-mini`) and the bare pass-through in front of it.
+pub async fn run_over_fast(env: &mut super::Env, section: &str, model: &str) -> anyhow::Result<()> {
+    use super::{direct, passthrough, tokenrouter};
+    let route = Route {
+        section,
+        direct: Column {
+            plain: direct(&env.fast, "gpt-4o-mini", false),
+            stream: direct(&env.fast, "gpt-4o-mini", true),
+            proc: &env.fast.proc,
+        },
+        passthrough: Some(Column {
+            plain: passthrough(env, false),
+            stream: passthrough(env, true),
+            proc: &env.passthrough.0,
+        }),
+        tokenrouter: Column {
+            plain: tokenrouter(env, model, false),
+            stream: tokenrouter(env, model, true),
+            proc: &env.gw.proc,
+        },
+    };
+    run(&route, &env.opts, &mut env.report).await
+}

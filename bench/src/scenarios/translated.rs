@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use super::suite::{self, Column, Route};
-use super::{Env, PROMPT, direct, passthrough, tokenrouter};
+use super::{Env, PROMPT};
 use crate::client::{Dialect, Target};
 use crate::stack::{self, CLIENT_KEY};
 
@@ -103,25 +103,7 @@ pub async fn auto_fast(env: &mut Env) -> anyhow::Result<()> {
             return Ok(());
         }
     }
-    let route = Route {
-        section: s,
-        direct: Column {
-            plain: direct(&env.fast, "gpt-4o-mini", false),
-            stream: direct(&env.fast, "gpt-4o-mini", true),
-            proc: &env.fast.proc,
-        },
-        passthrough: Some(Column {
-            plain: passthrough(env, false),
-            stream: passthrough(env, true),
-            proc: &env.passthrough.0,
-        }),
-        tokenrouter: Column {
-            plain: tokenrouter(env, "auto:fast", false),
-            stream: tokenrouter(env, "auto:fast", true),
-            proc: &env.gw.proc,
-        },
-    };
-    suite::run(&route, &env.opts, &mut env.report).await
+    suite::run_over_fast(env, s, "auto:fast").await
 }
 
 /// One request for `model`; the provider that answered, or why it failed.
