@@ -82,6 +82,34 @@ impl ApiError {
         error
     }
 
+    /// What each provider answers for a model that does not exist or the account cannot use
+    /// (`shared/docs/providers.md`; Mistral and DeepSeek answer 400, not 404).
+    pub(crate) fn unknown_model(protocol: Protocol, model: &str) -> ApiError {
+        match protocol {
+            Protocol::Anthropic => ApiError::new(404, format!("model: {model}")),
+            Protocol::Gemini => ApiError::new(
+                404,
+                format!(
+                    "models/{model} is not found for API version v1beta, or is not supported for \
+                     generateContent. Call ListModels to see the list of available models and their \
+                     supported methods."
+                ),
+            ),
+            Protocol::Mistral => ApiError::new(400, "Invalid model").raw(json!({
+                "object": "error", "message": format!("Invalid model: {model}"),
+                "type": "invalid_model", "param": null, "code": "1500"
+            })),
+            Protocol::DeepSeek => ApiError::new(400, "Model Not Exist")
+                .kind("invalid_request_error")
+                .code("invalid_request_error"),
+            Protocol::OpenAi => ApiError::new(
+                404,
+                format!("The model `{model}` does not exist or you do not have access to it."),
+            )
+            .code("model_not_found"),
+        }
+    }
+
     /// The not-retryable quota error of each provider ([`crate::Fault::InsufficientQuota`]).
     pub(crate) fn insufficient_quota(protocol: Protocol) -> ApiError {
         match protocol {

@@ -103,6 +103,12 @@ pub struct SimConfig {
     pub strict_fields: bool,
     /// Model ids listed by the models endpoint; empty lists a per-protocol default set.
     pub models: Vec<String>,
+    /// Answer only the listed models, as an account without access to the others does: any other
+    /// model gets the provider's own "model not found" error (OpenAI, Anthropic, Gemini: 404;
+    /// Mistral, DeepSeek: 400).
+    pub serves_only_listed: bool,
+    /// Whether the models endpoint answers; off, it is a 404 (a server without a list endpoint).
+    pub lists_models: bool,
 }
 
 impl SimConfig {
@@ -117,6 +123,8 @@ impl SimConfig {
             record_requests: true,
             strict_fields: true,
             models: Vec::new(),
+            serves_only_listed: false,
+            lists_models: true,
         }
     }
 }
@@ -245,14 +253,19 @@ impl Simulator {
         self.state.set_fault(fault);
     }
 
-    /// Every request received so far (empty when recording is off).
+    /// Every request received so far (empty when recording is off), model listings apart.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.state.requests()
     }
 
-    /// Number of requests received.
+    /// Number of requests received, model listings apart ([`Simulator::list_count`]).
     pub fn request_count(&self) -> usize {
         self.state.request_count()
+    }
+
+    /// Number of model-list requests received (a gateway discovering what the account serves).
+    pub fn list_count(&self) -> usize {
+        self.state.list_count()
     }
 
     /// Requests whose client went away before the simulator finished sending the answer.

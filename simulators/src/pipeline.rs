@@ -101,19 +101,24 @@ async fn run(
     } else {
         serde_json::from_slice::<Value>(&body)
     };
-    state.record(|| RecordedRequest {
-        method: method.to_string(),
-        path: uri.path().to_string(),
-        query: uri.query().map(str::to_string),
-        headers: headers
-            .iter()
-            .map(|(name, value)| {
-                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-                (name.as_str().to_string(), value)
-            })
-            .collect(),
-        body: parsed.as_ref().cloned().unwrap_or(Value::Null),
-    });
+    if matches!(endpoint, Endpoint::Models) {
+        // A gateway lists models on its own schedule; tests count the requests clients caused.
+        state.record_list();
+    } else {
+        state.record(|| RecordedRequest {
+            method: method.to_string(),
+            path: uri.path().to_string(),
+            query: uri.query().map(str::to_string),
+            headers: headers
+                .iter()
+                .map(|(name, value)| {
+                    let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                    (name.as_str().to_string(), value)
+                })
+                .collect(),
+            body: parsed.as_ref().cloned().unwrap_or(Value::Null),
+        });
+    }
     // Faults target generation requests; model listings and probes do not consume them.
     let fault = match endpoint {
         Endpoint::Generate => state.take_fault(),
@@ -168,11 +173,15 @@ async fn answer(
             })
         })
         .and_then(|body| match endpoint {
-            Endpoint::Models => Ok(Reply::Json(list_models_body(config))),
+            Endpoint::Models if config.lists_models => Ok(Reply::Json(list_models_body(config))),
+            Endpoint::Models => Err(ApiError::new(404, "This server does not list its models.")),
             Endpoint::NotFound => Err(ApiError::new(
                 404,
                 format!("Unknown path {} for this simulator.", uri.path()),
             )),
+            Endpoint::Generate if config.serves_only_listed && !listed(config, uri, &body) => Err(
+                ApiError::unknown_model(protocol, &requested_model(uri, &body)),
+            ),
             Endpoint::Generate => match protocol {
                 Protocol::OpenAi | Protocol::Mistral | Protocol::DeepSeek => {
                     openai::respond(config, &body)
@@ -307,6 +316,38 @@ fn decorate(protocol: Protocol, response: &mut Response) {
     }
 }
 
+/// The model a generation request names: Gemini's is in the path, the others' in the body.
+fn requested_model(uri: &Uri, body: &Value) -> String {
+    match uri.path().strip_prefix("/v1beta/models/") {
+        Some(rest) => rest.split(':').next().unwrap_or_default().to_string(),
+        None => body["model"].as_str().unwrap_or_default().to_string(),
+    }
+}
+
+/// Whether the request's model is one the models endpoint lists, or the undated alias of one
+/// (`claude-haiku-4-5` for `claude-haiku-4-5-20251001`, which Anthropic accepts but does not list).
+fn listed(config: &SimConfig, uri: &Uri, body: &Value) -> bool {
+    let model = requested_model(uri, body);
+    listed_ids(config).iter().any(|id| {
+        *id == model
+            || id
+                .strip_prefix(model.as_str())
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|date| date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+fn listed_ids(config: &SimConfig) -> Vec<String> {
+    if config.models.is_empty() {
+        default_models(config.protocol)
+            .iter()
+            .map(|id| id.to_string())
+            .collect()
+    } else {
+        config.models.clone()
+    }
+}
+
 /// Models listed when the config names none.
 fn default_models(protocol: Protocol) -> &'static [&'static str] {
     match protocol {
@@ -320,14 +361,7 @@ fn default_models(protocol: Protocol) -> &'static [&'static str] {
 
 /// The model list in the provider's shape (`GET /v1/models` or Gemini's `GET /v1beta/models`).
 fn list_models_body(config: &SimConfig) -> Value {
-    let ids: Vec<String> = if config.models.is_empty() {
-        default_models(config.protocol)
-            .iter()
-            .map(|id| id.to_string())
-            .collect()
-    } else {
-        config.models.clone()
-    };
+    let ids = listed_ids(config);
     match config.protocol {
         Protocol::Anthropic => {
             let data: Vec<Value> = ids

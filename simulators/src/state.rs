@@ -23,6 +23,8 @@ pub struct SimState {
     faults_armed: AtomicBool,
     requests: Mutex<Vec<RecordedRequest>>,
     request_count: AtomicUsize,
+    /// Model-list requests (a gateway's discovery), kept apart from the requests tests count.
+    list_count: AtomicUsize,
     cancelled: AtomicUsize,
     shutdown: watch::Sender<bool>,
 }
@@ -44,6 +46,7 @@ impl SimState {
             faults_armed: AtomicBool::new(false),
             requests: Mutex::new(Vec::new()),
             request_count: AtomicUsize::new(0),
+            list_count: AtomicUsize::new(0),
             cancelled: AtomicUsize::new(0),
             shutdown,
         })
@@ -85,6 +88,16 @@ impl SimState {
             let request = request();
             lock(&self.requests).push(request);
         }
+    }
+
+    /// Counts a model-list request (not recorded with the others).
+    pub(crate) fn record_list(&self) {
+        self.list_count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Model-list requests received.
+    pub fn list_count(&self) -> usize {
+        self.list_count.load(Ordering::Relaxed)
     }
 
     /// Every request received so far (empty when recording is off).
