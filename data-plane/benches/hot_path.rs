@@ -276,12 +276,14 @@ fn routing(c: &mut Criterion) {
             .replace("gpt-4o-mini", model)
             .into_bytes();
         let request = request::parse(&body).expect("valid request");
+        let available = tokenrouter_data_plane::availability::Availability::default().view();
         let ctx = RouteCtx {
             rt: &rt,
             signals: &signals,
             key: &key,
             headers: &headers,
             request: &request,
+            available: &available,
         };
         c.bench_function(&format!("route::resolve, 10,000 rules, {what}"), |b| {
             b.iter(|| route::resolve(black_box(&ctx)).map(|p| p.attempts.len()))

@@ -56,6 +56,8 @@ pub fn plan(ctx: &RouteCtx<'_>, mode: &str, label: &str) -> Result<Plan, ApiErro
     names.sort();
     let mut refused = None;
     let mut scored = Vec::new();
+    // Candidates the provider does not serve to our account: used only when nothing else can.
+    let mut unserved = Vec::new();
     let Some(mut signals) = ctx.signals.view() else {
         return Err(ApiError::unavailable("Routing signals are unavailable."));
     };
@@ -86,7 +88,12 @@ pub fn plan(ctx: &RouteCtx<'_>, mode: &str, label: &str) -> Result<Plan, ApiErro
                 continue;
             }
             let stats = signals.stats(&provider.name, model, "*");
-            scored.push(Scored {
+            let pool = if ctx.available.serves(&provider.name, model) {
+                &mut scored
+            } else {
+                &mut unserved
+            };
+            pool.push(Scored {
                 cost: expected_cost(&a, ctx),
                 speed_ms: stats.and_then(speed),
                 last_update: stats.and_then(|s| s.last_update),
@@ -96,6 +103,9 @@ pub fn plan(ctx: &RouteCtx<'_>, mode: &str, label: &str) -> Result<Plan, ApiErro
         }
     }
     drop(signals);
+    if scored.is_empty() {
+        scored = unserved;
+    }
     if scored.is_empty() {
         return Err(refused.unwrap_or_else(|| {
             ApiError::unavailable(format!("No configured model can serve `{mode}` right now."))
@@ -117,6 +127,7 @@ pub fn plan(ctx: &RouteCtx<'_>, mode: &str, label: &str) -> Result<Plan, ApiErro
         policy: Arc::new(PolicyRt::default_for(attempts.len())),
         attempts,
         routing,
+        pinned: false,
     })
 }
 

@@ -89,6 +89,21 @@ impl ApiError {
         e
     }
 
+    /// A 404 `model_not_found` after the provider said it does not serve `model` to our account
+    /// (`detail`: what it said, already scrubbed of credentials).
+    pub fn model_not_served(provider: &str, model: &str, detail: &str) -> Self {
+        let mut e = Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            Some("model_not_found"),
+            format!(
+                "Provider `{provider}` does not serve the model `{model}` to this account: {detail}"
+            ),
+        );
+        e.param = Some("model".into());
+        e
+    }
+
     /// A 403 (`permission_error`).
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(

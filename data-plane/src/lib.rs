@@ -3,8 +3,10 @@
 
 pub mod accounting;
 pub mod auto;
+pub mod availability;
 pub mod catalog;
 pub mod clients;
+pub mod discovery;
 pub mod error;
 pub mod extensions;
 #[cfg(test)]
@@ -76,6 +78,7 @@ pub async fn serve(
         .clone()
         .map(|w| tokio::spawn(usage_report::run(state.clone(), w)));
     let watcher = watch.map(|w| tokio::spawn(watch::run(state.clone(), w)));
+    let discovery = tokio::spawn(discovery::run(state.clone()));
     // Without TCP_NODELAY, Nagle holds each small SSE chunk written after the response head until
     // the client ACKs (its delayed ACK: ~40 ms), which added ~45 ms to time-to-first-token.
     let listener = listener.tap_io(|tcp| {
@@ -90,6 +93,7 @@ pub async fn serve(
     if let Some(task) = watcher {
         task.abort();
     }
+    discovery.abort();
     // Usage of the requests just served is still queued: deliver it before going.
     state_for_shutdown.usage.stop();
     if let Some(task) = reporter

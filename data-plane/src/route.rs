@@ -9,6 +9,7 @@ use rand::Rng;
 use serde_json::{Map, Value};
 
 use crate::auto;
+use crate::availability::View;
 use crate::catalog::ModelInfo;
 use crate::error::ApiError;
 use crate::policy::PolicyRt;
@@ -48,6 +49,9 @@ pub struct Plan {
     pub attempts: Vec<Attempt>,
     pub policy: Arc<PolicyRt>,
     pub routing: Routing,
+    /// The client named the provider (`provider:model`): a "model not found" answer is final.
+    /// Otherwise routing chose the candidates, and one that does not serve the model is skipped.
+    pub pinned: bool,
 }
 
 /// Everything resolution looks at.
@@ -57,6 +61,8 @@ pub struct RouteCtx<'a> {
     pub key: &'a KeyRt,
     pub headers: &'a HeaderMap,
     pub request: &'a ChatRequest,
+    /// What providers really serve (discovered lists, recent "model not found" answers).
+    pub available: &'a View,
 }
 
 /// Resolves the request's model into a plan.
@@ -122,7 +128,20 @@ pub fn resolve(ctx: &RouteCtx<'_>) -> Result<Plan, ApiError> {
             attempts: vec![attempt],
             policy: Arc::new(PolicyRt::default_for(1)),
             routing,
+            pinned: true,
         });
+    }
+    if let Some((kind, providers, model)) = split_kind(ctx.rt, requested) {
+        let targets: Vec<TargetRt> = providers
+            .iter()
+            .map(|p| TargetRt {
+                provider: p.clone(),
+                model: model.to_string(),
+            })
+            .collect();
+        let policy = Arc::new(PolicyRt::default_for(targets.len()));
+        let reason = format!("providers of kind `{kind}`, by name");
+        return fixed_plan(ctx, targets, policy, "kind".into(), &reason);
     }
     if let Some(providers) = ctx.rt.models.get(requested) {
         let targets = providers
@@ -151,8 +170,9 @@ fn not_found(rt: &Runtime, requested: &str) -> ApiError {
         let mut names: Vec<&str> = rt.providers.keys().map(String::as_str).collect();
         names.sort_unstable();
         e.message = format!(
-            "No provider is named `{prefix}` and no configured provider serves a model `{requested}`. \
-             Providers: {}. GET /v1/models lists every model; pin one with `provider:model`.",
+            "No provider is named `{prefix}`, none is of kind `{prefix}`, and no configured provider \
+             serves a model `{requested}`. Providers: {}. GET /v1/models lists every model; pin one \
+             with `provider:model` or `kind:model`.",
             if names.is_empty() {
                 "none".to_string()
             } else {
@@ -177,7 +197,7 @@ fn fixed_plan(
         .map(|t| attempt(ctx.rt, t, requested))
         .collect();
     let mut first_refusal = None;
-    let attempts: Vec<Attempt> = all
+    let capable: Vec<Attempt> = all
         .into_iter()
         .filter(|a| match check_one(a, &ctx.request.features) {
             Ok(()) => true,
@@ -186,8 +206,16 @@ fn fixed_plan(
                 false
             }
         })
-        .take(policy.max_attempts.max(1))
         .collect();
+    // Candidates known not to serve the model go last rather than away: when no other can answer,
+    // the provider's own "not found" is the honest reply.
+    let (mut attempts, unserved): (Vec<Attempt>, Vec<Attempt>) = capable
+        .into_iter()
+        .partition(|a| ctx.available.serves(&a.provider.name, &a.model));
+    if attempts.is_empty() {
+        attempts = unserved;
+    }
+    attempts.truncate(policy.max_attempts.max(1));
     let Some(first) = attempts.first() else {
         return Err(first_refusal.unwrap_or_else(|| not_found(ctx.rt, requested)));
     };
@@ -206,6 +234,7 @@ fn fixed_plan(
         attempts,
         policy,
         routing,
+        pinned: false,
     })
 }
 
@@ -310,6 +339,23 @@ fn split_pinned<'a>(rt: &Runtime, requested: &'a str) -> Option<(Arc<ProviderRt>
     let (prefix, model) = requested.split_once([':', '/'])?;
     let provider = rt.providers.get(prefix)?;
     (!model.is_empty()).then(|| (provider.clone(), model))
+}
+
+/// The provider kinds a documented prefix (`anthropic:claude-...`) names.
+pub const KIND_PREFIXES: [&str; 5] = ["openai", "anthropic", "gemini", "mistral", "deepseek"];
+
+/// `kind:model` or `kind/model` where `kind` is one of [`KIND_PREFIXES`] and some provider is of
+/// that kind (checked after provider names, which win).
+fn split_kind<'r, 'a>(
+    rt: &'r Runtime,
+    requested: &'a str,
+) -> Option<(&'a str, &'r [Arc<ProviderRt>], &'a str)> {
+    let (prefix, model) = requested.split_once([':', '/'])?;
+    if model.is_empty() || !KIND_PREFIXES.contains(&prefix) {
+        return None;
+    }
+    let providers = rt.by_kind.get(prefix)?;
+    (!providers.is_empty()).then_some((prefix, providers.as_slice(), model))
 }
 
 /// Whole-string match where `*` stands for any run of characters.

@@ -158,6 +158,9 @@ pub struct Runtime {
     pub providers: HashMap<String, Arc<ProviderRt>>,
     /// Bare model name → enabled providers serving it, by provider name.
     pub models: HashMap<String, Vec<Arc<ProviderRt>>>,
+    /// Provider kind (`openai`, `anthropic`, ...) → enabled providers of that kind, by name: what a
+    /// `kind:model` prefix resolves to when no provider is named like the kind.
+    pub by_kind: HashMap<String, Vec<Arc<ProviderRt>>>,
     /// SHA-256 of the key → key.
     pub api_keys: HashMap<[u8; 32], Arc<KeyRt>>,
     /// In priority order.
@@ -279,11 +282,13 @@ impl Runtime {
         let mut models: HashMap<String, Vec<Arc<ProviderRt>>> = HashMap::new();
         let mut names: Vec<&String> = providers.keys().collect();
         names.sort();
+        let mut by_kind: HashMap<String, Vec<Arc<ProviderRt>>> = HashMap::new();
         for name in names {
             let p = &providers[name];
             for m in &p.models {
                 models.entry(m.clone()).or_default().push(p.clone());
             }
+            by_kind.entry(p.kind.clone()).or_default().push(p.clone());
         }
         let api_keys = s
             .api_keys
@@ -378,6 +383,7 @@ impl Runtime {
             content_hash: s.content_hash.clone(),
             providers,
             models,
+            by_kind,
             api_keys,
             exact_rules,
             prefix_rules,

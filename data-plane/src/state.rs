@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use arc_swap::ArcSwap;
 use tokenrouter_proto::v1::Snapshot;
 
+use crate::availability::Availability;
 use crate::clients::ClientCache;
 use crate::metrics::Metrics;
 use crate::policy::RetryBudget;
@@ -66,6 +67,10 @@ pub struct DataPlaneState {
     pub signals: Signals,
     pub retry_budget: RetryBudget,
     pub usage: UsageReporter,
+    /// What providers really serve (discovery, upstream "model not found").
+    pub availability: Availability,
+    /// The version of each snapshot applied, for tasks that follow configuration changes.
+    applied: tokio::sync::watch::Sender<u64>,
 }
 
 impl DataPlaneState {
@@ -81,6 +86,8 @@ impl DataPlaneState {
             signals: Signals::default(),
             retry_budget: RetryBudget::default(),
             usage: UsageReporter::default(),
+            availability: Availability::default(),
+            applied: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -102,6 +109,7 @@ impl DataPlaneState {
             Ok(runtime) => {
                 self.runtime.store(Arc::new(runtime));
                 self.ready.store(true, Ordering::Release);
+                self.applied.send_replace(snapshot.version);
                 tracing::info!(version = snapshot.version, "serving a new snapshot");
                 Ok(())
             }
@@ -116,6 +124,11 @@ impl DataPlaneState {
                 Err(e)
             }
         }
+    }
+
+    /// Changes each time a snapshot is applied (its value: the version).
+    pub fn snapshots_applied(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.applied.subscribe()
     }
 
     /// Ready latches on after the first applied snapshot and never turns off.

@@ -74,6 +74,7 @@ async fn handle(
         key: &authed.key,
         headers,
         request: &request,
+        available: &state.availability.view(),
     })?;
     accounting.routing_mode = plan.routing.mode.clone();
     state.retry_budget.request();
@@ -97,8 +98,10 @@ async fn handle(
     // (index, attempts made) of the last failed attempt, for the record of a failed request.
     let mut last_failed: Option<(usize, u32)> = None;
     let mut index = 0;
+    // Moving past a candidate that does not serve the model is not a retry: no backoff, no budget.
+    let mut skipping_unserved = false;
     while index < plan.attempts.len() {
-        if index > 0 {
+        if index > 0 && !skipping_unserved {
             if !state.retry_budget.try_retry() {
                 tracing::debug!(%request_id, "retry budget spent; not trying further providers");
                 break;
@@ -126,10 +129,18 @@ async fn handle(
             }
             Err(AttemptError::Refused(e)) => return Err(e),
             Err(AttemptError::Upstream(e)) => {
-                let provider = plan.attempts[index + winner].provider.name.clone();
+                let failed = &plan.attempts[index + winner];
+                let provider = failed.provider.name.clone();
                 last_failed = Some((index + winner, (index + winner + 1) as u32));
                 tracing::debug!(%request_id, %provider, attempt = index + 1, error = ?e, "upstream attempt failed");
-                let moves_on = plan.policy.retry_on.moves_on(&e);
+                skipping_unserved = e.is_model_missing();
+                if skipping_unserved {
+                    state
+                        .availability
+                        .mark_missing(&failed.provider.name, &failed.model);
+                }
+                let moves_on =
+                    plan.policy.retry_on.moves_on(&e) || (skipping_unserved && !plan.pinned);
                 last = Some((provider, e));
                 if !moves_on {
                     break;
@@ -144,6 +155,14 @@ async fn handle(
         accounting.attempts = attempts;
     }
     Err(match last {
+        Some((provider, e)) if e.is_model_missing() => {
+            let model = last_failed.map_or("", |(i, _)| plan.attempts[i].model.as_str());
+            let detail = match &e {
+                UpstreamError::Status { message, .. } => message.as_str(),
+                _ => "",
+            };
+            ApiError::model_not_served(&provider, model, detail)
+        }
         Some((provider, e)) => e.to_api_error(&provider),
         None => ApiError::unavailable("No provider is available for this model."),
     })

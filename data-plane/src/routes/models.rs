@@ -1,6 +1,7 @@
 //! `GET /v1/models` and `GET /v1/models/{id}` in OpenAI's list format: the `auto:*` modes, bare
-//! model names and `provider:model` for every configured provider, with capabilities and prices
-//! where the catalog knows them.
+//! model names, `provider:model` for every configured provider and `kind:model` for every kind
+//! prefix that resolves by kind (no provider has its name; `resolves_to` lists the providers it
+//! tries, in order), with capabilities and prices where the catalog knows them.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +13,7 @@ use serde_json::{Value, json};
 use crate::auto::MODES;
 use crate::error::ApiError;
 use crate::middleware::Authed;
-use crate::route::glob_match;
+use crate::route::{KIND_PREFIXES, glob_match};
 use crate::runtime::Runtime;
 
 /// Every model id this runtime can serve, with its listing entry.
@@ -48,6 +49,27 @@ fn catalog(rt: &Runtime) -> BTreeMap<String, Value> {
         for m in &p.models {
             let id = format!("{}:{m}", p.name);
             out.insert(id.clone(), entry(&id, &p.name, &p.kind, m));
+        }
+    }
+    for kind in KIND_PREFIXES {
+        let Some(providers) = rt.by_kind.get(kind) else {
+            continue;
+        };
+        if rt.providers.contains_key(kind) {
+            continue;
+        }
+        for p in providers {
+            for m in &p.models {
+                let id = format!("{kind}:{m}");
+                let serving: Vec<&str> = providers
+                    .iter()
+                    .filter(|q| q.models.contains(m))
+                    .map(|q| q.name.as_str())
+                    .collect();
+                let mut v = entry(&id, kind, kind, m);
+                v["resolves_to"] = json!(serving);
+                out.insert(id, v);
+            }
         }
     }
     out

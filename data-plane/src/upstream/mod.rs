@@ -88,6 +88,30 @@ impl UpstreamError {
         }
     }
 
+    /// Whether the provider said the model does not exist or our account cannot use it: 404 from
+    /// OpenAI (`model_not_found`), Anthropic (`not_found_error`) and Gemini (`NOT_FOUND`);
+    /// Mistral's 400 `invalid_model`, DeepSeek's 400 "Model Not Exist", and 400/403 answers that
+    /// say so in their code or message.
+    pub fn is_model_missing(&self) -> bool {
+        let UpstreamError::Status {
+            status,
+            code,
+            message,
+            ..
+        } = self
+        else {
+            return false;
+        };
+        match status {
+            404 => true,
+            400 | 403 | 422 => {
+                matches!(code.as_deref(), Some("model_not_found" | "invalid_model"))
+                    || says_model_missing(message)
+            }
+            _ => false,
+        }
+    }
+
     /// What the client is told when this is the final failure.
     pub fn to_api_error(&self, provider: &str) -> ApiError {
         match self {
@@ -160,6 +184,22 @@ impl UpstreamError {
             },
         }
     }
+}
+
+/// Whether an error message says a model is unknown or out of reach ("Model Not Exist",
+/// "Invalid model: x", "does not have access to model x").
+fn says_model_missing(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("model")
+        && [
+            "not exist",
+            "not found",
+            "invalid model",
+            "have access",
+            "no access",
+        ]
+        .iter()
+        .any(|p| m.contains(p))
 }
 
 /// Sends an adapter's request to the provider; returns the response only for a 2xx status. The

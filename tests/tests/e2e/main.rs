@@ -4,6 +4,7 @@
 mod admin;
 mod canary;
 mod chat;
+mod discovery;
 mod node;
 mod python;
 mod replay;
