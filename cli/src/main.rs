@@ -2,6 +2,8 @@
 
 mod admin;
 mod bootstrap;
+#[cfg(test)]
+mod demo_tests;
 mod planes;
 
 use clap::{Parser, Subcommand};

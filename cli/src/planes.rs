@@ -153,6 +153,20 @@ fn data_plane_state(
 
 /// Both planes in one process with the embedded store.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let grpc = bind(args.grpc_addr, "gRPC").await?;
+    let http = bind(args.http.http_addr, "HTTP").await?;
+    serve_on(args, grpc, http, shutdown_signal()).await
+}
+
+/// [`serve`] on listeners already bound, until `shutdown` completes (tests bind `127.0.0.1:0`).
+pub async fn serve_on(
+    args: ServeArgs,
+    grpc: TcpListener,
+    http: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let grpc_addr = grpc.local_addr()?;
+    let http_addr = http.local_addr()?;
     let cp = open_control_plane(&args.store).await?;
     crate::bootstrap::providers_from_env(&cp).await?;
     let _simulators = if args.demo {
@@ -164,14 +178,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .ok()
         .filter(|k| !k.is_empty());
     let printed_key = crate::bootstrap::api_key(&cp, env_key, args.demo).await?;
-    let grpc = bind(args.grpc_addr, "gRPC").await?;
-    let http = bind(args.http.http_addr, "HTTP").await?;
     let token = admin_token();
+    let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
     let grpc_task = tokio::spawn(tokenrouter_control_plane::serve(
         grpc,
         cp.clone(),
         token.clone(),
-        shutdown_signal(),
+        async {
+            let _ = grpc_stopped.await;
+        },
     ));
     // One process: usage goes straight to the store instead of through loopback gRPC.
     let usage_cp = cp.clone();
@@ -186,12 +201,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(local_usage),
     );
     let watch = WatchConfig {
-        control_plane_url: format!("http://{}", args.grpc_addr),
+        control_plane_url: format!("http://{grpc_addr}"),
         token,
     };
     eprintln!("TokenRouter is running.");
-    eprintln!("  OpenAI-compatible API: http://{}/v1", args.http.http_addr);
-    eprintln!("  gRPC admin API:        http://{}", args.grpc_addr);
+    eprintln!("  OpenAI-compatible API: http://{http_addr}/v1");
+    eprintln!("  gRPC admin API:        http://{grpc_addr}");
     if let Some(key) = printed_key {
         eprintln!(
             "  API key:               {key}{}",
@@ -204,12 +219,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if args.demo {
         eprintln!(
-            "  Demo providers (simulated answers): demo-openai, demo-anthropic, demo-gemini, demo-mistral, demo-deepseek; try gpt-4o-mini or auto:cost"
+            "  Demo providers (simulated answers): demo-openai, demo-anthropic, demo-gemini, demo-mistral, demo-deepseek; try gpt-4o-mini, anthropic:claude-sonnet-4-5 or auto:cost"
         );
     }
-    tokenrouter_data_plane::serve(http, state, Some(watch), shutdown_signal()).await?;
-    grpc_task.abort();
-    Ok(())
+    let served = tokenrouter_data_plane::serve(http, state, Some(watch), shutdown).await;
+    let _ = stop_grpc.send(());
+    let _ = grpc_task.await;
+    Ok(served?)
 }
 
 /// The control plane alone.
