@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokenrouter_control_plane::{ControlPlane, ControlPlaneError, api_key_record};
+use tokenrouter_proto::normalize_base_url;
 use tokenrouter_proto::v1::{Credential, Provider};
 use tokenrouter_simulators::{Protocol, SimConfig, Simulator};
 
@@ -80,13 +81,25 @@ async fn register(
 
 /// Creates a provider for every `<NAME>_API_KEY` that is set (base URL from `<NAME>_BASE_URL`).
 pub async fn providers_from_env(cp: &ControlPlane) -> anyhow::Result<()> {
+    providers_from(cp, |name| std::env::var(name).ok()).await
+}
+
+/// [`providers_from_env`] over any variable lookup, so tests need not touch the process environment.
+/// `<NAME>_BASE_URL` may be in the provider SDK's own convention (`https://api.anthropic.com`,
+/// without `/v1`) or include the version path; it is normalised before it is compared with the
+/// stored provider, so a restart with the same variables writes nothing.
+async fn providers_from(
+    cp: &ControlPlane,
+    var: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<()> {
     for (name, env, official_url) in OFFICIAL {
-        let secret = std::env::var(format!("{env}_API_KEY")).unwrap_or_default();
+        let secret = var(&format!("{env}_API_KEY")).unwrap_or_default();
         if secret.trim().is_empty() {
             continue;
         }
-        let base_url =
-            std::env::var(format!("{env}_BASE_URL")).unwrap_or_else(|_| official_url.to_string());
+        let url_var = format!("{env}_BASE_URL");
+        let raw_url = var(&url_var).unwrap_or_else(|| official_url.to_string());
+        let base_url = normalize_base_url(&url_var, name, &raw_url)?;
         let provider = Provider {
             name: name.to_string(),
             kind: name.to_string(),
@@ -173,4 +186,150 @@ pub async fn demo(cp: &ControlPlane) -> anyhow::Result<Vec<Arc<Simulator>>> {
         sims.push(Arc::new(sim));
     }
     Ok(sims)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use tokenrouter_control_plane::MasterKey;
+    use tokenrouter_control_plane::store::SqliteStore;
+
+    use super::*;
+
+    async fn control_plane() -> Arc<ControlPlane> {
+        let path = std::env::temp_dir().join(format!(
+            "tr-bootstrap-{}/config.db",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let store = SqliteStore::open(&path).await.unwrap();
+        ControlPlane::open(Arc::new(store), MasterKey::from_bytes(&[7; 32]))
+            .await
+            .unwrap()
+    }
+
+    /// (variable prefix, the SDK's own base URL, the stored form).
+    const FORMS: &[(&str, &str, &str)] = &[
+        (
+            "OPENAI",
+            "https://api.openai.com",
+            "https://api.openai.com/v1",
+        ),
+        (
+            "ANTHROPIC",
+            "https://api.anthropic.com",
+            "https://api.anthropic.com/v1",
+        ),
+        (
+            "GEMINI",
+            "https://generativelanguage.googleapis.com",
+            "https://generativelanguage.googleapis.com/v1beta",
+        ),
+        (
+            "MISTRAL",
+            "https://api.mistral.ai",
+            "https://api.mistral.ai/v1",
+        ),
+        (
+            "DEEPSEEK",
+            "https://api.deepseek.com",
+            "https://api.deepseek.com/v1",
+        ),
+    ];
+
+    fn env_with(urls: impl Fn(&str, &str) -> String) -> HashMap<String, String> {
+        let mut env = HashMap::new();
+        for (prefix, sdk, full) in FORMS {
+            env.insert(format!("{prefix}_API_KEY"), format!("k-{prefix}"));
+            env.insert(format!("{prefix}_BASE_URL"), urls(sdk, full));
+        }
+        env
+    }
+
+    fn stored_urls(cp: &ControlPlane) -> Vec<(String, String)> {
+        let snapshot = cp.snapshot();
+        let mut urls: Vec<_> = snapshot
+            .providers
+            .iter()
+            .map(|p| (p.name.clone(), p.base_url.clone()))
+            .collect();
+        urls.sort();
+        urls
+    }
+
+    fn expected() -> Vec<(String, String)> {
+        let mut urls: Vec<_> = FORMS
+            .iter()
+            .map(|(prefix, _, full)| (prefix.to_lowercase(), full.to_string()))
+            .collect();
+        urls.sort();
+        urls
+    }
+
+    #[tokio::test]
+    async fn base_urls_in_either_convention_are_stored_normalised() {
+        for (label, env) in [
+            ("sdk", env_with(|sdk, _| sdk.to_string())),
+            ("sdk/", env_with(|sdk, _| format!("{sdk}/"))),
+            ("full", env_with(|_, full| full.to_string())),
+            ("full/", env_with(|_, full| format!("{full}/"))),
+        ] {
+            let cp = control_plane().await;
+            providers_from(&cp, |name| env.get(name).cloned())
+                .await
+                .unwrap();
+            assert_eq!(stored_urls(&cp), expected(), "{label}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_restart_with_the_same_variables_writes_nothing() {
+        let cp = control_plane().await;
+        let env = env_with(|sdk, _| format!("{sdk}/"));
+        providers_from(&cp, |name| env.get(name).cloned())
+            .await
+            .unwrap();
+        let version = cp.snapshot().version;
+        providers_from(&cp, |name| env.get(name).cloned())
+            .await
+            .unwrap();
+        assert_eq!(cp.snapshot().version, version);
+
+        // Switching to the other convention for the same server is no change either.
+        let env = env_with(|_, full| full.to_string());
+        providers_from(&cp, |name| env.get(name).cloned())
+            .await
+            .unwrap();
+        assert_eq!(cp.snapshot().version, version);
+    }
+
+    #[tokio::test]
+    async fn official_urls_are_used_when_no_base_url_is_set() {
+        let cp = control_plane().await;
+        let env: HashMap<String, String> = FORMS
+            .iter()
+            .map(|(prefix, _, _)| (format!("{prefix}_API_KEY"), "k".to_string()))
+            .collect();
+        providers_from(&cp, |name| env.get(name).cloned())
+            .await
+            .unwrap();
+        assert_eq!(stored_urls(&cp), expected());
+    }
+
+    #[tokio::test]
+    async fn a_bad_base_url_names_its_variable() {
+        let cp = control_plane().await;
+        let env = HashMap::from([
+            ("ANTHROPIC_API_KEY".to_string(), "k".to_string()),
+            (
+                "ANTHROPIC_BASE_URL".to_string(),
+                "api.anthropic.com".to_string(),
+            ),
+        ]);
+        let err = providers_from(&cp, |name| env.get(name).cloned())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().starts_with("ANTHROPIC_BASE_URL: "), "{err}");
+        assert!(cp.snapshot().providers.is_empty());
+    }
 }

@@ -53,7 +53,19 @@ impl TokenCheck {
     }
 }
 
-/// Serves both gRPC services and server reflection on `listener` until `shutdown` completes.
+/// A reflection builder over TokenRouter's descriptors.
+fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(tokenrouter_proto::FILE_DESCRIPTOR_SET)
+}
+
+/// Reflection is a convenience for tools: without it the services still serve.
+fn reflection_failed(e: tonic_reflection::server::Error) -> tonic_reflection::server::Error {
+    tracing::error!(error = %e, "reflection descriptor is invalid");
+    e
+}
+
+/// Serves both gRPC services and server reflection (v1 and v1alpha) on `listener` until `shutdown` completes.
 /// With `admin_token` set, Admin and Discovery calls must carry it as a bearer token.
 pub async fn serve(
     listener: TcpListener,
@@ -65,13 +77,12 @@ pub async fn serve(
         expected: admin_token.map(|t| Sha256::digest(t.as_bytes()).into()),
     };
     let admin_check = check.clone();
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(tokenrouter_proto::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| {
-            tracing::error!(error = %e, "reflection descriptor is invalid");
-            e
-        });
+    // Both reflection versions: current grpcurl speaks v1; Python's grpcio-reflection, Evans
+    // and older grpcurl builds speak only v1alpha.
+    let reflection_v1 = reflection_builder().build_v1().map_err(reflection_failed);
+    let reflection_v1alpha = reflection_builder()
+        .build_v1alpha()
+        .map_err(reflection_failed);
     let (closing_tx, closing) = tokio::sync::watch::channel(false);
     let shutdown = async move {
         shutdown.await;
@@ -86,7 +97,10 @@ pub async fn serve(
             DiscoveryService::new(cp, closing),
             move |r| check.check(r),
         ));
-    if let Ok(reflection) = reflection {
+    if let Ok(reflection) = reflection_v1 {
+        router = router.add_service(reflection);
+    }
+    if let Ok(reflection) = reflection_v1alpha {
         router = router.add_service(reflection);
     }
     router

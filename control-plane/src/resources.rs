@@ -4,6 +4,7 @@ use prost::Message;
 use tokenrouter_proto::v1::{
     ApiKey, Credential, FallbackPolicy, ModelEntry, Provider, RoutingRule, Snapshot,
 };
+use tokenrouter_proto::{ValidationError, normalize_base_url};
 
 use crate::crypto::{CryptoError, MasterKey};
 use crate::store::Row;
@@ -30,6 +31,11 @@ pub trait Resource: Message + Default + Clone + Send + Sync + 'static {
     /// The resource as admin reads show it (credentials without their secret).
     fn redacted(&self) -> Self {
         self.clone()
+    }
+    /// The resource in the canonical form it is stored in (providers: the base URL through
+    /// [`normalize_base_url`]). Run once on every write, so reads show what is served.
+    fn normalized(self) -> Result<Self, ValidationError> {
+        Ok(self)
     }
 }
 
@@ -61,6 +67,13 @@ macro_rules! resource {
         }
         fn redacted(&self) -> Self {
             Credential { secret: String::new(), ..self.clone() }
+        }
+    };
+    (@extra Provider) => {
+        fn normalized(self) -> Result<Self, ValidationError> {
+            let field = format!("providers[{}].base_url", self.name);
+            let base_url = normalize_base_url(&field, &self.kind, &self.base_url)?;
+            Ok(Provider { base_url, ..self })
         }
     };
     (@extra $other:ident) => {};
@@ -97,5 +110,43 @@ pub fn redact(s: &Snapshot) -> Snapshot {
     Snapshot {
         credentials: s.credentials.iter().map(Resource::redacted).collect(),
         ..s.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn providers_are_stored_with_the_normalised_base_url() {
+        let provider = Provider {
+            name: "claude".into(),
+            kind: "anthropic".into(),
+            base_url: "https://api.anthropic.com/".into(),
+            models: vec!["claude-sonnet-4-5".into()],
+            ..Default::default()
+        };
+        let normalized = provider.clone().normalized().unwrap();
+        assert_eq!(normalized.base_url, "https://api.anthropic.com/v1");
+        assert_eq!(normalized.models, provider.models);
+
+        let bad = Provider {
+            base_url: "ftp://h".into(),
+            ..provider
+        };
+        let err = bad.normalized().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "providers[claude].base_url: scheme must be http or https"
+        );
+    }
+
+    #[test]
+    fn other_resources_are_stored_as_given() {
+        let key = ApiKey {
+            name: "k".into(),
+            ..Default::default()
+        };
+        assert_eq!(key.clone().normalized().unwrap(), key);
     }
 }

@@ -131,6 +131,7 @@ impl ControlPlane {
         item: R,
         expected_version: u64,
     ) -> Result<u64, ControlPlaneError> {
+        let item = item.normalized()?;
         self.write(expected_version, |s| {
             if R::list(s).iter().any(|r| r.name() == item.name()) {
                 return Err(ControlPlaneError::AlreadyExists {
@@ -150,6 +151,7 @@ impl ControlPlane {
         item: R,
         expected_version: u64,
     ) -> Result<u64, ControlPlaneError> {
+        let item = item.normalized()?;
         self.write(expected_version, |s| {
             let slot = R::list_mut(s).iter_mut().find(|r| r.name() == item.name());
             let slot = slot.ok_or_else(|| ControlPlaneError::NotFound {

@@ -1,5 +1,6 @@
 //! The gRPC contract shared by both planes (generated from `proto/`) and the snapshot checks both run.
 
+pub mod base_url;
 pub mod validate;
 
 /// Generated messages and services of package `tokenrouter.v1`.
@@ -12,4 +13,5 @@ pub mod v1 {
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     tonic::include_file_descriptor_set!("tokenrouter_descriptor");
 
+pub use base_url::normalize_base_url;
 pub use validate::{ValidationError, content_hash, validate_snapshot};

@@ -272,12 +272,7 @@ pub async fn reflection_services(url: &str) -> Vec<String> {
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
-    let channel = tonic::transport::Endpoint::from_shared(url.to_string())
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect reflection");
-    let mut client = ServerReflectionClient::new(channel);
+    let mut client = ServerReflectionClient::new(reflection_channel(url).await);
     let request = ServerReflectionRequest {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
@@ -298,4 +293,43 @@ pub async fn reflection_services(url: &str) -> Vec<String> {
         }
         other => panic!("unexpected reflection answer: {other:?}"),
     }
+}
+
+/// The service names a gRPC server lists through the older `grpc.reflection.v1alpha` protocol, the
+/// only one Python's grpcio-reflection, Evans and older grpcurl builds speak.
+pub async fn reflection_services_v1alpha(url: &str) -> Vec<String> {
+    use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+
+    let mut client = ServerReflectionClient::new(reflection_channel(url).await);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = client
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .expect("v1alpha reflection call")
+        .into_inner();
+    let first = responses
+        .message()
+        .await
+        .expect("v1alpha reflection answer")
+        .expect("one message");
+    match first.message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            list.service.into_iter().map(|s| s.name).collect()
+        }
+        other => panic!("unexpected v1alpha reflection answer: {other:?}"),
+    }
+}
+
+async fn reflection_channel(url: &str) -> Channel {
+    tonic::transport::Endpoint::from_shared(url.to_string())
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect reflection")
 }

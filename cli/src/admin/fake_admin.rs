@@ -79,6 +79,13 @@ fake_admin! {
                 "providers[x].base_url: scheme must be http or https",
             ))
         }
+        async fn update_provider(
+            &self,
+            r: Request<ProviderWrite>,
+        ) -> Result<Response<WriteResponse>, Status> {
+            self.record(&r);
+            Ok(Response::new(WriteResponse { version: 14 }))
+        }
         async fn list_api_keys(
             &self,
             r: Request<ListRequest>,
@@ -186,7 +193,6 @@ fake_admin! {
     unimplemented {
         get_usage(UsageQuery) -> UsageReport;
         update_model(ModelWrite) -> WriteResponse;
-        update_provider(ProviderWrite) -> WriteResponse;
         delete_provider(DeleteRequest) -> WriteResponse;
         list_credentials(ListRequest) -> ListCredentialsResponse;
         create_credential(CredentialWrite) -> WriteResponse;

@@ -1,8 +1,13 @@
 //! `tokenrouter providers`: list, add, replace and remove upstream providers.
 
+use std::future::Future;
+
+use clap::builder::PossibleValuesParser;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
-use tokenrouter_proto::v1::{DeleteRequest, ListRequest, Provider, ProviderWrite};
+use tokenrouter_proto::normalize_base_url;
+use tokenrouter_proto::v1::{DeleteRequest, ListRequest, Provider, ProviderWrite, WriteResponse};
+use tokenrouter_proto::validate::SUPPORTED_KINDS;
 
 use super::WriteOpts;
 use super::client::{Client, call, write};
@@ -31,10 +36,12 @@ pub enum ProvidersCmd {
 pub struct ProviderArgs {
     /// Unique name: lowercase letters, digits, '-' and '_'. Clients pin it as `name:model`.
     pub name: String,
-    /// Wire protocol: openai, mistral, deepseek or openai-compatible.
-    #[arg(long)]
+    /// Wire protocol the provider speaks.
+    #[arg(long, value_parser = PossibleValuesParser::new(SUPPORTED_KINDS.iter().copied()))]
     pub kind: String,
-    /// Base URL including the version path, e.g. https://api.openai.com/v1.
+    /// Base URL, in the provider SDK's form (https://api.anthropic.com) or with the version path
+    /// (https://api.anthropic.com/v1). Stored with the version path (/v1; /v1beta for gemini);
+    /// openai-compatible URLs are kept as given.
     #[arg(long = "base-url", value_name = "URL")]
     pub base_url: String,
     /// A model this provider serves (repeat, or separate with commas).
@@ -61,13 +68,16 @@ pub struct ProviderArgs {
 }
 
 impl ProviderArgs {
-    /// The write request these flags describe.
+    /// The write request these flags describe, with the base URL in the stored form. A URL that
+    /// does not normalise is sent as typed, so the control plane's own error explains it.
     fn into_write(self) -> ProviderWrite {
+        let base_url =
+            normalize_base_url("--base-url", &self.kind, &self.base_url).unwrap_or(self.base_url);
         ProviderWrite {
             provider: Some(Provider {
                 name: self.name,
                 kind: self.kind,
-                base_url: self.base_url,
+                base_url,
                 models: self.models,
                 timeout_ms: self.timeout_ms.unwrap_or(0),
                 connect_timeout_ms: self.connect_timeout_ms.unwrap_or(0),
@@ -133,6 +143,33 @@ impl Resource for Provider {
     }
 }
 
+fn stored_url(request: &ProviderWrite) -> String {
+    request
+        .provider
+        .as_ref()
+        .map(|p| p.base_url.clone())
+        .unwrap_or_default()
+}
+
+/// Runs a provider write and confirms it with the base URL as stored: in the JSON always, for
+/// people only when it differs from what they typed (`base URL stored as https://…/v1`).
+async fn write_provider(
+    printer: &mut Printer<'_>,
+    action: Action,
+    name: &str,
+    typed: &str,
+    stored: &str,
+    rpc: impl Future<Output = Result<tonic::Response<WriteResponse>, tonic::Status>>,
+) -> anyhow::Result<()> {
+    let response = call(rpc).await?;
+    let extra = json!({ "base_url": stored });
+    printer.confirm(action, Provider::KIND, name, response.version, Some(extra))?;
+    if !printer.json() && stored != typed {
+        printer.text(&format!("base URL stored as {stored}\n"))?;
+    }
+    Ok(())
+}
+
 /// Runs one `providers` subcommand.
 pub(super) async fn run(
     client: &mut Client,
@@ -145,14 +182,18 @@ pub(super) async fn run(
             printer.list(&response.providers, response.version)
         }
         ProvidersCmd::Add(args) => {
-            let name = args.name.clone();
-            let rpc = client.create_provider(args.into_write());
-            write(printer, Action::Created, Provider::KIND, &name, rpc).await
+            let (name, typed) = (args.name.clone(), args.base_url.clone());
+            let request = args.into_write();
+            let stored = stored_url(&request);
+            let rpc = client.create_provider(request);
+            write_provider(printer, Action::Created, &name, &typed, &stored, rpc).await
         }
         ProvidersCmd::Update(args) => {
-            let name = args.name.clone();
-            let rpc = client.update_provider(args.into_write());
-            write(printer, Action::Updated, Provider::KIND, &name, rpc).await
+            let (name, typed) = (args.name.clone(), args.base_url.clone());
+            let request = args.into_write();
+            let stored = stored_url(&request);
+            let rpc = client.update_provider(request);
+            write_provider(printer, Action::Updated, &name, &typed, &stored, rpc).await
         }
         ProvidersCmd::Rm { name, write: opts } => {
             let request = DeleteRequest {
@@ -246,6 +287,92 @@ mod unit {
             (provider.first_token_timeout_ms, provider.idle_timeout_ms),
             (0, 0)
         );
+    }
+
+    /// The write `providers add` sends for `--kind kind --base-url url`.
+    fn sent_url(kind: &str, url: &str) -> String {
+        let (_, cmd) =
+            parse(&["providers", "add", "p", "--kind", kind, "--base-url", url]).unwrap();
+        let AdminCommand::Providers(ProvidersCmd::Add(args)) = cmd else {
+            panic!("wrong command: {cmd:?}");
+        };
+        args.into_write().provider.unwrap().base_url
+    }
+
+    #[test]
+    fn base_urls_are_sent_in_the_stored_form() {
+        let cases = [
+            (
+                "openai",
+                "https://api.openai.com",
+                "https://api.openai.com/v1",
+            ),
+            (
+                "openai",
+                "https://api.openai.com/v1/",
+                "https://api.openai.com/v1",
+            ),
+            (
+                "anthropic",
+                "https://api.anthropic.com",
+                "https://api.anthropic.com/v1",
+            ),
+            (
+                "anthropic",
+                "https://api.anthropic.com/v1",
+                "https://api.anthropic.com/v1",
+            ),
+            (
+                "gemini",
+                "https://generativelanguage.googleapis.com/",
+                "https://generativelanguage.googleapis.com/v1beta",
+            ),
+            (
+                "mistral",
+                "https://api.mistral.ai",
+                "https://api.mistral.ai/v1",
+            ),
+            (
+                "deepseek",
+                "https://api.deepseek.com",
+                "https://api.deepseek.com/v1",
+            ),
+            (
+                "openai-compatible",
+                "http://127.0.0.1:11434/",
+                "http://127.0.0.1:11434",
+            ),
+        ];
+        for (kind, typed, sent) in cases {
+            assert_eq!(sent_url(kind, typed), sent, "{kind} {typed}");
+        }
+        // Left for the control plane to refuse, in its own words.
+        assert_eq!(sent_url("openai", "ftp://h"), "ftp://h");
+    }
+
+    #[test]
+    fn kind_is_one_of_the_supported_kinds_and_help_lists_them_all() {
+        for kind in SUPPORTED_KINDS {
+            assert_eq!(sent_url(kind, "http://h/v1"), "http://h/v1");
+        }
+        let err = parse(&[
+            "providers",
+            "add",
+            "p",
+            "--kind",
+            "smoke",
+            "--base-url",
+            "http://h",
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+        for command in ["add", "update"] {
+            let help = parse(&["providers", command, "--help"]).unwrap_err();
+            assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
+            let help = help.render().to_string();
+            let listed = format!("[possible values: {}]", SUPPORTED_KINDS.join(", "));
+            assert!(help.contains(&listed), "{help}");
+        }
     }
 
     #[test]

@@ -112,6 +112,64 @@ async fn server_errors_become_one_line_messages() {
 }
 
 #[tokio::test]
+async fn provider_writes_send_and_show_the_normalised_base_url() {
+    let fake = Fake::default();
+    let conn = start(fake.clone(), None, false).await;
+    let args = [
+        "providers",
+        "update",
+        "claude",
+        "--kind",
+        "anthropic",
+        "--base-url",
+        "https://api.anthropic.com/",
+    ];
+    let text = run_cli(&conn, &args).await.unwrap();
+    assert_eq!(
+        text,
+        "updated provider claude (version 14)\n\
+         base URL stored as https://api.anthropic.com/v1\n"
+    );
+    let seen = fake.seen();
+    assert!(
+        seen[0].contains("base_url: \"https://api.anthropic.com/v1\""),
+        "{}",
+        seen[0]
+    );
+
+    // Already in the stored form: nothing more to say.
+    let args = [
+        "providers",
+        "update",
+        "gem",
+        "--kind",
+        "gemini",
+        "--base-url",
+        "https://generativelanguage.googleapis.com/v1beta",
+    ];
+    let text = run_cli(&conn, &args).await.unwrap();
+    assert_eq!(text, "updated provider gem (version 14)\n");
+
+    let conn = Connection { json: true, ..conn };
+    let args = [
+        "providers",
+        "update",
+        "ds",
+        "--kind",
+        "deepseek",
+        "--base-url",
+        "https://api.deepseek.com",
+    ];
+    let text = run_cli(&conn, &args).await.unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        value,
+        serde_json::json!({"action": "updated", "kind": "provider", "name": "ds", "version": 14,
+                           "base_url": "https://api.deepseek.com/v1"})
+    );
+}
+
+#[tokio::test]
 async fn disable_finds_the_key_and_writes_it_back() {
     let fake = Fake::default();
     let conn = start(fake.clone(), None, false).await;

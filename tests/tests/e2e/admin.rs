@@ -579,3 +579,14 @@ async fn reflection_lists_both_services() {
         "{services:?}"
     );
 }
+
+#[tokio::test]
+async fn reflection_v1alpha_lists_both_services() {
+    use tokenrouter_tests::reflection_services_v1alpha;
+    let (store, _) = fresh_store(Backend::Sqlite).await.unwrap();
+    let cp = ControlPlaneHandle::start(store, None, None).await;
+    let services = reflection_services_v1alpha(&cp.url()).await;
+    for service in ["tokenrouter.v1.Admin", "tokenrouter.v1.Discovery"] {
+        assert!(services.iter().any(|s| s == service), "{services:?}");
+    }
+}

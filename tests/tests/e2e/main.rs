@@ -2,6 +2,7 @@
 //! talking real gRPC and HTTP. One binary for the whole suite.
 
 mod admin;
+mod base_urls;
 mod canary;
 mod chat;
 mod discovery;
