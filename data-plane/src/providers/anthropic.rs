@@ -3,10 +3,11 @@
 //!
 //! Design choices (see `shared/docs/providers.md` §B2 and §B6 for the wire formats):
 //! * **Allow-list.** The upstream body is built field by field; OpenAI parameters Anthropic cannot
-//!   honour (`logit_bias`, `logprobs`, `top_logprobs`, `n > 1`, `seed`, non-zero penalties, audio,
-//!   legacy `functions`, `web_search_options`) are refused with a 400 naming the parameter; neutral
+//!   honour (`logit_bias`, `logprobs`, `top_logprobs`, `n > 1`, non-zero penalties, audio, legacy
+//!   `functions`, `web_search_options`) are refused with a 400 naming the parameter; neutral
 //!   values (`n: 1`, `logprobs: false`, a penalty of 0) are accepted. Any other top-level field that
-//!   is not sent is listed in `UpstreamCall::dropped`.
+//!   is not sent is listed in `UpstreamCall::dropped`, `seed` included (best-effort in OpenAI's
+//!   own API, so its absence does not change what the answer means).
 //! * **`max_tokens`** is required by Anthropic: `max_completion_tokens`, else `max_tokens`, else
 //!   [`DEFAULT_MAX_TOKENS`] (plus the thinking budget when thinking is on, so the answer keeps room).
 //! * **`temperature`** is clamped to Anthropic's range 0–1: OpenAI allows up to 2, and the nearest

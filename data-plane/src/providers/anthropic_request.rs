@@ -34,7 +34,6 @@ const HANDLED: &[&str] = &[
     "logprobs",
     "top_logprobs",
     "n",
-    "seed",
     "presence_penalty",
     "frequency_penalty",
     "audio",
@@ -142,10 +141,11 @@ fn unsupported(param: &str, what: &str) -> ApiError {
     ApiError::invalid(param, format!("{what} is not supported by Anthropic."))
 }
 
-/// A 400 for every parameter Anthropic cannot honour, unless its value changes nothing.
+/// A 400 for every parameter Anthropic cannot honour, unless its value changes nothing. `seed` is
+/// not among them: it is best-effort in OpenAI's own API, so it is dropped (and reported) instead.
 fn refuse_unsupported(body: &Map<String, Value>) -> Result<(), ApiError> {
     let nonzero = |f: &str| present(body, f).is_some_and(|v| v.as_f64() != Some(0.0));
-    let checks: [(&str, bool, &str); 12] = [
+    let checks: [(&str, bool, &str); 11] = [
         (
             "logit_bias",
             present(body, "logit_bias")
@@ -163,7 +163,6 @@ fn refuse_unsupported(body: &Map<String, Value>) -> Result<(), ApiError> {
             present(body, "n").is_some_and(|v| v.as_u64() != Some(1)),
             "`n` other than 1",
         ),
-        ("seed", present(body, "seed").is_some(), "`seed`"),
         (
             "presence_penalty",
             nonzero("presence_penalty"),

@@ -67,7 +67,12 @@ pub fn build_request(ctx: &RequestCtx<'_>) -> Result<UpstreamCall, ApiError> {
             out.insert("toolConfig".into(), config);
         }
     }
-    let config = generation_config(body, model)?;
+    let mut dropped: Vec<String> = body
+        .keys()
+        .filter(|k| !HANDLED.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    let config = generation_config(body, model, &mut dropped)?;
     if !config.is_empty() {
         out.insert("generationConfig".into(), Value::Object(config));
     }
@@ -82,11 +87,7 @@ pub fn build_request(ctx: &RequestCtx<'_>) -> Result<UpstreamCall, ApiError> {
         path: format!("/models/{model}:{method}"),
         body: body_bytes,
         headers: Vec::new(),
-        dropped: body
-            .keys()
-            .filter(|k| !HANDLED.contains(&k.as_str()))
-            .cloned()
-            .collect(),
+        dropped,
     })
 }
 
@@ -206,10 +207,12 @@ fn tools(body: &Map<String, Value>) -> Result<Option<(Value, Option<Value>)>, Ap
     )))
 }
 
-/// `generationConfig` from the sampling, length, format and reasoning parameters.
+/// `generationConfig` from the sampling, length, format and reasoning parameters (a `seed` Gemini
+/// cannot take is added to `dropped`).
 fn generation_config(
     body: &Map<String, Value>,
     model: &str,
+    dropped: &mut Vec<String>,
 ) -> Result<Map<String, Value>, ApiError> {
     let mut config = Map::new();
     let mut copy = |from: &str, to: &str| {
@@ -251,13 +254,14 @@ fn generation_config(
         config.insert("candidateCount".into(), n.into());
     }
     if let Some(seed) = present(body, "seed") {
-        let seed = seed
-            .as_i64()
-            .and_then(|s| i32::try_from(s).ok())
-            .ok_or_else(|| {
-                ApiError::invalid("seed", "Gemini takes a `seed` that fits in 32 bits.")
-            })?;
-        config.insert("seed".into(), seed.into());
+        // Gemini's seed is 32-bit; a larger one is dropped like a seed on a provider without any
+        // (best-effort in OpenAI's own API, so not worth a refusal).
+        match seed.as_i64().and_then(|s| i32::try_from(s).ok()) {
+            Some(seed) => {
+                config.insert("seed".into(), seed.into());
+            }
+            None => dropped.push("seed".into()),
+        }
     }
     if present(body, "logprobs") == Some(&Value::Bool(true)) {
         config.insert("responseLogprobs".into(), true.into());
