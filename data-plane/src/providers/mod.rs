@@ -5,6 +5,7 @@
 
 pub mod anthropic;
 mod anthropic_fixture_support;
+mod anthropic_ids;
 mod anthropic_messages;
 mod anthropic_params_tests;
 mod anthropic_request;
