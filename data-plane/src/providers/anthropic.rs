@@ -17,8 +17,9 @@
 //!   below Anthropic's minimum of 1024. With thinking on, Anthropic rejects `temperature` ≠ 1,
 //!   `top_p` < 0.95, `top_k` and forced tool use, so those get a 400 here.
 //! * **JSON mode** (`response_format` `json_object`/`json_schema`) is a forced tool named
-//!   [`JSON_TOOL`] whose `input_schema` is the requested schema; its input comes back as the
-//!   message `content` (a JSON string) with `finish_reason: stop`. The name is reserved: a client
+//!   [`JSON_TOOL`] whose `input_schema` is the requested schema; its input alone comes back as the
+//!   message `content` (a JSON string) with `finish_reason: stop` (text the model wrote beside it
+//!   is dropped; a stream told `AnswerShape::json_only` holds text back until it knows). The name is reserved: a client
 //!   tool may not use it. JSON mode cannot be combined with thinking (forced tool use).
 //! * **Thinking state.** Answers expose thinking text as `reasoning_content` and the blocks with
 //!   their signatures as `thinking_blocks` (LiteLLM's field: Anthropic's own block shapes; in a

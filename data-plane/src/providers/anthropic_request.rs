@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 use super::anthropic::{API_VERSION, DEFAULT_MAX_TOKENS};
 use super::anthropic_messages::{self, Converted};
 use super::anthropic_tools::{add_tools, json_mode};
-use super::{RequestCtx, UpstreamCall};
+use super::{AnswerShape, RequestCtx, UpstreamCall};
 use crate::error::ApiError;
 
 /// Client fields this adapter sends (translated) or honours; everything else non-null that is
@@ -116,6 +116,10 @@ pub(super) fn build(ctx: &RequestCtx<'_>) -> Result<UpstreamCall, ApiError> {
         }
         _ => {}
     }
+    let shape = AnswerShape {
+        json_only: json_mode.is_some(),
+        ..AnswerShape::default()
+    };
     add_tools(body, json_mode, &mut out, &mut dropped)?;
     let user = present(body, "user").or_else(|| present(body, "safety_identifier"));
     if let Some(Value::String(user)) = user {
@@ -130,6 +134,7 @@ pub(super) fn build(ctx: &RequestCtx<'_>) -> Result<UpstreamCall, ApiError> {
         body,
         headers: vec![("anthropic-version", API_VERSION.to_string())],
         dropped,
+        shape,
     })
 }
 
