@@ -66,9 +66,8 @@ impl Features {
         {
             needs.push((Caps::LOGIT_BIAS, "logit_bias"));
         }
-        if present(body, "seed").is_some() {
-            needs.push((Caps::SEED, "seed"));
-        }
+        // `seed` is best-effort even in OpenAI's API: a provider without it drops it (and says
+        // so in `x-tokenrouter-dropped-params`), so it never rules a candidate out.
         if present(body, "logprobs").and_then(Value::as_bool) == Some(true) {
             needs.push((Caps::LOGPROBS, "logprobs"));
         }
@@ -502,6 +501,23 @@ mod tests {
                 .param
                 .as_deref(),
             Some("messages[0].role")
+        );
+    }
+
+    /// `seed` is best-effort: it never makes routing refuse a model (adapters drop it instead),
+    /// while parameters whose absence changes the answer still do.
+    #[test]
+    fn seed_is_not_a_routing_need() {
+        let r = parse(
+            br#"{"model":"m","messages":[{"role":"user","content":"x"}],"seed":7,"logprobs":true}"#,
+        )
+        .unwrap();
+        let needs: Vec<&str> = r.features.needs.iter().map(|(_, p)| *p).collect();
+        assert_eq!(needs, ["logprobs"]);
+        assert!(!r.features.needs.iter().any(|(c, _)| *c == Caps::SEED));
+        assert_eq!(
+            r.body["seed"], 7,
+            "still forwarded to providers that take it"
         );
     }
 

@@ -3,10 +3,11 @@
 //!
 //! Design choices (see `shared/docs/providers.md` §B2 and §B6 for the wire formats):
 //! * **Allow-list.** The upstream body is built field by field; OpenAI parameters Anthropic cannot
-//!   honour (`logit_bias`, `logprobs`, `top_logprobs`, `n > 1`, `seed`, non-zero penalties, audio,
-//!   legacy `functions`, `web_search_options`) are refused with a 400 naming the parameter; neutral
+//!   honour (`logit_bias`, `logprobs`, `top_logprobs`, `n > 1`, non-zero penalties, audio, legacy
+//!   `functions`, `web_search_options`) are refused with a 400 naming the parameter; neutral
 //!   values (`n: 1`, `logprobs: false`, a penalty of 0) are accepted. Any other top-level field that
-//!   is not sent is listed in `UpstreamCall::dropped`.
+//!   is not sent is listed in `UpstreamCall::dropped`, `seed` included (best-effort in OpenAI's
+//!   own API, so its absence does not change what the answer means).
 //! * **`max_tokens`** is required by Anthropic: `max_completion_tokens`, else `max_tokens`, else
 //!   [`DEFAULT_MAX_TOKENS`] (plus the thinking budget when thinking is on, so the answer keeps room).
 //! * **`temperature`** is clamped to Anthropic's range 0–1: OpenAI allows up to 2, and the nearest
@@ -16,8 +17,9 @@
 //!   below Anthropic's minimum of 1024. With thinking on, Anthropic rejects `temperature` ≠ 1,
 //!   `top_p` < 0.95, `top_k` and forced tool use, so those get a 400 here.
 //! * **JSON mode** (`response_format` `json_object`/`json_schema`) is a forced tool named
-//!   [`JSON_TOOL`] whose `input_schema` is the requested schema; its input comes back as the
-//!   message `content` (a JSON string) with `finish_reason: stop`. The name is reserved: a client
+//!   [`JSON_TOOL`] whose `input_schema` is the requested schema; its input alone comes back as the
+//!   message `content` (a JSON string) with `finish_reason: stop` (text the model wrote beside it
+//!   is dropped; a stream told `AnswerShape::json_only` holds text back until it knows). The name is reserved: a client
 //!   tool may not use it. JSON mode cannot be combined with thinking (forced tool use).
 //! * **Thinking state.** Answers expose thinking text as `reasoning_content` and the blocks with
 //!   their signatures as `thinking_blocks` (LiteLLM's field: Anthropic's own block shapes; in a

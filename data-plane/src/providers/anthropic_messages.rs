@@ -1,9 +1,11 @@
 //! Converts OpenAI `messages` to Anthropic's `system` + `messages`: content parts (text, images,
 //! PDFs), assistant tool calls as `tool_use` blocks, tool results merged into user turns, and the
-//! signed thinking blocks an assistant tool-call turn needs when thinking is on.
+//! signed thinking blocks an assistant tool-call turn needs when thinking is on. Tool-call ids are
+//! made valid for Anthropic (see `anthropic_ids`), the same way in the call and its result.
 
 use serde_json::{Map, Value, json};
 
+use super::anthropic_ids::to_anthropic;
 use super::reasoning_cache::ReasoningCache;
 use crate::error::ApiError;
 
@@ -27,7 +29,10 @@ pub(super) fn convert(messages: &[Value], thinking: bool) -> Result<Converted, A
             "system" | "developer" => system.extend(parts(content, i, Part::System)?),
             "user" => push_user(&mut out, parts(content, i, Part::User)?),
             "tool" => {
-                let id = m.get("tool_call_id").cloned().unwrap_or(Value::Null);
+                let id = match m.get("tool_call_id") {
+                    Some(Value::String(id)) => Value::String(to_anthropic(id).into_owned()),
+                    other => other.cloned().unwrap_or(Value::Null),
+                };
                 let result = match content {
                     Value::Array(_) => Value::Array(parts(content, i, Part::User)?),
                     other => Value::String(other.as_str().unwrap_or_default().to_string()),
@@ -246,6 +251,7 @@ fn assistant(m: &Value, i: usize, thinking: bool) -> Result<Vec<Value>, ApiError
                 }
             }
         };
+        let id = to_anthropic(id);
         uses.push(json!({"type": "tool_use", "id": id, "name": name, "input": input}));
     }
     let mut blocks = Vec::new();

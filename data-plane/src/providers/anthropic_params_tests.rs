@@ -217,7 +217,6 @@ fn parameters_anthropic_cannot_honour_are_refused_by_name() {
         (json!({"logprobs": true, "top_logprobs": 3}), "logprobs"),
         (json!({"top_logprobs": 3}), "top_logprobs"),
         (json!({"n": 2}), "n"),
-        (json!({"seed": 7}), "seed"),
         (json!({"presence_penalty": 0.5}), "presence_penalty"),
         (json!({"frequency_penalty": -1}), "frequency_penalty"),
         (
@@ -243,6 +242,18 @@ fn parameters_anthropic_cannot_honour_are_refused_by_name() {
         call.dropped.is_empty(),
         "neutral values are honoured, not dropped"
     );
+}
+
+/// `seed` is best-effort in OpenAI's own API: Anthropic has none, so it is dropped and reported
+/// (it used to be refused with a 400).
+#[test]
+fn seed_is_dropped_and_reported_not_refused() {
+    let (body, call) = build(with(json!({"seed": 7, "temperature": 0.5})), false);
+    assert!(body.get("seed").is_none(), "{body}");
+    assert_eq!(body["temperature"], 0.5);
+    assert_eq!(call.dropped, vec!["seed"]);
+    let (_, call) = build(with(json!({"seed": 7})), true);
+    assert_eq!(call.dropped, vec!["seed"], "streamed alike");
 }
 
 #[test]

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 use super::anthropic::{API_VERSION, DEFAULT_MAX_TOKENS};
 use super::anthropic_messages::{self, Converted};
 use super::anthropic_tools::{add_tools, json_mode};
-use super::{RequestCtx, UpstreamCall};
+use super::{AnswerShape, RequestCtx, UpstreamCall};
 use crate::error::ApiError;
 
 /// Client fields this adapter sends (translated) or honours; everything else non-null that is
@@ -34,7 +34,6 @@ const HANDLED: &[&str] = &[
     "logprobs",
     "top_logprobs",
     "n",
-    "seed",
     "presence_penalty",
     "frequency_penalty",
     "audio",
@@ -117,6 +116,10 @@ pub(super) fn build(ctx: &RequestCtx<'_>) -> Result<UpstreamCall, ApiError> {
         }
         _ => {}
     }
+    let shape = AnswerShape {
+        json_only: json_mode.is_some(),
+        ..AnswerShape::default()
+    };
     add_tools(body, json_mode, &mut out, &mut dropped)?;
     let user = present(body, "user").or_else(|| present(body, "safety_identifier"));
     if let Some(Value::String(user)) = user {
@@ -131,6 +134,7 @@ pub(super) fn build(ctx: &RequestCtx<'_>) -> Result<UpstreamCall, ApiError> {
         body,
         headers: vec![("anthropic-version", API_VERSION.to_string())],
         dropped,
+        shape,
     })
 }
 
@@ -142,10 +146,11 @@ fn unsupported(param: &str, what: &str) -> ApiError {
     ApiError::invalid(param, format!("{what} is not supported by Anthropic."))
 }
 
-/// A 400 for every parameter Anthropic cannot honour, unless its value changes nothing.
+/// A 400 for every parameter Anthropic cannot honour, unless its value changes nothing. `seed` is
+/// not among them: it is best-effort in OpenAI's own API, so it is dropped (and reported) instead.
 fn refuse_unsupported(body: &Map<String, Value>) -> Result<(), ApiError> {
     let nonzero = |f: &str| present(body, f).is_some_and(|v| v.as_f64() != Some(0.0));
-    let checks: [(&str, bool, &str); 12] = [
+    let checks: [(&str, bool, &str); 11] = [
         (
             "logit_bias",
             present(body, "logit_bias")
@@ -163,7 +168,6 @@ fn refuse_unsupported(body: &Map<String, Value>) -> Result<(), ApiError> {
             present(body, "n").is_some_and(|v| v.as_u64() != Some(1)),
             "`n` other than 1",
         ),
-        ("seed", present(body, "seed").is_some(), "`seed`"),
         (
             "presence_penalty",
             nonzero("presence_penalty"),

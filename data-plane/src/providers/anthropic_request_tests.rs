@@ -176,3 +176,57 @@ fn thinking_blocks_sent_back_by_the_client_are_checked_and_used_only_with_thinki
         "messages[1].thinking_blocks[0]"
     );
 }
+
+/// Ids another provider issued, or a client made up, must match `^[a-zA-Z0-9_-]+$`: each one maps
+/// to the same valid id in the assistant turn and in its result, on every turn, plain and streamed.
+#[test]
+fn foreign_tool_call_ids_are_made_valid_consistently() {
+    let conversation = |extra_turn: bool| {
+        let mut messages = vec![
+            json!({"role": "user", "content": "a and b"}),
+            json!({"role": "assistant", "content": null, "tool_calls": [
+                tool_call("functions.lookup:0", "{}"), tool_call("call_ok-1", "{}")]}),
+            json!({"role": "tool", "tool_call_id": "functions.lookup:0", "content": "A"}),
+            json!({"role": "tool", "tool_call_id": "call_ok-1", "content": "B"}),
+        ];
+        if extra_turn {
+            messages.push(json!({"role": "assistant", "content": null,
+                "tool_calls": [tool_call("a b", "{}")]}));
+            messages.push(json!({"role": "tool", "tool_call_id": "a b", "content": "C"}));
+        }
+        with(json!({ "messages": messages }))
+    };
+    let valid = |id: &Value| {
+        let id = id.as_str().unwrap();
+        !id.is_empty()
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    let mut first_turn_ids = None;
+    for (extra_turn, stream) in [(false, false), (false, true), (true, false), (true, true)] {
+        let (body, _) = build(conversation(extra_turn), stream);
+        let m = &body["messages"];
+        let (call, result) = (
+            &m[1]["content"][0]["id"],
+            &m[2]["content"][0]["tool_use_id"],
+        );
+        assert!(valid(call), "{call}");
+        assert_eq!(call, result, "the call and its result agree");
+        assert_eq!(m[1]["content"][1]["id"], "call_ok-1", "a valid id is kept");
+        assert_eq!(m[2]["content"][1]["tool_use_id"], "call_ok-1");
+        let ids = (call.clone(), result.clone());
+        assert_eq!(
+            first_turn_ids.get_or_insert(ids.clone()),
+            &ids,
+            "stable as it grows"
+        );
+        if extra_turn {
+            let (call, result) = (
+                &m[3]["content"][0]["id"],
+                &m[4]["content"][0]["tool_use_id"],
+            );
+            assert!(valid(call) && call == result, "{call} {result}");
+        }
+    }
+}

@@ -23,6 +23,7 @@ pub(super) fn translate(body: &[u8], ctx: &ResponseCtx) -> Result<Translated, Up
     let mut thinking = Vec::new();
     let mut tool_calls = Vec::new();
     let mut tool_ids = Vec::new();
+    let mut json: Option<String> = None;
     for block in message.content {
         match block {
             Block::Text { text: t } => text.push_str(&t),
@@ -35,7 +36,8 @@ pub(super) fn translate(body: &[u8], ctx: &ResponseCtx) -> Result<Translated, Up
             }
             // JSON mode: the forced tool's input is the answer.
             Block::ToolUse { name, input, .. } if name == JSON_TOOL => {
-                text.push_str(&input.to_string());
+                json.get_or_insert_with(String::new)
+                    .push_str(&input.to_string());
             }
             Block::ToolUse { id, name, input } => {
                 let arguments = match &input {
@@ -48,6 +50,10 @@ pub(super) fn translate(body: &[u8], ctx: &ResponseCtx) -> Result<Translated, Up
             }
             Block::Other => {}
         }
+    }
+    if let Some(json) = json {
+        // The content must be the JSON alone: text the model wrote beside the tool is dropped.
+        text = json;
     }
     remember_thinking(&thinking, &tool_ids);
     let stop = message.stop_reason.as_deref();

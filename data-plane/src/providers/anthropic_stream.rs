@@ -1,14 +1,17 @@
 //! Anthropic's event stream (`message_start` … `message_stop`) as OpenAI `chat.completion.chunk`s:
 //! text, thinking (`reasoning_content`), tool calls with OpenAI's own 0-based `index`, the finish
 //! chunk, the usage chunk, and in-band errors.
+//! In JSON mode ([`AnswerShape::json_only`]) the content is the JSON tool's input alone (see
+//! `anthropic_json_gate`).
 
 use std::borrow::Cow;
 
 use serde_json::Value;
 
 use super::anthropic::{JSON_TOOL, finish_reason, refusal_text, remember_thinking};
+use super::anthropic_json_gate::JsonGate;
 use super::anthropic_wire::{Delta, Event, WireUsage};
-use super::{Flow, MAX_ECHOED, ResponseCtx, StreamTranslator};
+use super::{AnswerShape, Flow, MAX_ECHOED, ResponseCtx, StreamTranslator};
 use crate::sse::SseEvent;
 use crate::upstream::UpstreamError;
 use crate::usage::Usage;
@@ -54,6 +57,8 @@ pub struct AnthropicStream {
     thinking: Vec<Value>,
     kept_thinking: usize,
     tool_ids: Vec<String>,
+    /// Holds JSON-mode text back, drops text beside the JSON tool.
+    gate: JsonGate,
     done: bool,
 }
 
@@ -64,6 +69,11 @@ fn quote(s: &str) -> String {
 impl AnthropicStream {
     /// A fresh state machine for one stream.
     pub fn new(ctx: ResponseCtx) -> Self {
+        Self::shaped(ctx, AnswerShape::default())
+    }
+
+    /// A fresh state machine enforcing the request's [`AnswerShape`].
+    pub fn shaped(ctx: ResponseCtx, shape: AnswerShape) -> Self {
         AnthropicStream {
             ctx,
             id: None,
@@ -78,7 +88,22 @@ impl AnthropicStream {
             thinking: Vec::new(),
             kept_thinking: 0,
             tool_ids: Vec::new(),
+            gate: JsonGate::new(shape.json_only),
             done: false,
+        }
+    }
+
+    /// Answer text, through the JSON-mode gate.
+    fn text(&mut self, out: &mut Vec<String>, text: &str) {
+        if let Some(text) = self.gate.admit(text) {
+            self.push(out, &format!(r#""content":{}"#, quote(&text)), None);
+        }
+    }
+
+    /// Sends the text the gate held (a client tool call or the end came, not the JSON).
+    fn release(&mut self, out: &mut Vec<String>) {
+        if let Some(held) = self.gate.release() {
+            self.push(out, &format!(r#""content":{}"#, quote(&held)), None);
         }
     }
 
@@ -149,7 +174,7 @@ impl AnthropicStream {
             Some("text") => {
                 let t = text("text");
                 if !t.is_empty() {
-                    self.push(out, &format!(r#""content":{}"#, quote(&t)), None);
+                    self.text(out, &t);
                 }
                 Block::Other
             }
@@ -179,8 +204,12 @@ impl AnthropicStream {
                     data: if keep { data } else { String::new() },
                 }
             }
-            Some("tool_use") if text("name") == JSON_TOOL => Block::Json { args: false },
+            Some("tool_use") if text("name") == JSON_TOOL => {
+                self.gate.json_started();
+                Block::Json { args: false }
+            }
             Some("tool_use") => {
+                self.release(out);
                 let (id, name) = (text("id"), text("name"));
                 let index = self.tools;
                 self.tools += 1;
@@ -208,7 +237,7 @@ impl AnthropicStream {
         match delta.kind.as_deref() {
             Some("text_delta") => {
                 if let Some(t) = piece(delta.text) {
-                    self.push(out, &format!(r#""content":{}"#, quote(&t)), None);
+                    self.text(out, &t);
                 }
             }
             Some("thinking_delta") => {
@@ -287,6 +316,7 @@ impl AnthropicStream {
     /// `message_stop`: the finish chunk (with the thinking blocks to send back next turn), then
     /// the usage chunk if the client asked for it.
     fn finish(&mut self, out: &mut Vec<String>) {
+        self.release(out);
         let complete = self.kept_thinking <= MAX_KEPT_THINKING;
         let mut fields = String::new();
         if self.stop_reason.as_deref() == Some("refusal") {

@@ -27,7 +27,7 @@ use super::reasoning_cache::ReasoningCache;
 use crate::upstream::{UpstreamError, retry_after};
 
 pub use super::gemini_request::build_request;
-pub use super::gemini_response::translate_response;
+pub use super::gemini_response::{translate_response, translate_shaped};
 pub use super::gemini_stream::GeminiStream;
 
 /// The signature Google documents for function calls whose real signature is lost (history

@@ -2,14 +2,15 @@
 //! allow-list: the path (model name checked to be URL-safe; the key goes in the
 //! `x-goog-api-key` header, never the URL), `contents` and `systemInstruction`, `tools` and
 //! `toolConfig`, and `generationConfig`. Parameters Gemini cannot honour are refused with a 400
-//! naming them; top-level fields that are neither sent nor refused are listed as dropped.
+//! naming them; top-level fields that are neither sent nor refused are listed as dropped
+//! (`parallel_tool_calls: false` among them: the answer is cut to one call instead).
 
 use serde_json::{Map, Value, json};
 
 use super::gemini::generation;
 use super::gemini_messages::convert;
 use super::gemini_schema::{is_empty_object, reduce};
-use super::{RequestCtx, UpstreamCall};
+use super::{AnswerShape, RequestCtx, UpstreamCall};
 use crate::error::ApiError;
 
 /// Top-level client fields this adapter reads (sent in Gemini's form, or checked and refused).
@@ -67,7 +68,18 @@ pub fn build_request(ctx: &RequestCtx<'_>) -> Result<UpstreamCall, ApiError> {
             out.insert("toolConfig".into(), config);
         }
     }
-    let config = generation_config(body, model)?;
+    let mut dropped: Vec<String> = body
+        .keys()
+        .filter(|k| !HANDLED.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    // Gemini has no switch for it and may always call several functions at once: the parameter
+    // is not sent (and so reported), and the answer keeps the first call of each choice.
+    let one_tool_call = present(body, "parallel_tool_calls") == Some(&Value::Bool(false));
+    if one_tool_call {
+        dropped.push("parallel_tool_calls".into());
+    }
+    let config = generation_config(body, model, &mut dropped)?;
     if !config.is_empty() {
         out.insert("generationConfig".into(), Value::Object(config));
     }
@@ -82,11 +94,11 @@ pub fn build_request(ctx: &RequestCtx<'_>) -> Result<UpstreamCall, ApiError> {
         path: format!("/models/{model}:{method}"),
         body: body_bytes,
         headers: Vec::new(),
-        dropped: body
-            .keys()
-            .filter(|k| !HANDLED.contains(&k.as_str()))
-            .cloned()
-            .collect(),
+        dropped,
+        shape: AnswerShape {
+            one_tool_call,
+            ..AnswerShape::default()
+        },
     })
 }
 
@@ -122,12 +134,6 @@ fn unsupported(param: &str, what: &str) -> ApiError {
 fn refuse_unsupported(body: &Map<String, Value>) -> Result<(), ApiError> {
     if present(body, "logit_bias").is_some_and(|b| b.as_object().is_none_or(|m| !m.is_empty())) {
         return Err(unsupported("logit_bias", "`logit_bias`"));
-    }
-    if present(body, "parallel_tool_calls") == Some(&Value::Bool(false)) {
-        return Err(unsupported(
-            "parallel_tool_calls",
-            "`parallel_tool_calls: false` (Gemini may always call several functions at once)",
-        ));
     }
     for field in ["functions", "function_call"] {
         if present(body, field).is_some() {
@@ -206,10 +212,12 @@ fn tools(body: &Map<String, Value>) -> Result<Option<(Value, Option<Value>)>, Ap
     )))
 }
 
-/// `generationConfig` from the sampling, length, format and reasoning parameters.
+/// `generationConfig` from the sampling, length, format and reasoning parameters (a `seed` Gemini
+/// cannot take is added to `dropped`).
 fn generation_config(
     body: &Map<String, Value>,
     model: &str,
+    dropped: &mut Vec<String>,
 ) -> Result<Map<String, Value>, ApiError> {
     let mut config = Map::new();
     let mut copy = |from: &str, to: &str| {
@@ -251,13 +259,14 @@ fn generation_config(
         config.insert("candidateCount".into(), n.into());
     }
     if let Some(seed) = present(body, "seed") {
-        let seed = seed
-            .as_i64()
-            .and_then(|s| i32::try_from(s).ok())
-            .ok_or_else(|| {
-                ApiError::invalid("seed", "Gemini takes a `seed` that fits in 32 bits.")
-            })?;
-        config.insert("seed".into(), seed.into());
+        // Gemini's seed is 32-bit; a larger one is dropped like a seed on a provider without any
+        // (best-effort in OpenAI's own API, so not worth a refusal).
+        match seed.as_i64().and_then(|s| i32::try_from(s).ok()) {
+            Some(seed) => {
+                config.insert("seed".into(), seed.into());
+            }
+            None => dropped.push("seed".into()),
+        }
     }
     if present(body, "logprobs") == Some(&Value::Bool(true)) {
         config.insert("responseLogprobs".into(), true.into());

@@ -10,7 +10,7 @@ use super::gemini::{call_id, hex_digest, remember_call, text_key};
 use super::gemini_args::apply_partial;
 use super::gemini_wire::{FunctionCall, GenerateResponse, Part, UsageMetadata, logprobs};
 use super::reasoning_cache::ReasoningCache;
-use super::{ResponseCtx, Translated};
+use super::{AnswerShape, ResponseCtx, Translated};
 use crate::upstream::UpstreamError;
 
 /// A complete function call, ready for the client.
@@ -79,6 +79,8 @@ pub(super) struct CandidateState {
     /// The role delta went out (streams).
     pub started: bool,
     pub finished: bool,
+    /// `parallel_tool_calls: false`: calls after the first are left out.
+    one_call: bool,
 }
 
 impl CandidateState {
@@ -93,6 +95,15 @@ impl CandidateState {
             text_signature: None,
             started: false,
             finished: false,
+            one_call: false,
+        }
+    }
+
+    /// The state of candidate `index`, keeping only its first call if `one_call`.
+    pub fn shaped(index: u32, one_call: bool) -> Self {
+        CandidateState {
+            one_call,
+            ..CandidateState::new(index)
         }
     }
 
@@ -167,6 +178,12 @@ impl CandidateState {
         let Some(pending) = self.pending.take() else {
             return;
         };
+        if self.one_call && self.calls > 0 {
+            // The client asked for one call at most: later ones are left out (not remembered
+            // either, since the client never sees their ids).
+            tracing::debug!("left out a Gemini function call after the first");
+            return;
+        }
         let index = self.calls;
         let id = call_id(seed, self.index, index);
         self.calls += 1;
@@ -255,6 +272,15 @@ fn malformed(why: &str) -> UpstreamError {
 
 /// Maps a non-streaming answer to OpenAI's `chat.completion`.
 pub fn translate_response(body: &[u8], ctx: &ResponseCtx) -> Result<Translated, UpstreamError> {
+    translate_shaped(body, ctx, AnswerShape::default())
+}
+
+/// Like [`translate_response`], enforcing the request's [`AnswerShape`] (one tool call).
+pub fn translate_shaped(
+    body: &[u8],
+    ctx: &ResponseCtx,
+    shape: AnswerShape,
+) -> Result<Translated, UpstreamError> {
     let response: GenerateResponse = serde_json::from_slice(body.trim_ascii())
         .map_err(|_| malformed("answered with something that is not a Gemini answer"))?;
     if response.error.is_some() {
@@ -274,7 +300,7 @@ pub fn translate_response(body: &[u8], ctx: &ResponseCtx) -> Result<Translated, 
     }
     for (position, candidate) in response.candidates.into_iter().enumerate() {
         let index = candidate.index.unwrap_or(position as u32);
-        let mut state = CandidateState::new(index);
+        let mut state = CandidateState::shaped(index, shape.one_tool_call);
         let mut delta = Delta::default();
         let parts = candidate.content.map(|c| c.parts).unwrap_or_default();
         state.absorb(parts, &ctx.id, &mut delta)?;

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::gemini::in_band_error;
 use super::gemini_response::{CandidateState, Delta, block_reason, blocked_text};
 use super::gemini_wire::{Candidate, GenerateResponse, UsageMetadata, logprobs};
-use super::{Flow, MAX_ECHOED, ResponseCtx, StreamTranslator};
+use super::{AnswerShape, Flow, MAX_ECHOED, ResponseCtx, StreamTranslator};
 use crate::sse::SseEvent;
 use crate::upstream::UpstreamError;
 use crate::usage::Usage;
@@ -26,6 +26,7 @@ pub struct GeminiStream {
     model: Option<String>,
     candidates: Vec<CandidateState>,
     usage: Option<Usage>,
+    shape: AnswerShape,
 }
 
 /// An OpenAI `chat.completion.chunk`, serialised without building a JSON tree.
@@ -84,11 +85,17 @@ impl<'a> DeltaOut<'a> {
 impl GeminiStream {
     /// A fresh translator for one stream.
     pub fn new(ctx: ResponseCtx) -> Self {
+        Self::shaped(ctx, AnswerShape::default())
+    }
+
+    /// A fresh translator enforcing the request's [`AnswerShape`] (one tool call).
+    pub fn shaped(ctx: ResponseCtx, shape: AnswerShape) -> Self {
         GeminiStream {
             ctx,
             model: None,
             candidates: Vec::new(),
             usage: None,
+            shape,
         }
     }
 
@@ -126,7 +133,8 @@ impl GeminiStream {
                 "streamed more than {MAX_CANDIDATES} candidates"
             )));
         }
-        self.candidates.push(CandidateState::new(index));
+        self.candidates
+            .push(CandidateState::shaped(index, self.shape.one_tool_call));
         Ok(self.candidates.len() - 1)
     }
 

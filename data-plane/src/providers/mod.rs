@@ -3,8 +3,11 @@
 //! SSE events to OpenAI chunks. The OpenAI protocol (and Mistral, DeepSeek, compatible servers) is a
 //! passthrough with per-provider quirks.
 
+mod answer_shape_tests;
 pub mod anthropic;
 mod anthropic_fixture_support;
+mod anthropic_ids;
+mod anthropic_json_gate;
 mod anthropic_messages;
 mod anthropic_params_tests;
 mod anthropic_request;
@@ -114,6 +117,23 @@ pub struct UpstreamCall {
     pub headers: Vec<(&'static str, String)>,
     /// Top-level client fields that were not sent (reported to the client in a header).
     pub dropped: Vec<String>,
+    /// What the answer translators must enforce because the upstream could not be told.
+    pub shape: AnswerShape,
+}
+
+/// Rules for the answer that the adapter could not send upstream, decided from the client's
+/// request when it is built and enforced when the answer is translated: pass
+/// [`UpstreamCall::shape`] to [`translate_shaped`] and [`stream_translator_shaped`]. The default
+/// asks for nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AnswerShape {
+    /// `parallel_tool_calls: false` on a provider without that switch (Gemini): every choice
+    /// keeps its first tool call only.
+    pub one_tool_call: bool,
+    /// JSON mode answered through a forced tool (Anthropic): the content is the tool's input
+    /// alone, so a stream holds text back until it knows whether the JSON tool follows. (A whole
+    /// answer shows the JSON tool, so it is enforced there with or without this flag.)
+    pub json_only: bool,
 }
 
 /// What an adapter needs to shape answers.
@@ -188,17 +208,37 @@ pub fn translate_owned(
     body: Vec<u8>,
     ctx: &ResponseCtx,
 ) -> Result<Translated, UpstreamError> {
+    translate_shaped(protocol, body, ctx, AnswerShape::default())
+}
+
+/// Like [`translate_owned`], enforcing the request's [`AnswerShape`].
+pub fn translate_shaped(
+    protocol: Protocol,
+    body: Vec<u8>,
+    ctx: &ResponseCtx,
+    shape: AnswerShape,
+) -> Result<Translated, UpstreamError> {
     match protocol {
         Protocol::OpenAi | Protocol::Compatible => openai::pass_through(body),
+        Protocol::Gemini => gemini::translate_shaped(&body, ctx, shape),
         _ => translate_response(protocol, &body, ctx),
     }
 }
 
 /// A fresh streaming state machine.
 pub fn stream_translator(protocol: Protocol, ctx: ResponseCtx) -> Box<dyn StreamTranslator> {
+    stream_translator_shaped(protocol, ctx, AnswerShape::default())
+}
+
+/// A fresh streaming state machine enforcing the request's [`AnswerShape`].
+pub fn stream_translator_shaped(
+    protocol: Protocol,
+    ctx: ResponseCtx,
+    shape: AnswerShape,
+) -> Box<dyn StreamTranslator> {
     match protocol {
-        Protocol::Anthropic => Box::new(anthropic::AnthropicStream::new(ctx)),
-        Protocol::Gemini => Box::new(gemini::GeminiStream::new(ctx)),
+        Protocol::Anthropic => Box::new(anthropic::AnthropicStream::shaped(ctx, shape)),
+        Protocol::Gemini => Box::new(gemini::GeminiStream::shaped(ctx, shape)),
         _ => Box::new(openai::OpenAiStream::new(protocol, ctx)),
     }
 }

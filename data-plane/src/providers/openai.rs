@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{
-    Flow, Protocol, RequestCtx, ResponseCtx, StreamTranslator, Translated, UpstreamCall, deepseek,
-    mistral,
+    AnswerShape, Flow, Protocol, RequestCtx, ResponseCtx, StreamTranslator, Translated,
+    UpstreamCall, deepseek, mistral,
 };
 use crate::error::ApiError;
 use crate::sse::SseEvent;
@@ -47,6 +47,7 @@ pub fn build_request(protocol: Protocol, ctx: &RequestCtx<'_>) -> Result<Upstrea
         body,
         headers: Vec::new(),
         dropped,
+        shape: AnswerShape::default(),
     })
 }
 
