@@ -356,6 +356,7 @@ async fn try_attempt(
     )
     .map_err(AttemptError::Refused)?;
     let dropped = (!call.dropped.is_empty()).then(|| call.dropped.join(","));
+    let shape = call.shape;
     let credential = pick_credential(state, attempt, last).await?;
     let credential = credential.map(|i| &provider.credentials[i]);
     let key = signals::key(
@@ -402,7 +403,7 @@ async fn try_attempt(
         state.signals.headroom(&aggregate, h);
     }
     let mut answer = if request.stream {
-        let translator = providers::stream_translator(provider.protocol, ctx);
+        let translator = providers::stream_translator_shaped(provider.protocol, ctx, shape);
         let timeouts = RelayTimeouts {
             first_token: first_token_timeout.saturating_sub(sent_at.elapsed()),
             idle: idle_timeout,
@@ -461,7 +462,7 @@ async fn try_attempt(
     } else {
         let translated = async {
             let bytes = upstream::read_capped(response, upstream::MAX_RESPONSE_BODY).await?;
-            providers::translate_owned(provider.protocol, bytes, &ctx)
+            providers::translate_shaped(provider.protocol, bytes, &ctx, shape)
         }
         .await;
         let translated = match translated {
