@@ -1,6 +1,8 @@
-//! The gRPC contract shared by both planes (generated from `proto/`) and the snapshot checks both run.
+//! The gRPC contract shared by both planes (generated from `proto/`), the snapshot checks both run,
+//! and the spend-control arithmetic both use (`limits`).
 
 pub mod base_url;
+pub mod limits;
 pub mod validate;
 
 /// Generated messages and services of package `tokenrouter.v1`.

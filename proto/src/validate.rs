@@ -8,6 +8,10 @@ use sha2::{Digest, Sha256};
 
 use crate::v1::Snapshot;
 
+mod key_limits;
+
+pub use key_limits::MAX_MODEL_LIMITS;
+
 /// Provider kinds whose wire protocol the data plane speaks.
 pub const SUPPORTED_KINDS: &[&str] = &[
     "openai",
@@ -196,6 +200,7 @@ pub fn validate_snapshot(s: &Snapshot) -> Result<(), ValidationError> {
         for m in &k.allowed_models {
             check_model_name(&at("allowed_models"), m)?;
         }
+        key_limits::check(&format!("api_keys[{}]", k.name), k)?;
     }
 
     let mut entries = HashSet::new();
