@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokenrouter_control_plane::{ControlPlane, MasterKey, store};
+use tokenrouter_data_plane::limits::{FailMode, LimiterConfig};
 use tokenrouter_data_plane::usage_report::LocalUsage;
 use tokenrouter_data_plane::{CompilePolicy, DataPlaneConfig, DataPlaneState, WatchConfig};
 use tokio::net::TcpListener;
@@ -33,6 +34,47 @@ pub struct HttpArgs {
     /// Refuse snapshots with providers on loopback/private address literals (SSRF hardening).
     #[arg(long, env = "TOKENROUTER_DENY_PRIVATE_UPSTREAMS")]
     pub deny_private_upstreams: bool,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Where the limiter keeps its counters (spend control).
+#[derive(clap::Args, Debug, Clone)]
+pub struct LimitArgs {
+    /// Redis for limits shared by several data planes (`redis://host:6379/0`); without it each
+    /// data plane counts in memory.
+    #[arg(long, env = "TOKENROUTER_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// What to do while Redis cannot be reached: `local-share` (each data plane enforces its share
+    /// of every limit), `fail-open` (admit) or `fail-closed` (refuse with 503).
+    #[arg(long, env = "TOKENROUTER_REDIS_FAIL_MODE", default_value = "local-share", value_parser = ["local-share", "fail-open", "fail-closed"])]
+    pub redis_fail_mode: String,
+    /// Longest wait for one Redis call before the fail mode decides, in milliseconds.
+    #[arg(long, env = "TOKENROUTER_REDIS_TIMEOUT_MS", default_value_t = 5)]
+    pub redis_timeout_ms: u64,
+    /// Prefix of the limiter's Redis keys.
+    #[arg(long, env = "TOKENROUTER_REDIS_PREFIX", default_value = "tokenrouter:")]
+    pub redis_prefix: String,
+    /// Lease of a request in flight for concurrency limits, in seconds (renewed while it runs; a
+    /// crashed data plane's slots free themselves after it).
+    #[arg(long, env = "TOKENROUTER_LEASE_TTL_SECS", default_value_t = 30)]
+    pub lease_ttl_secs: u64,
+}
+
+impl LimitArgs {
+    fn config(&self) -> anyhow::Result<LimiterConfig> {
+        if let Some(url) = &self.redis_url {
+            tokenrouter_data_plane::limits::Limiter::check_redis_url(url)
+                .map_err(anyhow::Error::msg)?;
+        }
+        Ok(LimiterConfig {
+            redis_url: self.redis_url.clone(),
+            redis_prefix: self.redis_prefix.clone(),
+            fail_mode: FailMode::parse(&self.redis_fail_mode).unwrap_or_default(),
+            redis_timeout: std::time::Duration::from_millis(self.redis_timeout_ms.max(1)),
+            lease_ttl: std::time::Duration::from_secs(self.lease_ttl_secs.max(1)),
+        })
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -138,8 +180,8 @@ fn data_plane_state(
     node_id: String,
     snapshot_path: Option<PathBuf>,
     local_usage: Option<LocalUsage>,
-) -> Arc<DataPlaneState> {
-    DataPlaneState::new(DataPlaneConfig {
+) -> anyhow::Result<Arc<DataPlaneState>> {
+    Ok(DataPlaneState::new(DataPlaneConfig {
         node_id,
         snapshot_path,
         max_body_bytes: http.max_body_bytes,
@@ -147,8 +189,9 @@ fn data_plane_state(
             deny_private_upstreams: http.deny_private_upstreams,
         },
         local_usage,
+        limits: http.limits.config()?,
         ..DataPlaneConfig::default()
-    })
+    }))
 }
 
 /// Both planes in one process with the embedded store.
@@ -199,7 +242,7 @@ pub async fn serve_on(
         "serve-local".into(),
         Some(args.store.data_dir.join("snapshot.pb")),
         Some(local_usage),
-    );
+    )?;
     let watch = WatchConfig {
         control_plane_url: format!("http://{grpc_addr}"),
         token,
@@ -244,7 +287,7 @@ pub async fn data_plane(args: DataPlaneArgs) -> anyhow::Result<()> {
         .node_id
         .clone()
         .unwrap_or_else(|| format!("{host}-{}", args.http.http_addr.port()));
-    let state = data_plane_state(&args.http, node_id, args.snapshot_file.clone(), None);
+    let state = data_plane_state(&args.http, node_id, args.snapshot_file.clone(), None)?;
     let http = bind(args.http.http_addr, "HTTP").await?;
     tracing::info!(addr = %args.http.http_addr, control_plane = %args.control_plane, "data plane listening");
     let watch = WatchConfig {

@@ -5,6 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokenrouter_proto::v1::UsageRecord;
 
+use crate::limits::Demand;
 use crate::metrics::Record;
 use crate::request::ChatRequest;
 use crate::state::DataPlaneState;
@@ -29,6 +30,8 @@ pub struct Accounting {
     pub ttft_ms: Option<u64>,
     pub attempts: u32,
     pub completed: bool,
+    /// The request's hold on its limits, settled with the real usage when it is accounted.
+    pub reservation: Option<std::sync::Arc<crate::limits::Reservation>>,
 }
 
 impl Accounting {
@@ -54,8 +57,25 @@ impl Accounting {
     }
 }
 
-/// Records one finished request in the metrics and queues its usage record.
+/// What a finished request is charged: its real usage and cost. A stream that ended without the
+/// provider reporting usage (the client went away first) keeps what was reserved: the limiter
+/// cannot know what was generated, and charging the reservation keeps budgets from leaking.
+fn used(a: &Accounting, reserved: Demand) -> Demand {
+    match a.usage {
+        Some(u) => Demand {
+            tokens: u.prompt_tokens + u.completion_tokens,
+            cost_micro: (a.cost_usd.unwrap_or(0.0) * 1e6).round() as i64,
+        },
+        None if a.stream && a.status == 200 && !a.completed => reserved,
+        None => Demand::default(),
+    }
+}
+
+/// Records one finished request in the metrics and queues its usage record; settles its limits.
 pub fn account(state: &DataPlaneState, a: Accounting) {
+    if let Some(r) = &a.reservation {
+        state.limiter.settle(r, used(&a, r.reserved()));
+    }
     state.metrics.record(Record {
         key: &a.key,
         provider: &a.provider,

@@ -134,6 +134,18 @@ impl ApiError {
         e
     }
 
+    /// A 429 `insufficient_quota`: a budget is spent (no retry helps before `retry_after`).
+    pub fn quota_exhausted(message: impl Into<String>, retry_after: Option<u64>) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "insufficient_quota",
+            Some("insufficient_quota"),
+            message,
+        );
+        e.retry_after = retry_after;
+        e
+    }
+
     pub fn bad_gateway(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_GATEWAY, "api_error", Some(code), message)
     }

@@ -12,6 +12,7 @@ pub mod extensions;
 #[cfg(test)]
 pub mod fixtures;
 pub mod ids;
+pub mod limits;
 pub mod metrics;
 pub mod middleware;
 pub mod persist;
@@ -79,6 +80,7 @@ pub async fn serve(
         .map(|w| tokio::spawn(usage_report::run(state.clone(), w)));
     let watcher = watch.map(|w| tokio::spawn(watch::run(state.clone(), w)));
     let discovery = tokio::spawn(discovery::run(state.clone()));
+    let limiter = tokio::spawn(state.limiter.clone().run());
     // Without TCP_NODELAY, Nagle holds each small SSE chunk written after the response head until
     // the client ACKs (its delayed ACK: ~40 ms), which added ~45 ms to time-to-first-token.
     let listener = listener.tap_io(|tcp| {
@@ -94,6 +96,7 @@ pub async fn serve(
         task.abort();
     }
     discovery.abort();
+    limiter.abort();
     // Usage of the requests just served is still queued: deliver it before going.
     state_for_shutdown.usage.stop();
     if let Some(task) = reporter

@@ -147,6 +147,8 @@ pub struct KeyRt {
     pub disabled: bool,
     /// Globs of models it may use; empty allows all.
     pub allowed_models: Vec<String>,
+    /// Spend control; `None` when the key has no limit.
+    pub limits: Option<Arc<crate::limits::KeyLimits>>,
 }
 
 /// Everything one snapshot says, compiled. Immutable; swapped whole.
@@ -301,6 +303,7 @@ impl Runtime {
                         name: k.name.clone(),
                         disabled: k.disabled,
                         allowed_models: k.allowed_models.clone(),
+                        limits: crate::limits::KeyLimits::compile(k).map(Arc::new),
                     }),
                 ))
             })

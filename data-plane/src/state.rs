@@ -10,6 +10,7 @@ use tokenrouter_proto::v1::Snapshot;
 
 use crate::availability::Availability;
 use crate::clients::ClientCache;
+use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::policy::RetryBudget;
 use crate::runtime::{CompileError, CompilePolicy, Runtime};
@@ -32,6 +33,8 @@ pub struct DataPlaneConfig {
     pub client_stall_timeout: std::time::Duration,
     /// Set when the control plane shares the process: usage is stored directly, not over gRPC.
     pub local_usage: Option<crate::usage_report::LocalUsage>,
+    /// Spend control: where counters live and what happens when Redis is away.
+    pub limits: crate::limits::LimiterConfig,
 }
 
 impl Default for DataPlaneConfig {
@@ -43,6 +46,7 @@ impl Default for DataPlaneConfig {
             compile: CompilePolicy::default(),
             client_stall_timeout: std::time::Duration::from_secs(60),
             local_usage: None,
+            limits: crate::limits::LimiterConfig::default(),
         }
     }
 }
@@ -67,6 +71,8 @@ pub struct DataPlaneState {
     pub signals: Signals,
     pub retry_budget: RetryBudget,
     pub usage: UsageReporter,
+    /// Rate, concurrency and budget limits.
+    pub limiter: Arc<Limiter>,
     /// What providers really serve (discovery, upstream "model not found").
     pub availability: Availability,
     /// The version of each snapshot applied, for tasks that follow configuration changes.
@@ -74,8 +80,15 @@ pub struct DataPlaneState {
 }
 
 impl DataPlaneState {
+    /// The state for `config`. An invalid Redis URL (the CLI checks it first) is logged and the
+    /// limiter counts in memory.
     pub fn new(config: DataPlaneConfig) -> Arc<Self> {
+        let limiter = Limiter::new(config.limits.clone()).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "limiter configuration refused; counting in memory");
+            Limiter::in_memory(config.limits.clone())
+        });
         Arc::new(DataPlaneState {
+            limiter: Arc::new(limiter),
             config,
             runtime: ArcSwap::from_pointee(Runtime::default()),
             ready: AtomicBool::new(false),

@@ -77,6 +77,18 @@ async fn handle(
         available: &state.availability.view(),
     })?;
     accounting.routing_mode = plan.routing.mode.clone();
+    let admission = state
+        .limiter
+        .admit(
+            request_id,
+            &authed.key.name,
+            authed.key.limits.as_deref(),
+            request.body.get("user").and_then(|u| u.as_str()),
+            &request.model,
+            limits_demand(&request, &plan),
+        )
+        .await?;
+    accounting.reservation = admission.reservation.clone();
     state.retry_budget.request();
     let base = &*accounting;
     let routing = serde_json::to_string(&plan.routing).unwrap_or_default();
@@ -125,6 +137,7 @@ async fn handle(
                 if let Ok(v) = HeaderValue::from_str(&routing) {
                     h.insert("x-tokenrouter-routing", v);
                 }
+                crate::limits::headers(&admission.grant, h);
                 return Ok(response);
             }
             Err(AttemptError::Refused(e)) => return Err(e),
@@ -166,6 +179,28 @@ async fn handle(
         Some((provider, e)) => e.to_api_error(&provider),
         None => ApiError::unavailable("No provider is available for this model."),
     })
+}
+
+/// What the request reserves of its limits: the prompt estimate plus `max_tokens` (or the
+/// default cap, within the model's own), priced at the dearest attempt of the plan.
+fn limits_demand(request: &ChatRequest, plan: &Plan) -> crate::limits::Demand {
+    let f = &request.features;
+    let mut tokens = 0;
+    let mut cost: f64 = 0.0;
+    for a in &plan.attempts {
+        let cap = a.info.as_ref().map_or(crate::limits::DEFAULT_OUTPUT_CAP, |i| {
+            crate::limits::DEFAULT_OUTPUT_CAP.min(u64::from(i.max_output.max(1)))
+        });
+        let output = f.max_tokens.unwrap_or(cap);
+        tokens = tokens.max(f.prompt_tokens + output);
+        if let Some(i) = &a.info {
+            cost = cost.max((f.prompt_tokens as f64 * i.input_price + output as f64 * i.output_price) / 1e6);
+        }
+    }
+    crate::limits::Demand {
+        tokens,
+        cost_micro: (cost * 1e6).ceil() as i64,
+    }
 }
 
 /// When to start the next attempt alongside this one, if the policy hedges.

@@ -35,6 +35,7 @@ pub async fn status(State(state): State<Arc<DataPlaneState>>) -> Json<Value> {
         "content_hash": rt.content_hash,
         "providers": rt.providers.len(),
         "last_nack": state.last_nack(),
+        "limiter": state.limiter.status(),
         "breakers": state.signals.breakers().into_iter().map(|(key, breaker, stats)| json!({
             "candidate": key,
             "breaker": breaker,
@@ -67,6 +68,11 @@ pub async fn metrics(
         text,
         "# HELP tokenrouter_usage_dropped Usage records dropped because the report queue was full\n# TYPE tokenrouter_usage_dropped gauge\ntokenrouter_usage_dropped {}",
         state.usage.dropped()
+    );
+    let _ = writeln!(
+        text,
+        "# HELP tokenrouter_limiter_degraded 1 while the limiter's Redis is unreachable and its fail mode decides\n# TYPE tokenrouter_limiter_degraded gauge\ntokenrouter_limiter_degraded {}",
+        u8::from(state.limiter.is_degraded())
     );
     (
         [(
