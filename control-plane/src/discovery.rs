@@ -91,7 +91,9 @@ impl Discovery for DiscoveryService {
             tracing::warn!(node = %batch.node_id, dropped = batch.dropped, "a data plane dropped usage records (buffer full)");
         }
         self.cp.record_usage(batch.records.into()).await?;
-        Ok(Response::new(AckResponse {}))
+        Ok(Response::new(AckResponse {
+            data_planes: self.cp.data_planes.connected_count(),
+        }))
     }
 
     async fn ack(&self, request: Request<AckRequest>) -> Result<Response<AckResponse>, Status> {
@@ -102,6 +104,8 @@ impl Discovery for DiscoveryService {
             tracing::warn!(node = %ack.node_id, rejected = ack.rejected_version, serving = ack.version, error = %ack.error, "data plane refused a snapshot");
         }
         self.cp.data_planes.acked(&ack);
-        Ok(Response::new(AckResponse {}))
+        Ok(Response::new(AckResponse {
+            data_planes: self.cp.data_planes.connected_count(),
+        }))
     }
 }

@@ -87,6 +87,13 @@ impl Registry {
         }
     }
 
+    /// How many data planes are connected now.
+    pub fn connected_count(&self) -> u32 {
+        self.entries
+            .lock()
+            .map_or(0, |e| e.values().filter(|e| e.status.connected).count() as u32)
+    }
+
     /// Every known data plane, sorted by id.
     pub fn list(&self) -> Vec<DataPlaneStatus> {
         let Ok(entries) = self.entries.lock() else {

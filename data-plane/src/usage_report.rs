@@ -116,7 +116,12 @@ pub async fn run(reporter: std::sync::Arc<crate::state::DataPlaneState>, config:
                 let backup = batch.encode_to_vec();
                 let records = batch.records.len();
                 match c.report_usage(batch).await {
-                    Ok(_) => true,
+                    Ok(answer) => {
+                        reporter
+                            .limiter
+                            .set_peers(u64::from(answer.into_inner().data_planes));
+                        true
+                    }
                     Err(e) => {
                         tracing::debug!(error = %e, "cannot report usage yet; keeping it");
                         client = None;

@@ -140,7 +140,10 @@ async fn watch_once(state: &DataPlaneState, config: &WatchConfig) -> Result<(), 
             }
         }
         ack.version = state.runtime().version;
-        client.ack(ack).await?;
+        let answer = client.ack(ack).await?;
+        state
+            .limiter
+            .set_peers(u64::from(answer.into_inner().data_planes));
     }
     Ok(())
 }
