@@ -71,6 +71,9 @@ pub fn api_key_record(name: &str, key: &str) -> ApiKey {
         prefix: key.chars().take(10).collect(),
         disabled: false,
         allowed_models: Vec::new(),
+        limits: None,
+        user_limits: None,
+        model_limits: Vec::new(),
     }
 }
 
@@ -196,6 +199,9 @@ impl Admin for AdminService {
         }
         let record = ApiKey {
             allowed_models: r.allowed_models,
+            limits: r.limits,
+            user_limits: r.user_limits,
+            model_limits: r.model_limits,
             ..api_key_record(&r.name, &key)
         };
         let version = self.cp.create(record.clone(), r.expected_version).await?;
@@ -217,9 +223,13 @@ impl Admin for AdminService {
             kind: ApiKey::KIND,
             name: wanted.name.clone(),
         })?;
+        // Like `allowed_models`, the limits are replaced by what is sent (absent: none).
         let updated = ApiKey {
             disabled: wanted.disabled,
             allowed_models: wanted.allowed_models,
+            limits: wanted.limits,
+            user_limits: wanted.user_limits,
+            model_limits: wanted.model_limits,
             ..existing.clone()
         };
         written(self.cp.update(updated, r.expected_version).await)
@@ -380,3 +390,6 @@ impl Admin for AdminService {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -226,6 +226,74 @@ pub(crate) mod contract {
         );
     }
 
+    pub async fn filters_usage_by_key(store: &dyn Store) {
+        use tokenrouter_proto::v1::{UsageQuery, UsageRecord};
+        let record = |key: &str, user: &str, model: &str, cost: f64, ms: i64| UsageRecord {
+            request_id: format!("{key}{ms}"),
+            unix_ms: ms,
+            api_key: key.into(),
+            requested_model: model.into(),
+            user_id: user.into(),
+            status: 200,
+            prompt_tokens: 10,
+            completion_tokens: 5,
+            cost_usd: cost,
+            completed: true,
+            ..Default::default()
+        };
+        let records = vec![
+            record("team-a", "u1", "gpt-4o", 1.0, 1000),
+            record("team-a", "u2", "gpt-4o-mini", 0.25, 2000),
+            record("team-a", "u1", "claude-x", 0.5, 3000),
+            record("team-b", "u1", "gpt-4o", 8.0, 2500),
+            // A name that would match as a pattern or as SQL must match only itself.
+            record("team-%", "u1", "gpt-4o", 16.0, 2600),
+        ];
+        store.record_usage(records.into()).await.unwrap();
+        let query = |key: &str, group: &str, since: i64| UsageQuery {
+            api_key: key.into(),
+            group_by: group.into(),
+            since_unix_ms: since,
+            recent: 10,
+            ..Default::default()
+        };
+        let total = store.usage(query("team-a", "", 0)).await.unwrap();
+        assert_eq!(total.rows.len(), 1);
+        assert_eq!(
+            (total.rows[0].requests, total.rows[0].prompt_tokens),
+            (3, 30)
+        );
+        assert!((total.rows[0].cost_usd - 1.75).abs() < 1e-9);
+        assert_eq!(total.recent.len(), 3);
+        assert!(total.recent.iter().all(|r| r.api_key == "team-a"));
+
+        let users = store.usage(query("team-a", "user_id", 1500)).await.unwrap();
+        let users: Vec<_> = users
+            .rows
+            .iter()
+            .map(|r| (r.group.as_str(), r.requests))
+            .collect();
+        assert_eq!(
+            users,
+            [("u1", 1), ("u2", 1)],
+            "since 1500, most expensive first"
+        );
+
+        let models = store
+            .usage(query("team-b", "requested_model", 0))
+            .await
+            .unwrap();
+        assert_eq!(models.rows.len(), 1);
+        assert_eq!(models.rows[0].group, "gpt-4o");
+        let odd = store.usage(query("team-%", "", 0)).await.unwrap();
+        assert_eq!(odd.rows[0].requests, 1);
+        let none = store.usage(query("team-c", "", 0)).await.unwrap();
+        assert!(none.rows.is_empty() && none.recent.is_empty());
+        let every = store.usage(query("", "api_key", 0)).await.unwrap();
+        assert_eq!(every.rows.len(), 3);
+        assert_eq!(every.recent.len(), 5);
+    }
+
     pub async fn refuses_a_stale_base(store: &dyn Store) {
         store
             .commit(0, vec![Change::Put(row("provider", "a", b"1"))])

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE tokenrouter_meta (id INTEGER PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL, epoch TEXT NOT NULL);
      CREATE TABLE tokenrouter_resources (kind TEXT NOT NULL, name TEXT NOT NULL, body BYTEA NOT NULL, PRIMARY KEY (kind, name));",
     "USAGE",
+    usage_sql::KEY_INDEX,
 ];
 
 /// PostgreSQL-backed store over one connection, reconnected on demand after a failure.
@@ -281,12 +282,16 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let group = usage_sql::group_expr(&query.group_by)?;
             let (since, until) = usage_sql::bounds(&query);
+            let keyed = usage_sql::keyed(&query);
+            let mut args: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                vec![&since, &until, &query.api_key];
+            args.truncate(usage_sql::filter_params(keyed));
             let mut guard = self.client.lock().await;
             let client = self.client(&mut guard).await?;
             let rows = client
                 .query(
-                    &usage_sql::summary(group, |i| format!("${i}")),
-                    &[&since, &until],
+                    &usage_sql::summary(group, keyed, |i| format!("${i}")),
+                    &args,
                 )
                 .await?
                 .into_iter()
@@ -302,11 +307,9 @@ impl Store for PostgresStore {
                 })
                 .collect();
             let limit = i64::from(query.recent.min(usage_sql::MAX_RECENT));
+            args.push(&limit);
             let recent = client
-                .query(
-                    &usage_sql::recent(|i| format!("${i}")),
-                    &[&since, &until, &limit],
-                )
+                .query(&usage_sql::recent(keyed, |i| format!("${i}")), &args)
                 .await?
                 .into_iter()
                 .map(|r| UsageRecord {
@@ -377,6 +380,8 @@ mod tests {
         super::super::contract::refuses_a_stale_base(&store).await;
         let Some(store) = fresh().await else { return };
         super::super::contract::records_and_summarises_usage(&store).await;
+        let Some(store) = fresh().await else { return };
+        super::super::contract::filters_usage_by_key(&store).await;
     }
 
     #[test]

@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE meta (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL, epoch TEXT NOT NULL);
      CREATE TABLE resources (kind TEXT NOT NULL, name TEXT NOT NULL, body BLOB NOT NULL, PRIMARY KEY (kind, name));",
     "USAGE",
+    usage_sql::KEY_INDEX,
 ];
 
 /// SQLite-backed store. Calls run on the blocking pool; one connection serialises them.
@@ -204,9 +205,13 @@ impl Store for SqliteStore {
         self.run(move |conn| {
             let group = usage_sql::group_expr(&query.group_by)?;
             let (since, until) = usage_sql::bounds(&query);
-            let mut stmt = conn.prepare(&usage_sql::summary(group, |i| format!("?{i}")))?;
+            let keyed = usage_sql::keyed(&query);
+            let mut args: Vec<&dyn rusqlite::ToSql> = vec![&since, &until, &query.api_key];
+            args.truncate(usage_sql::filter_params(keyed));
+            let sql = usage_sql::summary(group, keyed, |i| format!("?{i}"));
+            let mut stmt = conn.prepare(&sql)?;
             let rows = stmt
-                .query_map(params![since, until], |r| {
+                .query_map(args.as_slice(), |r| {
                     Ok(UsageRow {
                         group: r.get(0)?,
                         requests: r.get::<_, i64>(1)? as u64,
@@ -220,9 +225,10 @@ impl Store for SqliteStore {
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             let limit = i64::from(query.recent.min(usage_sql::MAX_RECENT));
-            let mut stmt = conn.prepare(&usage_sql::recent(|i| format!("?{i}")))?;
+            args.push(&limit);
+            let mut stmt = conn.prepare(&usage_sql::recent(keyed, |i| format!("?{i}")))?;
             let recent = stmt
-                .query_map(params![since, until, limit], |r| {
+                .query_map(args.as_slice(), |r| {
                     Ok(UsageRecord {
                         request_id: r.get(0)?,
                         unix_ms: r.get(1)?,
@@ -277,6 +283,8 @@ mod tests {
         .await;
         let usage = SqliteStore::open(&temp_path()).await.unwrap();
         super::super::contract::records_and_summarises_usage(&usage).await;
+        let usage = SqliteStore::open(&temp_path()).await.unwrap();
+        super::super::contract::filters_usage_by_key(&usage).await;
     }
 
     #[tokio::test]

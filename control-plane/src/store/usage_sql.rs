@@ -72,31 +72,53 @@ pub fn group_expr(group_by: &str) -> Result<&'static str, StoreError> {
     })
 }
 
-/// The summary query; placeholders 1 and 2 are the time bounds.
-pub fn summary(group: &str, p: impl Fn(usize) -> String) -> String {
+/// The `WHERE` clause of a query: the time bounds at placeholders 1 and 2 and, when the query names
+/// a key, the key at 3. Only these fixed fragments vary; every value is a bound parameter.
+fn filter(keyed: bool, p: &impl Fn(usize) -> String) -> String {
+    let mut clause = format!("unix_ms >= {} AND unix_ms <= {}", p(1), p(2));
+    if keyed {
+        clause.push_str(&format!(" AND api_key = {}", p(3)));
+    }
+    clause
+}
+
+/// How many placeholders [`filter`] uses.
+pub fn filter_params(keyed: bool) -> usize {
+    if keyed { 3 } else { 2 }
+}
+
+/// Whether a query filters by API key (and so binds the key after the time bounds).
+pub fn keyed(q: &UsageQuery) -> bool {
+    !q.api_key.is_empty()
+}
+
+/// The summary query; its parameters are those of [`filter`].
+pub fn summary(group: &str, keyed: bool, p: impl Fn(usize) -> String) -> String {
     format!(
         "SELECT {group} AS grp, COUNT(*),
                 CAST(COALESCE(SUM(CASE WHEN status >= 400 OR NOT completed THEN 1 ELSE 0 END), 0) AS BIGINT),
                 CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(completion_tokens), 0) AS BIGINT),
                 CAST(COALESCE(SUM(cached_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION),
                 CAST(COALESCE(AVG(latency_ms), 0) AS DOUBLE PRECISION)
-         FROM tokenrouter_usage WHERE unix_ms >= {} AND unix_ms <= {}
+         FROM tokenrouter_usage WHERE {}
          GROUP BY grp ORDER BY 7 DESC, 2 DESC",
-        p(1),
-        p(2)
+        filter(keyed, &p)
     )
 }
 
-/// The most recent records; placeholders 1 and 2 are the time bounds, 3 the limit.
-pub fn recent(p: impl Fn(usize) -> String) -> String {
+/// The most recent records; the parameters of [`filter`], then the limit.
+pub fn recent(keyed: bool, p: impl Fn(usize) -> String) -> String {
     format!(
-        "SELECT {} FROM tokenrouter_usage WHERE unix_ms >= {} AND unix_ms <= {} ORDER BY unix_ms DESC, id DESC LIMIT {}",
+        "SELECT {} FROM tokenrouter_usage WHERE {} ORDER BY unix_ms DESC, id DESC LIMIT {}",
         COLUMNS.join(", "),
-        p(1),
-        p(2),
-        p(3)
+        filter(keyed, &p),
+        p(filter_params(keyed) + 1)
     )
 }
+
+/// An index for per-key queries (`tokenrouter keys show` sums one key's window).
+pub const KEY_INDEX: &str =
+    "CREATE INDEX tokenrouter_usage_key_time ON tokenrouter_usage (api_key, unix_ms)";
 
 /// The time bounds of a query (0 means unbounded).
 pub fn bounds(q: &UsageQuery) -> (i64, i64) {
@@ -143,5 +165,29 @@ pub fn bounded(r: &UsageRecord) -> Bounded<'_> {
         routing_mode: cap(&r.routing_mode, 128),
         user_id: cap(&r.user_id, 256),
         metadata_json: cap(&r.metadata_json, 4096),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_filter_is_a_bound_parameter() {
+        let sql = summary("user_id", true, |i| format!("${i}"));
+        assert!(
+            sql.contains("WHERE unix_ms >= $1 AND unix_ms <= $2 AND api_key = $3"),
+            "{sql}"
+        );
+        let sql = recent(true, |i| format!("?{i}"));
+        assert!(
+            sql.contains("AND api_key = ?3 ORDER BY") && sql.ends_with("LIMIT ?4"),
+            "{sql}"
+        );
+        let sql = recent(false, |i| format!("?{i}"));
+        assert!(
+            !sql.contains("api_key =") && sql.ends_with("LIMIT ?3"),
+            "{sql}"
+        );
     }
 }
