@@ -200,6 +200,12 @@ impl std::error::Error for ApiError {}
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, axum::Json(self.body())).into_response();
+        if self.code == Some("insufficient_quota") {
+            // The OpenAI SDKs retry every 429 unless told not to; no retry refills a budget.
+            response
+                .headers_mut()
+                .insert("x-should-retry", HeaderValue::from_static("false"));
+        }
         if let Some(secs) = self.retry_after {
             response
                 .headers_mut()
