@@ -87,3 +87,97 @@ async fn the_openai_sdk_reaches_every_translated_provider() {
     );
     assert!(stdout.contains("all provider checks passed"), "{stdout}");
 }
+
+#[tokio::test]
+async fn the_openai_python_sdk_understands_our_limits() {
+    use tokenrouter_proto::v1::{ApiKeyCreate, Limits, ModelEntry, ModelWrite};
+    let Some(python) = python() else {
+        return eprintln!("skipped: no .venv with the openai package (run scripts/test)");
+    };
+    let stack = stack(Backend::Sqlite).await.unwrap();
+    let mut admin = stack.cp.admin().await;
+    admin
+        .create_model(ModelWrite {
+            model: Some(ModelEntry {
+                name: "priced".into(),
+                kind: "openai".into(),
+                model: "priced".into(),
+                input_per_mtok: 100.0,
+                output_per_mtok: 100.0,
+                context_window: 100_000,
+                max_output: 4096,
+                quality: 50,
+                quality_source: "test".into(),
+                ..Default::default()
+            }),
+            expected_version: 0,
+        })
+        .await
+        .unwrap();
+    let keys = [
+        (
+            "rpm",
+            Limits {
+                rpm: 3,
+                ..Default::default()
+            },
+        ),
+        (
+            "slot",
+            Limits {
+                max_concurrent: 1,
+                ..Default::default()
+            },
+        ),
+        (
+            "budget",
+            Limits {
+                budget_usd: 0.0001,
+                budget_period: "month".into(),
+                ..Default::default()
+            },
+        ),
+    ];
+    for (name, limits) in &keys {
+        admin
+            .create_api_key(ApiKeyCreate {
+                name: name.to_string(),
+                key: format!("sk-test-{name}-limited-0001"),
+                limits: Some(limits.clone()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let mut config = SimConfig::new(Protocol::OpenAi, "p", "k-p");
+    config.chunk_interval = std::time::Duration::from_millis(250);
+    let (_sim, version) = add_provider_full(
+        &stack.cp,
+        config,
+        Provider {
+            models: vec!["priced".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let dp = DataPlaneHandle::start(data_plane_config("limits"), &stack.cp.url(), None).await;
+    dp.wait_for_version(version).await;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/limits.py");
+    let env = [
+        ("TOKENROUTER_BASE_URL", dp.url("/v1")),
+        ("TOKENROUTER_MODEL", "priced".to_string()),
+        (
+            "TOKENROUTER_RPM_KEY",
+            "sk-test-rpm-limited-0001".to_string(),
+        ),
+        (
+            "TOKENROUTER_SLOT_KEY",
+            "sk-test-slot-limited-0001".to_string(),
+        ),
+        (
+            "TOKENROUTER_BUDGET_KEY",
+            "sk-test-budget-limited-0001".to_string(),
+        ),
+    ];
+    run_script(&python, &[&script], env, "all limit checks passed").await;
+}
