@@ -89,9 +89,9 @@ impl Registry {
 
     /// How many data planes are connected now.
     pub fn connected_count(&self) -> u32 {
-        self.entries
-            .lock()
-            .map_or(0, |e| e.values().filter(|e| e.status.connected).count() as u32)
+        self.entries.lock().map_or(0, |e| {
+            e.values().filter(|e| e.status.connected).count() as u32
+        })
     }
 
     /// Every known data plane, sorted by id.

@@ -37,7 +37,13 @@ pub struct Demand {
 }
 
 /// The checks that apply to a request of `key` by `user` for `model`.
-pub fn checks(key: &str, limits: &KeyLimits, user: Option<&str>, model: &str, unix_now: i64) -> Vec<Check> {
+pub fn checks(
+    key: &str,
+    limits: &KeyLimits,
+    user: Option<&str>,
+    model: &str,
+    unix_now: i64,
+) -> Vec<Check> {
     let mut out = Vec::new();
     let mut push = |scope: Scope, counter: String, rule: &Rule| {
         let (window_start, window_end) = rule
@@ -56,7 +62,11 @@ pub fn checks(key: &str, limits: &KeyLimits, user: Option<&str>, model: &str, un
         push(Scope::Key, format!("k:{key}"), rule);
     }
     if let (Some(rule), Some(user)) = (&limits.user, user.filter(|u| !u.is_empty())) {
-        push(Scope::User(user.to_string()), format!("u:{key}:{user}"), rule);
+        push(
+            Scope::User(user.to_string()),
+            format!("u:{key}:{user}"),
+            rule,
+        );
     }
     for (glob, rule) in &limits.models {
         if glob_match(glob, model) {

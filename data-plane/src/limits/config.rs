@@ -19,11 +19,10 @@ pub struct Rule {
 impl Rule {
     fn from_proto(l: Option<&Limits>) -> Option<Rule> {
         let l = l?;
-        let budget = (l.budget_usd > 0.0 && l.budget_usd.is_finite())
-            .then(|| {
-                let period = BudgetPeriod::parse(&l.budget_period).unwrap_or(BudgetPeriod::Month);
-                ((l.budget_usd * 1e6).round() as i64, period)
-            });
+        let budget = (l.budget_usd > 0.0 && l.budget_usd.is_finite()).then(|| {
+            let period = BudgetPeriod::parse(&l.budget_period).unwrap_or(BudgetPeriod::Month);
+            ((l.budget_usd * 1e6).round() as i64, period)
+        });
         let rule = Rule {
             rpm: u64::from(l.rpm),
             rpm_burst: if l.rpm > 0 { u64::from(l.rpm_burst) } else { 0 },
@@ -33,7 +32,6 @@ impl Rule {
         };
         (rule != Rule::default()).then_some(rule)
     }
-
 }
 
 /// A key's limits.
@@ -99,7 +97,10 @@ mod tests {
             ..Default::default()
         };
         let l = KeyLimits::compile(&k).unwrap();
-        assert_eq!(l.key.as_ref().unwrap().budget, Some((1_500_000, BudgetPeriod::Day)));
+        assert_eq!(
+            l.key.as_ref().unwrap().budget,
+            Some((1_500_000, BudgetPeriod::Day))
+        );
         assert_eq!(l.user.as_ref().unwrap().tpm, 1000);
         assert_eq!(l.models[0].0, "gpt-4o*");
         assert_eq!(l.models[0].1.rpm, 20);

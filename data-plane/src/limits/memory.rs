@@ -56,17 +56,27 @@ impl Memory {
                 let used = counter.log.len() as u64;
                 if used >= limit {
                     let oldest = counter.log.front().copied().unwrap_or(now_ms);
-                    return Err(Refusal::new(i, Exceeded::Requests, oldest + 60_000 - now_ms));
+                    return Err(Refusal::new(
+                        i,
+                        Exceeded::Requests,
+                        oldest + 60_000 - now_ms,
+                    ));
                 }
                 let reset = counter.log.front().map_or(60_000, |t| t + 60_000 - now_ms);
-                grant.requests.narrow(Quota::new(limit, limit - used - 1, reset));
+                grant
+                    .requests
+                    .narrow(Quota::new(limit, limit - used - 1, reset));
             }
             if r.rpm > 0 && r.rpm_burst > 0 {
                 let t = MINUTE_MS * share as f64 / r.rpm as f64;
                 let tat = counter.burst_tat.max(now) + t;
                 let tolerance = t * (r.rpm_burst.max(1)) as f64;
                 if tat - now > tolerance {
-                    return Err(Refusal::new(i, Exceeded::Burst, (tat - now - tolerance) as u64));
+                    return Err(Refusal::new(
+                        i,
+                        Exceeded::Burst,
+                        (tat - now - tolerance) as u64,
+                    ));
                 }
             }
             if r.tpm > 0 {
@@ -77,10 +87,16 @@ impl Memory {
                     return Err(Refusal::new(i, Exceeded::TooManyTokens, 60_000));
                 }
                 if tat - now > MINUTE_MS {
-                    return Err(Refusal::new(i, Exceeded::Tokens, (tat - now - MINUTE_MS).ceil() as u64));
+                    return Err(Refusal::new(
+                        i,
+                        Exceeded::Tokens,
+                        (tat - now - MINUTE_MS).ceil() as u64,
+                    ));
                 }
                 let remaining = ((MINUTE_MS - (tat - now)) / t).floor().max(0.0) as u64;
-                grant.tokens.narrow(Quota::new(limit, remaining, (tat - now).ceil() as u64));
+                grant
+                    .tokens
+                    .narrow(Quota::new(limit, remaining, (tat - now).ceil() as u64));
             }
             if r.max_concurrent > 0 && counter.in_flight >= (r.max_concurrent / share).max(1) {
                 return Err(Refusal::new(i, Exceeded::Concurrency, 1_000));

@@ -149,8 +149,13 @@ impl Limiter {
     pub fn new(config: LimiterConfig) -> Result<Limiter, String> {
         let shared = match &config.redis_url {
             Some(url) => Some(
-                Shared::new(url, &config.redis_prefix, config.redis_timeout, config.lease_ttl)
-                    .map_err(|e| format!("invalid Redis URL: {e}"))?,
+                Shared::new(
+                    url,
+                    &config.redis_prefix,
+                    config.redis_timeout,
+                    config.lease_ttl,
+                )
+                .map_err(|e| format!("invalid Redis URL: {e}"))?,
             ),
             None => None,
         };
@@ -176,7 +181,9 @@ impl Limiter {
 
     /// Checks a Redis URL the way [`Limiter::new`] will read it.
     pub fn check_redis_url(url: &str) -> Result<(), String> {
-        redis::Client::open(url).map(drop).map_err(|e| format!("invalid Redis URL: {e}"))
+        redis::Client::open(url)
+            .map(drop)
+            .map_err(|e| format!("invalid Redis URL: {e}"))
     }
 
     fn now_ms(&self) -> u64 {
@@ -190,9 +197,9 @@ impl Limiter {
 
     /// Whether decisions currently come from the fail mode instead of Redis.
     pub fn is_degraded(&self) -> bool {
-        self.shared
-            .as_ref()
-            .is_some_and(|s| !s.is_connected() || self.now_ms() < self.skip_redis_until.load(Ordering::Relaxed))
+        self.shared.as_ref().is_some_and(|s| {
+            !s.is_connected() || self.now_ms() < self.skip_redis_until.load(Ordering::Relaxed)
+        })
     }
 
     /// Admits a request of `key` (by name) with `limits` for `user` and the requested `model`,
@@ -293,19 +300,27 @@ impl Limiter {
                 let limiter = self.clone();
                 let r = r.clone();
                 tokio::spawn(async move {
-                    let (Some(shared), Backend::Redis { windows }) = (&limiter.shared, &r.backend) else {
+                    let (Some(shared), Backend::Redis { windows }) = (&limiter.shared, &r.backend)
+                    else {
                         return;
                     };
                     // A slower bound than admission: nobody waits on it, and a lost settle
                     // leaves a lease until its TTL and the reservation charged.
                     for _ in 0..3 {
-                        match shared.settle(&r.id, &r.checks, windows, &r.reserved, &used).await {
+                        match shared
+                            .settle(&r.id, &r.checks, windows, &r.reserved, &used)
+                            .await
+                        {
                             Ok(()) => return,
-                            Err(e) => tracing::debug!(error = %e, "settling a reservation failed; retrying"),
+                            Err(e) => {
+                                tracing::debug!(error = %e, "settling a reservation failed; retrying")
+                            }
                         }
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
-                    tracing::warn!("could not settle a reservation in Redis; its lease expires by itself");
+                    tracing::warn!(
+                        "could not settle a reservation in Redis; its lease expires by itself"
+                    );
                 });
             }
         }
@@ -360,7 +375,10 @@ pub fn headers(grant: &Grant, h: &mut axum::http::HeaderMap) {
         let reset = format_reset(Duration::from_millis(q.reset_ms));
         for (name, value) in [
             (format!("x-ratelimit-limit-{what}"), q.limit.to_string()),
-            (format!("x-ratelimit-remaining-{what}"), q.remaining.to_string()),
+            (
+                format!("x-ratelimit-remaining-{what}"),
+                q.remaining.to_string(),
+            ),
             (format!("x-ratelimit-reset-{what}"), reset),
         ] {
             if let (Ok(n), Ok(v)) = (

@@ -52,7 +52,12 @@ pub struct Admitted {
 
 impl Shared {
     /// A limiter on `url` (not connected until [`Shared::connect`] succeeds).
-    pub fn new(url: &str, prefix: &str, timeout: Duration, lease_ttl: Duration) -> Result<Shared, SharedError> {
+    pub fn new(
+        url: &str,
+        prefix: &str,
+        timeout: Duration,
+        lease_ttl: Duration,
+    ) -> Result<Shared, SharedError> {
         Ok(Shared {
             client: redis::Client::open(url)?,
             conn: OnceCell::new(),
@@ -100,7 +105,12 @@ impl Shared {
     }
 
     /// Admits against every check in one round trip.
-    pub async fn admit(&self, id: &str, checks: &[Check], demand: &Demand) -> Result<Result<Admitted, Refusal>, SharedError> {
+    pub async fn admit(
+        &self,
+        id: &str,
+        checks: &[Check],
+        demand: &Demand,
+    ) -> Result<Result<Admitted, Refusal>, SharedError> {
         let mut invocation = self.invocation("admit", id, checks);
         invocation.arg(demand.tokens).arg(demand.cost_micro);
         for c in checks {
@@ -117,7 +127,9 @@ impl Shared {
         let answer = self.run(invocation).await?;
         match answer.as_slice() {
             [1, rl, rr, rs, tl, tr, ts, windows @ ..] if windows.len() == checks.len() => {
-                let quota = |l: i64, r: i64, s: i64| (l >= 0).then(|| Quota::new(l as u64, r.max(0) as u64, s.max(0) as u64));
+                let quota = |l: i64, r: i64, s: i64| {
+                    (l >= 0).then(|| Quota::new(l as u64, r.max(0) as u64, s.max(0) as u64))
+                };
                 Ok(Ok(Admitted {
                     grant: Grant {
                         requests: quota(*rl, *rr, *rs),
@@ -135,14 +147,25 @@ impl Shared {
                     5 => Exceeded::Concurrency,
                     _ => Exceeded::Budget,
                 };
-                Ok(Err(Refusal::new((*check - 1).max(0) as usize, what, (*retry).max(0) as u64)))
+                Ok(Err(Refusal::new(
+                    (*check - 1).max(0) as usize,
+                    what,
+                    (*retry).max(0) as u64,
+                )))
             }
             _ => Err(SharedError::Answer),
         }
     }
 
     /// Reconciles a reservation and ends its leases, in one round trip.
-    pub async fn settle(&self, id: &str, checks: &[Check], windows: &[i64], reserved: &Demand, used: &Demand) -> Result<(), SharedError> {
+    pub async fn settle(
+        &self,
+        id: &str,
+        checks: &[Check],
+        windows: &[i64],
+        reserved: &Demand,
+        used: &Demand,
+    ) -> Result<(), SharedError> {
         let mut invocation = self.invocation("settle", id, checks);
         invocation
             .arg(used.tokens as i64 - reserved.tokens as i64)

@@ -188,13 +188,18 @@ fn limits_demand(request: &ChatRequest, plan: &Plan) -> crate::limits::Demand {
     let mut tokens = 0;
     let mut cost: f64 = 0.0;
     for a in &plan.attempts {
-        let cap = a.info.as_ref().map_or(crate::limits::DEFAULT_OUTPUT_CAP, |i| {
-            crate::limits::DEFAULT_OUTPUT_CAP.min(u64::from(i.max_output.max(1)))
-        });
+        let cap = a
+            .info
+            .as_ref()
+            .map_or(crate::limits::DEFAULT_OUTPUT_CAP, |i| {
+                crate::limits::DEFAULT_OUTPUT_CAP.min(u64::from(i.max_output.max(1)))
+            });
         let output = f.max_tokens.unwrap_or(cap);
         tokens = tokens.max(f.prompt_tokens + output);
         if let Some(i) = &a.info {
-            cost = cost.max((f.prompt_tokens as f64 * i.input_price + output as f64 * i.output_price) / 1e6);
+            cost = cost.max(
+                (f.prompt_tokens as f64 * i.input_price + output as f64 * i.output_price) / 1e6,
+            );
         }
     }
     crate::limits::Demand {
