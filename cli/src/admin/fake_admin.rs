@@ -99,9 +99,56 @@ fake_admin! {
                 ..Default::default()
             };
             Ok(Response::new(ListApiKeysResponse {
-                api_keys: vec![key],
+                api_keys: vec![key, limited_key()],
                 version: 8,
             }))
+        }
+        async fn create_api_key(
+            &self,
+            r: Request<ApiKeyCreate>,
+        ) -> Result<Response<ApiKeyCreated>, Status> {
+            self.record(&r);
+            let r = r.into_inner();
+            let api_key = ApiKey {
+                name: r.name,
+                prefix: "sk-tr-new".into(),
+                allowed_models: r.allowed_models,
+                limits: r.limits,
+                user_limits: r.user_limits,
+                model_limits: r.model_limits,
+                ..Default::default()
+            };
+            Ok(Response::new(ApiKeyCreated {
+                api_key: Some(api_key),
+                key: "sk-tr-new-secret".into(),
+                version: 15,
+            }))
+        }
+        async fn get_usage(
+            &self,
+            r: Request<UsageQuery>,
+        ) -> Result<Response<UsageReport>, Status> {
+            self.record(&r);
+            let q = r.into_inner();
+            // Canned sums for `team-a`, whatever the time span; nothing for other keys.
+            let row = |group: &str, requests, tokens, cost_usd| UsageRow {
+                group: group.into(),
+                requests,
+                prompt_tokens: tokens,
+                cost_usd,
+                ..Default::default()
+            };
+            let rows = match (q.api_key.as_str(), q.group_by.as_str()) {
+                ("team-a", "") => vec![row("", 6, 900, 3.5)],
+                ("team-a", "user_id") => vec![row("u1", 4, 600, 0.5), row("", 2, 300, 3.0)],
+                ("team-a", "requested_model") => vec![
+                    row("gpt-4o", 3, 500, 2.0),
+                    row("gpt-4o-mini", 1, 100, 0.25),
+                    row("claude-x", 2, 300, 1.25),
+                ],
+                _ => Vec::new(),
+            };
+            Ok(Response::new(UsageReport { rows, recent: Vec::new() }))
         }
         async fn update_api_key(
             &self,
@@ -191,14 +238,12 @@ fake_admin! {
         }
     }
     unimplemented {
-        get_usage(UsageQuery) -> UsageReport;
         update_model(ModelWrite) -> WriteResponse;
         delete_provider(DeleteRequest) -> WriteResponse;
         list_credentials(ListRequest) -> ListCredentialsResponse;
         create_credential(CredentialWrite) -> WriteResponse;
         update_credential(CredentialWrite) -> WriteResponse;
         delete_credential(DeleteRequest) -> WriteResponse;
-        create_api_key(ApiKeyCreate) -> ApiKeyCreated;
         delete_api_key(DeleteRequest) -> WriteResponse;
         create_routing_rule(RoutingRuleWrite) -> WriteResponse;
         update_routing_rule(RoutingRuleWrite) -> WriteResponse;
@@ -209,6 +254,28 @@ fake_admin! {
         delete_fallback_policy(DeleteRequest) -> WriteResponse;
         get_snapshot(GetSnapshotRequest) -> Snapshot;
         list_data_planes(ListDataPlanesRequest) -> ListDataPlanesResponse;
+    }
+}
+
+/// The fake's key with limits of every kind.
+fn limited_key() -> ApiKey {
+    let limits = |rpm, tpm, budget_usd, period: &str| Limits {
+        rpm,
+        tpm,
+        budget_usd,
+        budget_period: period.into(),
+        ..Default::default()
+    };
+    ApiKey {
+        name: "team-a".into(),
+        prefix: "sk-tr-cd".into(),
+        limits: Some(limits(60, 10_000, 50.0, "month")),
+        user_limits: Some(limits(5, 0, 0.0, "")),
+        model_limits: vec![ModelLimit {
+            model: "gpt-4o*".into(),
+            limits: Some(limits(20, 0, 0.0, "")),
+        }],
+        ..Default::default()
     }
 }
 

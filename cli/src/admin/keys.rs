@@ -1,4 +1,5 @@
-//! `tokenrouter keys`: create, list, restrict, disable, enable and remove the API keys clients present.
+//! `tokenrouter keys`: create, list, limit, show, restrict, disable, enable and remove the API keys
+//! clients present.
 
 use anyhow::anyhow;
 use clap::{ArgGroup, Args, Subcommand};
@@ -8,12 +9,14 @@ use tokenrouter_proto::v1::{ApiKey, ApiKeyCreate, ApiKeyWrite, DeleteRequest, Li
 use super::WriteOpts;
 use super::client::{Client, call, write};
 use super::credentials::secret_from_env;
+use super::key_limits::{self, LimitArgs};
+use super::key_show;
 use super::output::{Action, Printer, Resource};
 
 /// `keys` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum KeysCmd {
-    /// List API keys (only their prefixes; keys themselves are never stored).
+    /// List API keys (only their prefixes; keys themselves are never stored) and their limits.
     List,
     /// Create a key and print it once.
     Create {
@@ -27,7 +30,16 @@ pub enum KeysCmd {
         #[arg(long = "allow-model", value_name = "GLOB", value_delimiter = ',')]
         allowed_models: Vec<String>,
         #[command(flatten)]
+        limits: LimitArgs,
+        #[command(flatten)]
         write: WriteOpts,
+    },
+    /// Change a key's limits; limits not named keep their value, `0` clears one.
+    Update(UpdateArgs),
+    /// Show each limit of a key with its current use, what remains and when it resets.
+    Show {
+        /// Name of the key.
+        name: String,
     },
     /// Set the models a key may use (other models get 403), replacing the previous list.
     Allow(AllowArgs),
@@ -44,6 +56,20 @@ pub enum KeysCmd {
 pub struct KeyTarget {
     /// Name of the key.
     pub name: String,
+    #[command(flatten)]
+    pub write: WriteOpts,
+}
+
+/// `keys update`: new limits for one key.
+#[derive(Args, Debug, PartialEq)]
+pub struct UpdateArgs {
+    /// Name of the key.
+    pub name: String,
+    /// Remove every limit first (then apply any limit flags given with it).
+    #[arg(long = "no-limits")]
+    pub no_limits: bool,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     #[command(flatten)]
     pub write: WriteOpts,
 }
@@ -74,7 +100,7 @@ pub struct AllowArgs {
 impl Resource for ApiKey {
     const KIND: &'static str = "api key";
     const FIELD: &'static str = "api_keys";
-    const HEADERS: &'static [&'static str] = &["NAME", "PREFIX", "STATUS", "MODELS"];
+    const HEADERS: &'static [&'static str] = &["NAME", "PREFIX", "STATUS", "MODELS", "LIMITS"];
 
     fn row(&self) -> Vec<String> {
         let models = if self.allowed_models.is_empty() {
@@ -87,6 +113,7 @@ impl Resource for ApiKey {
             format!("{}...", self.prefix),
             if self.disabled { "disabled" } else { "enabled" }.to_string(),
             models,
+            key_limits::summary(self),
         ]
     }
 
@@ -97,6 +124,9 @@ impl Resource for ApiKey {
             "sha256": self.sha256,
             "disabled": self.disabled,
             "allowed_models": self.allowed_models,
+            "limits": key_limits::limits_json(self.limits.as_ref()),
+            "user_limits": key_limits::limits_json(self.user_limits.as_ref()),
+            "model_limits": key_limits::model_limits_json(&self.model_limits),
         })
     }
 }
@@ -116,8 +146,11 @@ pub(super) async fn run(
             name,
             key_env,
             allowed_models,
+            limits,
             write: opts,
         } => {
+            let mut limited = ApiKey::default();
+            key_limits::apply(&limits, &mut limited)?;
             let key = key_env.as_deref().map(secret_from_env).transpose()?;
             let generated = key.is_none();
             let request = ApiKeyCreate {
@@ -125,25 +158,53 @@ pub(super) async fn run(
                 key: key.unwrap_or_default(),
                 expected_version: opts.proto(),
                 allowed_models,
+                limits: limited.limits,
+                user_limits: limited.user_limits,
+                model_limits: limited.model_limits,
             };
             let created = call(client.create_api_key(request)).await?;
             print_created(printer, &name, generated, created)
         }
+        KeysCmd::Update(args) => {
+            key_limits::require_some(&args.limits, args.no_limits)?;
+            let target = KeyTarget {
+                name: args.name,
+                write: args.write,
+            };
+            let (no_limits, limits) = (args.no_limits, args.limits);
+            let change = move |key: &mut ApiKey| {
+                if no_limits {
+                    key_limits::clear(key);
+                }
+                key_limits::apply(&limits, key)
+            };
+            update_key(client, printer, target, Action::Updated, change).await
+        }
+        KeysCmd::Show { name } => key_show::run(client, printer, &name).await,
         KeysCmd::Allow(args) => {
             let target = KeyTarget {
                 name: args.name,
                 write: args.write,
             };
             let models = args.models;
-            let change = move |key: &mut ApiKey| key.allowed_models = models;
+            let change = move |key: &mut ApiKey| {
+                key.allowed_models = models;
+                Ok(())
+            };
             update_key(client, printer, target, Action::Updated, change).await
         }
         KeysCmd::Disable(target) => {
-            let change = |key: &mut ApiKey| key.disabled = true;
+            let change = |key: &mut ApiKey| {
+                key.disabled = true;
+                Ok(())
+            };
             update_key(client, printer, target, Action::Disabled, change).await
         }
         KeysCmd::Enable(target) => {
-            let change = |key: &mut ApiKey| key.disabled = false;
+            let change = |key: &mut ApiKey| {
+                key.disabled = false;
+                Ok(())
+            };
             update_key(client, printer, target, Action::Enabled, change).await
         }
         KeysCmd::Rm(KeyTarget { name, write: opts }) => {
@@ -189,14 +250,14 @@ fn print_created(
     Ok(())
 }
 
-/// Changes a key's mutable fields (`disabled`, `allowed_models`): finds the key, then writes it back
-/// changed, so the fields the command does not touch keep their values.
+/// Changes a key's mutable fields (`disabled`, `allowed_models`, the limits): finds the key, then
+/// writes it back changed, so the fields the command does not touch keep their values.
 async fn update_key(
     client: &mut Client,
     printer: &mut Printer<'_>,
     target: KeyTarget,
     action: Action,
-    change: impl FnOnce(&mut ApiKey),
+    change: impl FnOnce(&mut ApiKey) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let keys = call(client.list_api_keys(ListRequest {})).await?;
     let mut api_key = keys
@@ -204,7 +265,7 @@ async fn update_key(
         .into_iter()
         .find(|key| key.name == target.name)
         .ok_or_else(|| anyhow!("NOT_FOUND: no api key named {:?}", target.name))?;
-    change(&mut api_key);
+    change(&mut api_key)?;
     let request = ApiKeyWrite {
         api_key: Some(api_key),
         expected_version: target.write.proto(),
@@ -285,15 +346,16 @@ mod unit {
             sha256: "ab".into(),
             prefix: "sk-tr-12".into(),
             disabled: true,
-            allowed_models: Vec::new(),
+            ..Default::default()
         };
-        assert_eq!(key.row(), ["ci", "sk-tr-12...", "disabled", "any"]);
+        assert_eq!(key.row(), ["ci", "sk-tr-12...", "disabled", "any", "none"]);
         key.allowed_models = vec!["gpt-4o*".into(), "auto:*".into()];
         assert_eq!(key.row()[3], "gpt-4o*,auto:*");
         assert_eq!(
             key.to_json(),
             json!({"name": "ci", "prefix": "sk-tr-12", "sha256": "ab", "disabled": true,
-                   "allowed_models": ["gpt-4o*", "auto:*"]})
+                   "allowed_models": ["gpt-4o*", "auto:*"], "limits": null, "user_limits": null,
+                   "model_limits": []})
         );
     }
 
@@ -323,8 +385,7 @@ mod unit {
                 name: "ci".into(),
                 sha256: "ab".into(),
                 prefix: "sk-tr-12".into(),
-                disabled: false,
-                allowed_models: Vec::new(),
+                ..Default::default()
             }),
             key: "sk-tr-12345".into(),
             version: 9,

@@ -8,6 +8,10 @@ mod client;
 mod credentials;
 #[cfg(test)]
 mod fake_admin;
+mod key_limits;
+mod key_show;
+#[cfg(test)]
+mod key_tests;
 mod keys;
 mod models;
 mod output;

@@ -57,7 +57,7 @@ fn global_flags_work_after_the_subcommand() {
 }
 
 /// Runs `tokenrouter <args>` against `conn` and returns what it printed.
-async fn run_cli(conn: &Connection, args: &[&str]) -> anyhow::Result<String> {
+pub(super) async fn run_cli(conn: &Connection, args: &[&str]) -> anyhow::Result<String> {
     let (_, cmd) = parse(args)?;
     let mut out = Vec::new();
     execute(conn, cmd, &mut out).await?;
@@ -222,8 +222,9 @@ async fn allow_replaces_the_models_and_keeps_disabled() {
     let text = run_cli(&conn, &["keys", "list"]).await.unwrap();
     assert_eq!(
         text,
-        "NAME  PREFIX       STATUS    MODELS\n\
-         ci    sk-tr-ab...  disabled  old*\n\
+        "NAME    PREFIX       STATUS    MODELS  LIMITS\n\
+         ci      sk-tr-ab...  disabled  old*    none\n\
+         team-a  sk-tr-cd...  enabled   any     rpm=60 tpm=10000 usd=50/month user(rpm=5) models=1\n\
          store version 8\n"
     );
 }

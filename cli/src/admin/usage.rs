@@ -21,6 +21,9 @@ pub struct UsageArgs {
     /// Also list this many recent requests.
     #[arg(long, default_value_t = 0)]
     pub recent: u32,
+    /// Only the requests of this API key (by name).
+    #[arg(long, value_name = "NAME")]
+    pub key: Option<String>,
 }
 
 fn row_json(r: &UsageRow) -> Value {
@@ -109,6 +112,7 @@ pub(super) async fn run(
         until_unix_ms: 0,
         group_by: args.by.clone(),
         recent: args.recent,
+        api_key: args.key.clone().unwrap_or_default(),
     };
     let report = call(client.get_usage(query)).await?;
     if printer.json() {
