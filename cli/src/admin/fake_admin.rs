@@ -148,7 +148,27 @@ fake_admin! {
                 ],
                 _ => Vec::new(),
             };
-            Ok(Response::new(UsageReport { rows, recent: Vec::new() }))
+            // The records behind them (asked for over the last minute): one refused by a limit.
+            let record = |user: &str, model: &str, attempts| UsageRecord {
+                api_key: q.api_key.clone(),
+                user_id: user.into(),
+                requested_model: model.into(),
+                attempts,
+                ..Default::default()
+            };
+            let mut recent = vec![
+                record("u1", "gpt-4o", 1),
+                record("u1", "gpt-4o", 1),
+                record("u1", "gpt-4o-mini", 1),
+                record("u1", "gpt-4o", 0),
+                record("", "claude-x", 1),
+                record("", "claude-x", 1),
+            ];
+            if q.api_key != "team-a" {
+                recent.clear();
+            }
+            recent.truncate(q.recent as usize);
+            Ok(Response::new(UsageReport { rows, recent }))
         }
         async fn update_api_key(
             &self,

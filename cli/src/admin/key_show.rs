@@ -3,26 +3,35 @@
 //!
 //! Budgets sum `cost_usd` since the start of their window ([`window`], the same arithmetic the
 //! data plane charges by); `rpm` and `tpm` count the requests and prompt + completion tokens of the
-//! last 60 seconds. Per-user limits group by `user_id`, per-model limits by `requested_model`
+//! last 60 seconds (requests only if admitted: a record without an attempt was refused before
+//! reaching a provider, by a limit or as a bad request). Per-user limits group by `user_id`, per-model limits by `requested_model`
 //! matched with the data plane's glob. Requests in flight are live state of the data planes and
 //! are not shown.
 
 use std::collections::{BTreeSet, HashMap};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::anyhow;
-use serde_json::{Value, json};
-use tokenrouter_proto::limits::{format_reset, format_utc, glob_match, window};
-use tokenrouter_proto::v1::{ApiKey, Limits, ListRequest, UsageQuery, UsageRow};
+use tokenrouter_proto::limits::{glob_match, window};
+use tokenrouter_proto::v1::{
+    ApiKey, Limits, ListRequest, UsageQuery, UsageRecord, UsageReport, UsageRow,
+};
 
 use super::client::{Client, call};
 use super::key_limits::usd;
-use super::output::{Printer, Resource, Table};
+use super::output::Printer;
+
+mod print;
+
+use print::{render, to_json};
 
 /// The span `rpm` and `tpm` count over.
 const MINUTE_MS: i64 = 60_000;
 /// Most end users listed; the others are counted.
 const MAX_USERS: usize = 20;
+/// Records asked for per one-minute span (the store's maximum), to count admitted requests; when
+/// this many come back, some may be missing and the summary's count (refusals included) is used.
+const RECORDS: u32 = 1000;
 
 /// What a limit counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,12 +66,25 @@ impl Measure {
     }
 }
 
-/// One usage sum the command asks for: the key's records in `[since, until]`, grouped.
+/// One usage sum the command asks for: the key's records in `[since, until]`, grouped, and for
+/// the one-minute spans the records themselves.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Span {
     group_by: &'static str,
     since: i64,
     until: i64,
+    records: bool,
+}
+
+impl Span {
+    /// A record's value of the span's grouping.
+    fn group_of<'r>(&self, record: &'r UsageRecord) -> &'r str {
+        match self.group_by {
+            "user_id" => &record.user_id,
+            "requested_model" => &record.requested_model,
+            _ => "",
+        }
+    }
 }
 
 /// When a limit's use starts over.
@@ -125,6 +147,8 @@ struct Line {
     scope: Scope,
     check: Check,
     used: Option<f64>,
+    /// More requests than [`RECORDS`] in the minute: refused ones are counted too.
+    approximate: bool,
 }
 
 impl Line {
@@ -143,6 +167,7 @@ fn checks(limits: &Limits, group_by: &'static str, now: i64) -> Vec<Check> {
         group_by,
         since: now - MINUTE_MS + 1,
         until: now,
+        records: true,
     };
     let mut out = Vec::new();
     if limits.rpm > 0 {
@@ -190,6 +215,7 @@ fn checks(limits: &Limits, group_by: &'static str, now: i64) -> Vec<Check> {
                 group_by,
                 since: start,
                 until: end.map_or(now, |end| end - 1),
+                records: false,
             }),
             reset: end.map_or(Reset::Never, Reset::At),
         });
@@ -231,13 +257,21 @@ impl Plan {
     }
 
     /// The printed lines, and how many users were left out.
-    fn lines(&self, usage: &HashMap<Span, Vec<UsageRow>>) -> (Vec<Line>, usize) {
+    fn lines(&self, usage: &HashMap<Span, UsageReport>) -> (Vec<Line>, usize) {
         let line = |scope: &Scope, check: &Check| {
+            let mut approximate = false;
             let used = check
                 .measure
                 .zip(check.span.as_ref())
                 .map(|(measure, span)| {
-                    let rows = usage.get(span).map(Vec::as_slice).unwrap_or_default();
+                    let report = usage.get(span);
+                    if measure == Measure::Requests && span.records {
+                        match report.filter(|r| r.recent.len() < RECORDS as usize) {
+                            Some(report) => return admitted(report, span, scope),
+                            None => approximate = report.is_some(),
+                        }
+                    }
+                    let rows = report.map(|r| r.rows.as_slice()).unwrap_or_default();
                     let rows = rows.iter().filter(|r| scope.counts(&r.group));
                     // A fold from +0.0: `sum()` of no floats is -0.0, which would print as "-0".
                     rows.fold(0.0, |total, r| total + measure.of(r))
@@ -246,13 +280,17 @@ impl Plan {
                 scope: scope.clone(),
                 check: check.clone(),
                 used,
+                approximate,
             }
         };
         let mut lines: Vec<Line> = self.key.iter().map(|c| line(&Scope::Key, c)).collect();
 
         let mut users = BTreeSet::new();
         for span in self.user.iter().filter_map(|c| c.span.as_ref()) {
-            let rows = usage.get(span).map(Vec::as_slice).unwrap_or_default();
+            let rows = usage
+                .get(span)
+                .map(|r| r.rows.as_slice())
+                .unwrap_or_default();
             users.extend(
                 rows.iter()
                     .map(|r| r.group.as_str())
@@ -288,118 +326,11 @@ impl Plan {
     }
 }
 
-/// What the numbers are, printed under the table and listed in the JSON.
-fn notes(lines: &[Line]) -> Vec<String> {
-    if lines.is_empty() {
-        return Vec::new();
-    }
-    let mut notes = vec![
-        "use counts finished requests in the control plane's usage records; data planes report \
-         them about every second, and requests still running are not counted"
-            .to_string(),
-    ];
-    if lines.iter().any(|l| l.check.reset == Reset::Rolling) {
-        notes.push(
-            "rpm and tpm count the last 60 s; the limiter's own window (GCRA) may differ slightly"
-                .into(),
-        );
-    }
-    if lines.iter().any(|l| l.check.reset == Reset::Live) {
-        notes.push(
-            "max_concurrent: in-flight counts are live in the data planes and not shown".into(),
-        );
-    }
-    notes
-}
-
-fn reset_text(reset: Reset, now: i64) -> String {
-    match reset {
-        Reset::Rolling => "rolling 60 s".into(),
-        Reset::Never => "never (total)".into(),
-        Reset::Live => "live in the data planes".into(),
-        Reset::At(at) => {
-            let secs = ((at - now).max(0) as u64).div_ceil(1000);
-            let left = format_reset(Duration::from_secs(secs));
-            format!("{} (in {left})", format_utc(at))
-        }
-    }
-}
-
-fn render(key: &ApiKey, lines: &[Line], hidden: usize, now: i64) -> String {
-    let status = if key.disabled { "disabled" } else { "enabled" };
-    let mut out = format!(
-        "api key {} ({}...), {status}; use as of {}\n",
-        key.name,
-        key.prefix,
-        format_utc(now)
-    );
-    if lines.is_empty() {
-        out.push_str("no limits\n");
-        return out;
-    }
-    let mut table = Table::with_headers(&["SCOPE", "LIMIT", "MAX", "USED", "REMAINING", "RESETS"]);
-    for l in lines {
-        let amount = |v: Option<f64>| match (l.check.measure, v) {
-            (Some(m), Some(v)) => m.show(v),
-            _ => "-".into(),
-        };
-        let max = match l.check.measure {
-            Some(m) => m.show(l.check.max),
-            None => format!("{:.0}", l.check.max),
-        };
-        table.row(vec![
-            l.scope.show(),
-            l.check.label.clone(),
-            max,
-            amount(l.used),
-            amount(l.remaining()),
-            reset_text(l.check.reset, now),
-        ]);
-    }
-    out.push_str(&table.render());
-    if hidden > 0 {
-        out.push_str(&format!(
-            "{hidden} more users not shown (the {MAX_USERS} closest to a limit are)\n"
-        ));
-    }
-    for note in notes(lines) {
-        out.push_str(&format!("note: {note}\n"));
-    }
-    out
-}
-
-fn to_json(key: &ApiKey, lines: &[Line], hidden: usize, now: i64) -> Value {
-    let limits: Vec<Value> = lines
-        .iter()
-        .map(|l| {
-            let (scope, user, model) = match &l.scope {
-                Scope::Key => ("key", None, None),
-                Scope::User(user) => ("user", Some(user.as_str()), None),
-                Scope::EachUser => ("user", None, None),
-                Scope::Model(glob) => ("model", None, Some(glob.as_str())),
-            };
-            let (reset, resets_at) = match l.check.reset {
-                Reset::Rolling => ("rolling_60s", None),
-                Reset::At(at) => ("window_end", Some(at)),
-                Reset::Never => ("never", None),
-                Reset::Live => ("live", None),
-            };
-            json!({
-                "scope": scope, "user": user, "model": model, "limit": l.check.name,
-                "label": l.check.label, "unit": l.check.measure.map(Measure::unit),
-                "max": l.check.max, "used": l.used, "remaining": l.remaining(),
-                "since_unix_ms": l.check.span.as_ref().map(|s| s.since),
-                "reset": reset, "resets_at_unix_ms": resets_at,
-            })
-        })
-        .collect();
-    json!({
-        "api_key": key.to_json(),
-        "as_of_unix_ms": now,
-        "limits": limits,
-        "users_not_shown": hidden,
-        "notes": notes(lines),
-    })
+/// The requests of `scope` in a one-minute span that the limiter admitted: a record without an
+/// attempt never reached a provider (refused by a limit, or a bad request) and took no rpm.
+fn admitted(report: &UsageReport, span: &Span, scope: &Scope) -> f64 {
+    let admitted = report.recent.iter().filter(|r| r.attempts > 0);
+    admitted.filter(|r| scope.counts(span.group_of(r))).count() as f64
 }
 
 /// Prints a key's limits with their current use (`keys show`).
@@ -424,11 +355,11 @@ pub(super) async fn run(
             since_unix_ms: span.since,
             until_unix_ms: span.until,
             group_by: span.group_by.into(),
-            recent: 0,
+            recent: if span.records { RECORDS } else { 0 },
             api_key: key.name.clone(),
         };
         let report = call(client.get_usage(query)).await?;
-        usage.insert(span, report.rows);
+        usage.insert(span, report);
     }
     let (lines, hidden) = plan.lines(&usage);
     if printer.json() {

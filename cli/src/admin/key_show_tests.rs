@@ -1,5 +1,6 @@
 //! `keys show` computed over synthetic usage, summed the way the store sums it.
 
+use serde_json::{Value, json};
 use tokenrouter_proto::limits::days_from_civil;
 use tokenrouter_proto::v1::ModelLimit;
 
@@ -16,6 +17,8 @@ struct Rec {
     ago_ms: i64,
     tokens: u64,
     cost: f64,
+    /// Refused before any attempt (by a limit): recorded, but no rpm taken.
+    refused: bool,
 }
 
 fn rec(user: &'static str, model: &'static str, ago_ms: i64, tokens: u64, cost: f64) -> Rec {
@@ -25,16 +28,35 @@ fn rec(user: &'static str, model: &'static str, ago_ms: i64, tokens: u64, cost: 
         ago_ms,
         tokens,
         cost,
+        refused: false,
     }
 }
 
-/// What `GetUsage` answers for `span` over `records` (one key's).
-fn sum(records: &[Rec], span: &Span, now: i64) -> Vec<UsageRow> {
+fn refused(user: &'static str, model: &'static str, ago_ms: i64) -> Rec {
+    Rec {
+        refused: true,
+        ..rec(user, model, ago_ms, 0, 0.0)
+    }
+}
+
+/// What `GetUsage` answers for `span` over `records` (one key's, newest first).
+fn sum(records: &[Rec], span: &Span, now: i64) -> UsageReport {
     let mut rows: Vec<UsageRow> = Vec::new();
+    let mut recent = Vec::new();
     for r in records {
         let at = now - r.ago_ms;
         if at < span.since || at > span.until {
             continue;
+        }
+        if span.records && recent.len() < RECORDS as usize {
+            recent.push(UsageRecord {
+                unix_ms: at,
+                user_id: r.user.into(),
+                requested_model: r.model.into(),
+                attempts: u32::from(!r.refused),
+                status: if r.refused { 429 } else { 200 },
+                ..Default::default()
+            });
         }
         let group = match span.group_by {
             "user_id" => r.user,
@@ -56,7 +78,7 @@ fn sum(records: &[Rec], span: &Span, now: i64) -> Vec<UsageRow> {
         row.completion_tokens += r.tokens - r.tokens / 2;
         row.cost_usd += r.cost;
     }
-    rows
+    UsageReport { rows, recent }
 }
 
 fn limits(rpm: u32, tpm: u64, budget_usd: f64, period: &str) -> Option<Limits> {
@@ -104,6 +126,8 @@ fn shown(key: &ApiKey, records: &[Rec]) -> (Vec<Line>, usize) {
 fn every_limit_with_its_use_remaining_and_reset() {
     let records = [
         rec("u1", "gpt-4o", 1_000, 100, 0.5),
+        // Refused by a limit: recorded, but it took no rpm (nor tokens or spend).
+        refused("u1", "gpt-4o", 2_000),
         rec("u1", "gpt-4o-mini", 30_000, 300, 0.25),
         rec("u2", "claude-x", 59_000, 50, 0.125),
         // Older than a minute: only the budgets count these.
@@ -130,7 +154,7 @@ user u1        budget/day      $1    $0.75   $0.25      2026-12-03T00:00:00Z (in
 model gpt-4o*  rpm             3     2       1          rolling 60 s
 model gpt-4o*  budget/month    $2    $1.75   $0.25      2027-01-01T00:00:00Z (in 709h34m29s)
 note: use counts finished requests in the control plane's usage records; data planes report them about every second, and requests still running are not counted
-note: rpm and tpm count the last 60 s; the limiter's own window (GCRA) may differ slightly
+note: rpm counts the requests admitted in the last 60 s (refused ones take no rpm); tpm sums their tokens over the same 60 s, while the limiter refills its token bucket continuously
 note: max_concurrent: in-flight counts are live in the data planes and not shown
 ";
     assert_eq!(text, expected, "{text}");
@@ -227,4 +251,31 @@ fn total_budgets_never_reset_and_keys_without_limits_say_so() {
         "api key k (sk-tr-x...), enabled; use as of 2026-12-02T10:25:31Z\nno limits\n"
     );
     assert_eq!(to_json(&bare, &lines, 0, now())["notes"], json!([]));
+}
+
+#[test]
+fn past_the_record_limit_rpm_falls_back_to_the_summary() {
+    let key = ApiKey {
+        name: "k".into(),
+        limits: limits(2000, 0, 0.0, ""),
+        ..Default::default()
+    };
+    let mut records: Vec<Rec> = (0..1200).map(|i| rec("", "m", 10 + i, 1, 0.0)).collect();
+    records.push(refused("", "m", 5));
+    let (lines, _) = shown(&key, &records[..999]);
+    assert_eq!((lines[0].used, lines[0].approximate), (Some(999.0), false));
+    let (lines, _) = shown(&key, &records);
+    assert_eq!(lines[0].used, Some(1201.0), "refusals included");
+    assert!(lines[0].approximate);
+    let text = render(&key, &lines, 0, now());
+    assert!(
+        text.contains(
+            "note: 1000 or more requests in the last 60 s: rpm use includes refused requests\n"
+        ),
+        "{text}"
+    );
+    assert_eq!(
+        to_json(&key, &lines, 0, now())["limits"][0]["approximate"],
+        true
+    );
 }

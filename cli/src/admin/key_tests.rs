@@ -201,7 +201,7 @@ async fn show_sums_the_keys_usage() {
         text.starts_with("api key team-a (sk-tr-cd...), enabled; use as of "),
         "{text}"
     );
-    assert_eq!(lines[2][..5], ["key", "rpm", "60", "6", "54"], "{text}");
+    assert_eq!(lines[2][..5], ["key", "rpm", "60", "5", "55"], "{text}");
     assert_eq!(
         lines[3][..5],
         ["key", "tpm", "10000", "900", "9100"],
@@ -213,15 +213,16 @@ async fn show_sums_the_keys_usage() {
         "{text}"
     );
     assert!(lines[4][5].ends_with("-01T00:00:00Z"), "{text}");
-    // Requests without a user are held to the key's limits only.
+    // rpm counts admitted requests only (the fake has one refused); requests without a user are
+    // held to the key's limits only.
     assert_eq!(
         lines[5][..6],
-        ["user", "u1", "rpm", "5", "4", "1"],
+        ["user", "u1", "rpm", "5", "3", "2"],
         "{text}"
     );
     assert_eq!(
         lines[6][..6],
-        ["model", "gpt-4o*", "rpm", "20", "4", "16"],
+        ["model", "gpt-4o*", "rpm", "20", "3", "17"],
         "{text}"
     );
     assert!(
@@ -235,6 +236,22 @@ async fn show_sums_the_keys_usage() {
         .filter(|s| s.contains("UsageQuery"))
         .collect();
     assert_eq!(queries.len(), 4, "minute x3 groupings, month: {queries:?}");
+    let minute = queries
+        .iter()
+        .filter(|q| q.contains("recent: 1000"))
+        .count();
+    assert_eq!(
+        minute, 3,
+        "the minute spans ask for the records: {queries:?}"
+    );
+    let minute = queries
+        .iter()
+        .filter(|q| q.contains("recent: 1000"))
+        .count();
+    assert_eq!(
+        minute, 3,
+        "the minute spans ask for the records: {queries:?}"
+    );
     assert!(
         queries.iter().all(|q| q.contains("api_key: \"team-a\"")),
         "{queries:?}"
