@@ -263,6 +263,7 @@ fn routing(c: &mut Criterion) {
         name: "bench".into(),
         disabled: false,
         allowed_models: Vec::new(),
+        limits: None,
     };
     let headers = HeaderMap::new();
     let cases = [
