@@ -170,6 +170,8 @@ async fn all(opts: Opts, dir: std::path::PathBuf, bins: stack::Bins) -> anyhow::
     scenario!(env, "swaps", scenarios::swaps::run(&mut env));
     scenario!(env, "propagation", scenarios::propagation::run(&mut env));
     scenario!(env, "soak", memory::soak(&mut env));
+    // Last: it adds a limited key to the gateway and a second gateway on Redis.
+    scenario!(env, "limits", scenarios::limits::run(&mut env));
 
     let recorded = recorded_requests(env.gw.http_port).await.ok();
     env.report.raw("metrics.requests_recorded", json!(recorded));

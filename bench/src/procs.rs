@@ -99,18 +99,7 @@ impl Proc {
 
     /// User + system CPU time the process has used so far (all its threads).
     pub fn cpu_time(&self) -> anyhow::Result<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
-        // Fields after the `(comm)`: state is field 3, utime 14 and stime 15.
-        let rest = stat
-            .rsplit_once(") ")
-            .map(|(_, r)| r)
-            .context("malformed /proc stat")?;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| -> anyhow::Result<u64> {
-            Ok(fields.get(i).context("short /proc stat")?.parse::<u64>()?)
-        };
-        let total = ticks(11)? + ticks(12)?;
-        Ok(Duration::from_secs_f64(total as f64 / clock_ticks() as f64))
+        cpu_time_of(self.pid())
     }
 
     /// Resident set size in bytes (`VmRSS`).
@@ -134,6 +123,23 @@ impl Drop for Proc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// User + system CPU time process `pid` (any process this user can see, e.g. a Redis server not
+/// started by the run) has used so far, all its threads.
+pub fn cpu_time_of(pid: u32) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the `(comm)`: state is field 3, utime 14 and stime 15.
+    let rest = stat
+        .rsplit_once(") ")
+        .map(|(_, r)| r)
+        .context("malformed /proc stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<u64> {
+        Ok(fields.get(i).context("short /proc stat")?.parse::<u64>()?)
+    };
+    let total = ticks(11)? + ticks(12)?;
+    Ok(Duration::from_secs_f64(total as f64 / clock_ticks() as f64))
 }
 
 /// Kernel clock ticks per second (for `/proc/<pid>/stat` times).

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use tokenrouter_proto::v1::admin_client::AdminClient;
-use tokenrouter_proto::v1::{Credential, CredentialWrite, ListRequest, Provider, ProviderWrite};
+use tokenrouter_proto::v1::{
+    ApiKeyCreate, Credential, CredentialWrite, Limits, ListRequest, Provider, ProviderWrite,
+};
 use tonic::transport::Channel;
 
 use crate::procs::{GATEWAY_CPU, LOAD_CPU, Proc, Spawn, free_port};
@@ -129,21 +131,40 @@ pub struct Gateway {
 /// Starts `tokenrouter serve` with `OPENAI_API_KEY`/`OPENAI_BASE_URL` pointing at `upstream`, so the
 /// env bootstrap creates provider `openai` serving the catalog models (`gpt-4o-mini`, ...).
 pub async fn start_tokenrouter(bins: &Bins, dir: &Path, upstream: &Sim) -> anyhow::Result<Gateway> {
+    start_tokenrouter_with(bins, dir, upstream, "tokenrouter-serve", &[]).await
+}
+
+/// Like [`start_tokenrouter`], as process `name` (its log `<name>.log`, its data in
+/// `<name>-data`, its own ports), with `extra` arguments after `serve` (e.g. `--redis-url ...`).
+pub async fn start_tokenrouter_with(
+    bins: &Bins,
+    dir: &Path,
+    upstream: &Sim,
+    name: &str,
+    extra: &[String],
+) -> anyhow::Result<Gateway> {
     let (http_port, grpc_port) = (free_port()?, free_port()?);
-    let data = dir.join("serve-data");
+    // The first gateway keeps the data directory name earlier runs used.
+    let data = if name == "tokenrouter-serve" {
+        dir.join("serve-data")
+    } else {
+        dir.join(format!("{name}-data"))
+    };
     std::fs::create_dir_all(&data)?;
+    let mut args = vec![
+        "serve".into(),
+        "--data-dir".into(),
+        data.display().to_string(),
+        "--http-addr".into(),
+        format!("127.0.0.1:{http_port}"),
+        "--grpc-addr".into(),
+        format!("127.0.0.1:{grpc_port}"),
+    ];
+    args.extend(extra.iter().cloned());
     let proc = Proc::spawn(Spawn {
-        name: "tokenrouter-serve",
+        name,
         program: &bins.tokenrouter,
-        args: vec![
-            "serve".into(),
-            "--data-dir".into(),
-            data.display().to_string(),
-            "--http-addr".into(),
-            format!("127.0.0.1:{http_port}"),
-            "--grpc-addr".into(),
-            format!("127.0.0.1:{grpc_port}"),
-        ],
+        args,
         env: vec![
             ("OPENAI_API_KEY", UPSTREAM_KEY.into()),
             ("OPENAI_BASE_URL", upstream.base_url.clone()),
@@ -310,4 +331,25 @@ pub async fn touch_provider(
         .into_inner()
         .version;
     Ok(version)
+}
+
+/// Creates API key `name` accepting `key` with `limits` (spend control); returns the committed
+/// version.
+pub async fn create_limited_key(
+    admin: &mut AdminClient<Channel>,
+    name: &str,
+    key: &str,
+    limits: Limits,
+) -> anyhow::Result<u64> {
+    let created = admin
+        .create_api_key(ApiKeyCreate {
+            name: name.into(),
+            key: key.into(),
+            limits: Some(limits),
+            ..Default::default()
+        })
+        .await
+        .with_context(|| format!("creating API key {name} over gRPC"))?
+        .into_inner();
+    Ok(created.version)
 }

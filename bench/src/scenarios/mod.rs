@@ -2,6 +2,7 @@
 //! per-route suite (throughput and CPU per request, latency at one connection and at a fixed rate,
 //! time to first token) that compares TokenRouter with the baselines measured in the same run.
 
+pub mod limits;
 pub mod memory;
 pub mod propagation;
 pub mod streaming;
@@ -46,8 +47,12 @@ pub struct Opts {
     /// Writes timed by the propagation point.
     #[arg(long, default_value_t = 30)]
     pub propagation_writes: usize,
+    /// Redis for the `limits` scenario's second gateway (`--redis-url` of `tokenrouter serve`; its
+    /// keys get a prefix of their own and are deleted afterwards).
+    #[arg(long, default_value = "redis://127.0.0.1:6379/0")]
+    pub redis_url: String,
     /// Run only these scenarios (comma-separated): openai, streaming, memory, soak, swaps,
-    /// propagation, anthropic, auto. Default: all.
+    /// propagation, anthropic, auto, limits. Default: all.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Use the release binaries already built instead of running cargo build first.
