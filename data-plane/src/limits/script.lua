@@ -59,7 +59,7 @@ if phase == 'renew' then
       redis.call('PEXPIRE', KEYS[i] .. ':lease', ttl * 2)
     end
   end
-  return 1
+  return {1}
 end
 
 if phase == 'settle' then
@@ -76,7 +76,7 @@ if phase == 'settle' then
     if maxc > 0 then redis.call('ZREM', base .. ':lease', id) end
     if w >= 0 and dcost ~= 0 then redis.call('INCRBY', base .. ':$' .. w, dcost) end
   end
-  return 1
+  return {1}
 end
 
 -- admit
