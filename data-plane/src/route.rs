@@ -358,27 +358,9 @@ fn split_kind<'r, 'a>(
     (!providers.is_empty()).then_some((prefix, providers.as_slice(), model))
 }
 
-/// Whole-string match where `*` stands for any run of characters.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let mut parts = pattern.split('*');
-    let Some(first) = parts.next() else {
-        return pattern == text;
-    };
-    let Some(mut rest) = text.strip_prefix(first) else {
-        return false;
-    };
-    let pieces: Vec<&str> = parts.collect();
-    let Some((last, middle)) = pieces.split_last() else {
-        return rest.is_empty();
-    };
-    for piece in middle {
-        match rest.find(piece) {
-            Some(at) => rest = &rest[at + piece.len()..],
-            None => return false,
-        }
-    }
-    rest.len() >= last.len() && rest.ends_with(last)
-}
+/// Whole-string match where `*` stands for any run of characters (shared with the control plane's
+/// `keys show`, so both planes read a glob alike).
+pub use tokenrouter_proto::limits::glob_match;
 
 #[cfg(test)]
 mod tests {
