@@ -11,10 +11,13 @@
 //! the requests the fail mode decided (Redis slower than the gateway's 5 ms timeout) and the
 //! reservations the gateway logged as not settled.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod probes;
+mod redis;
 
-use anyhow::{Context, bail};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use tokenrouter_proto::v1::Limits;
@@ -22,9 +25,13 @@ use tokenrouter_proto::v1::Limits;
 use super::{Env, Opts, chat_body, warm};
 use crate::client::Target;
 use crate::load::{self, Kind, LoadResult, histogram, ms};
-use crate::procs::{CpuWindow, cpu_time_of};
+use crate::procs::CpuWindow;
 use crate::report::{Report, Verdict, added, fmt, ratio};
 use crate::stack::{self, CLIENT_KEY, Gateway};
+use probes::{
+    check_headers, count_in_log, degraded_decisions, limiter_status, wait_redis_connected,
+};
+use redis::{RedisServer, unique_prefix};
 
 /// The key carrying limits (the run's [`CLIENT_KEY`] carries none).
 pub const LIMITED_KEY: &str = "sk-bench-limited-0123456789abcdef";
@@ -505,219 +512,5 @@ fn rows(report: &mut Report, opts: &Opts, section: &str, sides: &[Side; 2], back
             "0",
             Verdict::Missed,
         );
-    }
-}
-
-/// Fails unless the limited key's answers carry `x-ratelimit-limit-requests: RPM` and the run's
-/// key's carry none (so the baseline really skips the limiter). Waits for the key to be served.
-async fn check_headers(port: u16) -> anyhow::Result<()> {
-    let http = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}/v1/chat/completions");
-    let body = chat_body(MODEL, false);
-    for (key, expect) in [(LIMITED_KEY, Some(RPM)), (CLIENT_KEY, None)] {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let response = loop {
-            let r = http.post(&url).bearer_auth(key).json(&body).send().await;
-            match r {
-                Ok(r) if r.status().is_success() => break r,
-                Ok(r) if Instant::now() > deadline => {
-                    let status = r.status();
-                    bail!(
-                        "key {}… never served: {status} {}",
-                        &key[..10],
-                        r.text().await.unwrap_or_default()
-                    );
-                }
-                Err(e) if Instant::now() > deadline => {
-                    return Err(e).context("the gateway did not answer");
-                }
-                _ => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        };
-        let header = response
-            .headers()
-            .get("x-ratelimit-limit-requests")
-            .map(|v| v.to_str().unwrap_or("?").to_string());
-        match (expect, header) {
-            (Some(rpm), Some(h)) if h == rpm.to_string() => {}
-            (Some(rpm), Some(h)) => bail!(
-                "the limited key answers x-ratelimit-limit-requests: {h}, not the configured rpm {rpm}"
-            ),
-            (Some(rpm), None) => bail!(
-                "the limited key (rpm {rpm}) answers without x-ratelimit-limit-requests: its limits are not applied, so there is nothing to measure"
-            ),
-            (None, Some(h)) => bail!(
-                "the baseline key answers x-ratelimit-limit-requests: {h}; it should carry no limits"
-            ),
-            (None, None) => {}
-        }
-    }
-    Ok(())
-}
-
-/// The gateway's `/status` `limiter` object.
-async fn limiter_status(port: u16) -> anyhow::Result<Value> {
-    let status: Value = reqwest::get(format!("http://127.0.0.1:{port}/status"))
-        .await?
-        .json()
-        .await?;
-    status
-        .get("limiter")
-        .cloned()
-        .context("/status has no limiter")
-}
-
-/// Requests decided by the fail mode so far (Redis unreachable or slower than its timeout).
-async fn degraded_decisions(port: u16) -> anyhow::Result<u64> {
-    limiter_status(port)
-        .await?
-        .get("degraded_decisions")
-        .and_then(Value::as_u64)
-        .context("/status limiter has no degraded_decisions")
-}
-
-/// Waits until the gateway's limiter counts in Redis and is connected.
-async fn wait_redis_connected(port: u16) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let status = limiter_status(port).await.ok();
-        let backend = status.as_ref().and_then(|s| s.get("backend")?.as_str());
-        let degraded = status.as_ref().and_then(|s| s.get("degraded")?.as_bool());
-        match (backend, degraded) {
-            (Some("redis"), Some(false)) => return Ok(()),
-            (Some("memory"), _) => bail!("the gateway started with --redis-url counts in memory"),
-            _ if Instant::now() > deadline => {
-                bail!("the gateway's limiter never connected to Redis: {status:?}")
-            }
-            _ => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-}
-
-/// Lines of the log at `path` containing `needle`.
-fn count_in_log(path: &std::path::Path, needle: &str) -> Option<usize> {
-    let text = std::fs::read_to_string(path).ok()?;
-    Some(text.lines().filter(|l| l.contains(needle)).count())
-}
-
-/// A Redis prefix no other run uses.
-fn unique_prefix() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("bench:{:x}-{nanos:x}:", std::process::id())
-}
-
-/// The Redis server the second gateway uses, observed with `redis-cli` and `/proc`.
-struct RedisServer {
-    url: String,
-    /// Its PID when this machine's `/proc` shows it (a local `redis-server`).
-    pid: Option<u32>,
-}
-
-/// Redis's CPU time and script calls at one moment.
-#[derive(Clone, Copy)]
-struct RedisSample {
-    cpu: Option<Duration>,
-    scripts: Option<u64>,
-}
-
-impl RedisServer {
-    /// Checks that `url` answers PING, and finds the server's PID.
-    fn probe(url: &str) -> anyhow::Result<RedisServer> {
-        let mut redis = RedisServer {
-            url: url.to_string(),
-            pid: None,
-        };
-        let pong = redis.cli(&["ping"])?;
-        if pong.trim() != "PONG" {
-            bail!("redis-cli ping answered {:?}", pong.trim());
-        }
-        redis.pid = redis
-            .cli(&["info", "server"])
-            .ok()
-            .and_then(|info| field(&info, "process_id")?.parse::<u32>().ok())
-            .filter(|pid| {
-                std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                    .is_ok_and(|c| c.contains("redis"))
-            });
-        Ok(redis)
-    }
-
-    fn cli(&self, args: &[&str]) -> anyhow::Result<String> {
-        let out = std::process::Command::new("redis-cli")
-            .arg("-u")
-            .arg(&self.url)
-            .args(args)
-            .output()
-            .context("running redis-cli")?;
-        if !out.status.success() {
-            bail!(
-                "redis-cli {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
-    fn sample(&self) -> RedisSample {
-        let scripts = self.cli(&["info", "commandstats"]).ok().map(|info| {
-            ["cmdstat_evalsha", "cmdstat_eval"]
-                .iter()
-                .filter_map(|name| field(&info, name))
-                .filter_map(|v| {
-                    v.split(',')
-                        .find_map(|kv| kv.strip_prefix("calls="))?
-                        .parse::<u64>()
-                        .ok()
-                })
-                .sum()
-        });
-        RedisSample {
-            cpu: self.pid.and_then(|pid| cpu_time_of(pid).ok()),
-            scripts,
-        }
-    }
-
-    /// Deletes the run's keys (they would expire by themselves within a day).
-    fn forget(&self, prefix: &str) {
-        let pattern = format!("{prefix}*");
-        let Ok(keys) = self.cli(&["--scan", "--pattern", &pattern]) else {
-            return;
-        };
-        let keys: Vec<&str> = keys.lines().filter(|k| k.starts_with(prefix)).collect();
-        for chunk in keys.chunks(500) {
-            let mut args = vec!["del"];
-            args.extend_from_slice(chunk);
-            let _ = self.cli(&args);
-        }
-    }
-}
-
-/// The value of `name:value` in `INFO` output.
-fn field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
-    info.lines()
-        .find_map(|l| l.trim().strip_prefix(name)?.strip_prefix(':'))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_info_fields() {
-        let info = "# Server\r\nprocess_id:2238\r\ncmdstat_evalsha:calls=915,usec=14322\r\ncmdstat_eval:calls=3,usec=1\r\n";
-        assert_eq!(field(info, "process_id"), Some("2238"));
-        assert_eq!(field(info, "cmdstat_eval"), Some("calls=3,usec=1"));
-        assert_eq!(field(info, "cmdstat_evalsha"), Some("calls=915,usec=14322"));
-        assert_eq!(field(info, "missing"), None);
-    }
-
-    #[test]
-    fn limits_fit_their_types() {
-        let l = never_refusing();
-        assert!(l.rpm > 1_000_000_000);
-        assert!(!l.is_unlimited());
     }
 }
