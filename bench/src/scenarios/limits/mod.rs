@@ -514,3 +514,15 @@ fn rows(report: &mut Report, opts: &Opts, section: &str, sides: &[Side; 2], back
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_fit_their_types() {
+        let l = never_refusing();
+        assert!(l.rpm > 1_000_000_000);
+        assert!(!l.is_unlimited());
+    }
+}
