@@ -16,8 +16,8 @@ use std::time::Duration;
 use rand::Rng;
 
 use crate::error::ApiError;
+use crate::plan::{Attempt, Plan, RouteCtx, Routing, attempt, check_one};
 use crate::policy::PolicyRt;
-use crate::route::{Attempt, Plan, RouteCtx, Routing, attempt, check_one};
 use crate::runtime::TargetRt;
 use crate::signals::Stats;
 

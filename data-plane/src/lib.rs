@@ -16,6 +16,7 @@ pub mod limits;
 pub mod metrics;
 pub mod middleware;
 pub mod persist;
+pub mod plan;
 pub mod policy;
 pub mod providers;
 pub mod request;
