@@ -29,6 +29,7 @@ pub mod state;
 pub mod upstream;
 pub mod upstream_guard;
 pub mod usage;
+pub mod usage_queue;
 pub mod usage_report;
 pub mod watch;
 

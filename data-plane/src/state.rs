@@ -15,7 +15,7 @@ use crate::metrics::Metrics;
 use crate::policy::RetryBudget;
 use crate::runtime::{CompileError, CompilePolicy, Runtime};
 use crate::signals::Signals;
-use crate::usage_report::UsageReporter;
+use crate::usage_queue::UsageReporter;
 
 /// Default request body limit (bytes).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -32,7 +32,7 @@ pub struct DataPlaneConfig {
     /// A streaming client that accepts nothing for this long is disconnected (and the upstream cancelled).
     pub client_stall_timeout: std::time::Duration,
     /// Set when the control plane shares the process: usage is stored directly, not over gRPC.
-    pub local_usage: Option<crate::usage_report::LocalUsage>,
+    pub local_usage: Option<crate::usage_queue::LocalUsage>,
     /// Spend control: where counters live and what happens when Redis is away.
     pub limits: crate::limits::LimiterConfig,
 }

@@ -3,83 +3,22 @@
 //! second old), retried while the control plane is away with at most 10,000 records held, and
 //! flushed when the data plane shuts down.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use prost::Message as _;
 use tokenrouter_proto::v1::{UsageBatch, UsageRecord};
 use tokio::sync::mpsc;
 
+pub use crate::usage_queue::{LocalUsage, StoreUsage, UsageReporter};
 use crate::watch::{WatchConfig, discovery_client};
 
-const QUEUE: usize = 10_000;
 const BATCH: usize = 1_000;
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 const MAX_PENDING: usize = 10_000;
 /// How long a shutting-down data plane tries to deliver what it still holds.
 pub const FINAL_FLUSH: Duration = Duration::from_secs(5);
-
-/// Stores a batch of usage records without the network, when the control plane shares the
-/// process (`tokenrouter serve`). An `Err` keeps the batch for the next try.
-#[derive(Clone)]
-pub struct LocalUsage(pub Arc<StoreUsage>);
-
-/// The function behind [`LocalUsage`].
-pub type StoreUsage =
-    dyn Fn(Arc<[UsageRecord]>) -> BoxFuture<'static, Result<(), String>> + Send + Sync;
-
-impl std::fmt::Debug for LocalUsage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LocalUsage")
-    }
-}
-
-/// The hot path's side of the reporter.
-#[derive(Debug)]
-pub struct UsageReporter {
-    tx: mpsc::Sender<UsageRecord>,
-    rx: Mutex<Option<mpsc::Receiver<UsageRecord>>>,
-    dropped: AtomicU64,
-    /// Set when the data plane stops: send what is held, then end.
-    stopping: tokio::sync::watch::Sender<bool>,
-}
-
-impl Default for UsageReporter {
-    fn default() -> Self {
-        let (tx, rx) = mpsc::channel(QUEUE);
-        UsageReporter {
-            tx,
-            rx: Mutex::new(Some(rx)),
-            dropped: AtomicU64::new(0),
-            stopping: tokio::sync::watch::Sender::new(false),
-        }
-    }
-}
-
-impl UsageReporter {
-    /// Queues a record; never waits. A full queue drops it and counts the drop.
-    pub fn record(&self, record: UsageRecord) {
-        if self.tx.try_send(record).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    fn take_dropped(&self) -> u64 {
-        self.dropped.swap(0, Ordering::Relaxed)
-    }
-
-    /// Asks the sender task to deliver what it holds and end.
-    pub fn stop(&self) {
-        self.stopping.send_replace(true);
-    }
-
-    /// Records dropped so far (not yet reported).
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-}
 
 /// Sends batches until [`UsageReporter::stop`]: then sends what is held once more and ends. Only
 /// one sender task may run per reporter.
