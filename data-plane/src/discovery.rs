@@ -168,7 +168,7 @@ fn parse_page(protocol: Protocol, v: &Value) -> Result<(Vec<String>, Option<Stri
 
 /// `GET {base}{path}` with the provider's first credential; the body of a 2xx answer.
 async fn get(p: &ProviderRt, path: &str) -> Result<Bytes, String> {
-    let uri = crate::upstream::upstream_uri(&p.base_url, path).ok_or("invalid URL")?;
+    let uri = crate::upstream_guard::upstream_uri(&p.base_url, path).ok_or("invalid URL")?;
     let mut request = http::Request::get(uri)
         .body(Full::new(Bytes::new()))
         .map_err(|_| "invalid URL".to_string())?;

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::providers::{Flow, Protocol, ResponseCtx, StreamTranslator, stream_translator};
 use crate::sse::SseDecoder;
-use crate::upstream::UpstreamError;
+use crate::upstream_error::UpstreamError;
 
 /// `fixtures/<rel>` in the repository.
 pub fn path(rel: &str) -> PathBuf {

@@ -7,8 +7,8 @@ use std::time::Duration;
 use rand::Rng;
 use tokio::time::Instant;
 
-use crate::runtime::TargetRt;
-use crate::upstream::UpstreamError;
+use crate::provider_rt::TargetRt;
+use crate::upstream_error::UpstreamError;
 
 pub const DEFAULT_BACKOFF_BASE: Duration = Duration::from_millis(25);
 pub const DEFAULT_BACKOFF_CAP: Duration = Duration::from_millis(1000);

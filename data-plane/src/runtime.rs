@@ -12,6 +12,7 @@ use tokenrouter_proto::{content_hash, validate_snapshot};
 use crate::catalog::Catalog;
 use crate::clients::ClientCache;
 use crate::policy::{PolicyRt, RetryOn};
+pub use crate::provider_rt::{CredentialRt, ProviderRt, Secret, TargetRt};
 use crate::providers::Protocol;
 use crate::upstream_guard::private_host;
 
@@ -39,53 +40,6 @@ pub enum CompileError {
         "providers[{provider}].base_url: {host} is a private or loopback address, which this data plane refuses (--deny-private-upstreams)"
     )]
     PrivateUpstream { provider: String, host: String },
-}
-
-/// A provider secret; `Debug` never shows it.
-#[derive(Clone)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-/// One credential of a provider, ready to be sent.
-#[derive(Debug, Clone)]
-pub struct CredentialRt {
-    pub name: String,
-    /// The credential header; the value is marked sensitive so it never shows in debug output.
-    pub header: (HeaderName, HeaderValue),
-    /// Kept only to scrub it from provider error text.
-    pub secret: Secret,
-}
-
-/// One provider, ready to be called.
-#[derive(Debug)]
-pub struct ProviderRt {
-    pub name: String,
-    pub kind: String,
-    pub protocol: Protocol,
-    /// The base URL without a trailing slash; adapters append their paths.
-    pub base_url: String,
-    /// `base_url` + the protocol's fixed path, parsed once (None for Gemini, whose path names the model).
-    pub fixed_uri: Option<http::Uri>,
-    /// Models it serves: its own list, or every catalog model of its kind when the list is empty.
-    pub models: Vec<String>,
-    /// Credentials in name order; requests spread over them and skip those cooling down.
-    pub credentials: Vec<CredentialRt>,
-    pub timeout: Duration,
-    pub first_token_timeout: Duration,
-    pub idle_timeout: Duration,
-    pub client: crate::clients::HttpClient,
-}
-
-/// A provider and the model to ask it for (empty: the requested model).
-#[derive(Debug, Clone)]
-pub struct TargetRt {
-    pub provider: Arc<ProviderRt>,
-    pub model: String,
 }
 
 /// A rule condition on a request feature.
@@ -267,7 +221,7 @@ impl Runtime {
                 protocol,
                 base_url: p.base_url.trim_end_matches('/').to_string(),
                 fixed_uri: protocol.fixed_path().and_then(|path| {
-                    crate::upstream::upstream_uri(p.base_url.trim_end_matches('/'), path)
+                    crate::upstream_guard::upstream_uri(p.base_url.trim_end_matches('/'), path)
                 }),
                 models,
                 credentials,

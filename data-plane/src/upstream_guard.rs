@@ -1,4 +1,4 @@
-//! SSRF hardening for provider base URLs: recognises loopback, private, link-local and CGNAT
+//! Provider base URLs: the request URI built from one, and SSRF hardening: recognises loopback, private, link-local and CGNAT
 //! address literals (IPv4-mapped IPv6 included) so a data plane can refuse them.
 
 use std::net::IpAddr;
@@ -37,6 +37,13 @@ fn is_private(ip: IpAddr) -> bool {
                 || (first & 0xffc0) == 0xfe80
         }
     }
+}
+
+/// `base_url` + `path` as a request URI: parsed as a URL first, which normalises what a URI would
+/// refuse (an international host name, characters to percent-encode).
+pub fn upstream_uri(base_url: &str, path: &str) -> Option<http::Uri> {
+    let url = url::Url::parse(&format!("{base_url}{path}")).ok()?;
+    http::Uri::try_from(url.as_str()).ok()
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ use serde_json::Value;
 use super::reasoning_cache::ReasoningCache;
 use super::{RequestCtx, ResponseCtx, Translated, UpstreamCall};
 use crate::error::ApiError;
-use crate::upstream::UpstreamError;
+use crate::upstream_error::UpstreamError;
 
 pub use super::anthropic_stream::AnthropicStream;
 

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use super::anthropic::{JSON_TOOL, finish_reason, reasoning_text, refusal_text, remember_thinking};
 use super::anthropic_wire::{Block, ErrorEnvelope, Message};
 use super::{ResponseCtx, Translated};
-use crate::upstream::{UpstreamError, retry_after};
+use crate::upstream_error::{UpstreamError, retry_after};
 
 fn malformed() -> UpstreamError {
     UpstreamError::Malformed("answered with something that is not a Messages answer".into())

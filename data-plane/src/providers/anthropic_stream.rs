@@ -13,7 +13,7 @@ use super::anthropic_json_gate::JsonGate;
 use super::anthropic_wire::{Delta, Event, WireUsage};
 use super::{AnswerShape, Flow, MAX_ECHOED, ResponseCtx, StreamTranslator};
 use crate::sse::SseEvent;
-use crate::upstream::UpstreamError;
+use crate::upstream_error::UpstreamError;
 use crate::usage::Usage;
 
 /// Most thinking state (thinking text, signatures, redacted data) kept per answer for the next

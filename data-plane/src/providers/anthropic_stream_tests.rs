@@ -10,7 +10,7 @@ use super::anthropic_fixture_support::Collected;
 use super::{Flow, Protocol, stream_translator, translate_response, upstream_error};
 use crate::fixtures::{chunks_to_sse, ctx, replay};
 use crate::sse::SseEvent;
-use crate::upstream::UpstreamError;
+use crate::upstream_error::UpstreamError;
 
 fn event(v: &Value) -> SseEvent {
     SseEvent {

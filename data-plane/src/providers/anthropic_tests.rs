@@ -11,7 +11,7 @@ use super::anthropic_fixture_support::{
 };
 use super::{Protocol, translate_response, upstream_error};
 use crate::fixtures::{self, assert_split_invariant, chunks, chunks_to_sse, ctx, replay};
-use crate::upstream::UpstreamError;
+use crate::upstream_error::UpstreamError;
 
 const DIR: &str = "anthropic";
 

@@ -14,7 +14,7 @@ use crate::providers::openai::conformance::{
 use crate::providers::reasoning_cache::ReasoningCache;
 use crate::providers::{Protocol, translate_response, upstream_error};
 use crate::sse::SseDecoder;
-use crate::upstream::UpstreamError;
+use crate::upstream_error::UpstreamError;
 
 const P: Protocol = Protocol::DeepSeek;
 

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::reasoning_cache::ReasoningCache;
-use crate::upstream::{UpstreamError, retry_after};
+use crate::upstream_error::{UpstreamError, retry_after};
 
 pub use super::gemini_request::build_request;
 pub use super::gemini_response::{translate_response, translate_shaped};

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::gemini_response::Pending;
 use super::gemini_wire::PartialArg;
-use crate::upstream::UpstreamError;
+use crate::upstream_error::UpstreamError;
 
 /// Most argument bytes one streamed call may accumulate.
 const MAX_ARGS_BYTES: usize = 1 << 20;

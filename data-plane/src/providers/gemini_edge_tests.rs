@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::Protocol;
 use super::gemini::{map_error, translate_response};
 use crate::fixtures::{self, ctx, replay};
-use crate::upstream::UpstreamError;
+use crate::upstream_error::UpstreamError;
 
 /// Gemini's SSE framing for a list of events.
 fn sse(events: &[Value]) -> Vec<u8> {

@@ -11,7 +11,7 @@ use super::gemini_args::apply_partial;
 use super::gemini_wire::{FunctionCall, GenerateResponse, Part, UsageMetadata, logprobs};
 use super::reasoning_cache::ReasoningCache;
 use super::{AnswerShape, ResponseCtx, Translated};
-use crate::upstream::UpstreamError;
+use crate::upstream_error::UpstreamError;
 
 /// A complete function call, ready for the client.
 #[derive(Debug, Clone)]

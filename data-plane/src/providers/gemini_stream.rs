@@ -13,7 +13,7 @@ use super::gemini_response::{CandidateState, Delta, block_reason, blocked_text};
 use super::gemini_wire::{Candidate, GenerateResponse, UsageMetadata, logprobs};
 use super::{AnswerShape, Flow, MAX_ECHOED, ResponseCtx, StreamTranslator};
 use crate::sse::SseEvent;
-use crate::upstream::UpstreamError;
+use crate::upstream_error::UpstreamError;
 use crate::usage::Usage;
 
 /// Most candidates (OpenAI `n`) one stream may carry.

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::is_valid_id;
 use crate::providers::openai::conformance::{built, refused};
 use crate::providers::{Protocol, upstream_error};
-use crate::upstream::UpstreamError;
+use crate::upstream_error::UpstreamError;
 
 const P: Protocol = Protocol::Mistral;
 const MODEL: &str = "mistral-small-latest";

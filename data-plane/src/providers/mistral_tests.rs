@@ -11,7 +11,7 @@ use crate::providers::openai::conformance::{
 };
 use crate::providers::{Protocol, StreamTranslator, stream_translator, translate_response};
 use crate::sse::SseEvent;
-use crate::upstream::UpstreamError;
+use crate::upstream_error::UpstreamError;
 
 const P: Protocol = Protocol::Mistral;
 

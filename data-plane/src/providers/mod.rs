@@ -46,7 +46,7 @@ use serde_json::{Map, Value};
 
 use crate::error::ApiError;
 use crate::sse::SseEvent;
-use crate::upstream::UpstreamError;
+use crate::upstream_error::UpstreamError;
 use crate::usage::Usage;
 
 /// The wire protocol (and quirks) of a provider, from its `kind`.

@@ -21,7 +21,7 @@ use super::{
 };
 use crate::error::ApiError;
 use crate::sse::SseEvent;
-use crate::upstream::{UpstreamError, retry_after};
+use crate::upstream_error::{UpstreamError, retry_after};
 use crate::usage::{OpenAiUsage, Usage};
 
 /// Builds the upstream body: the client's fields with the upstream model, asking for usage.

@@ -93,7 +93,10 @@ fn non_utf8_answers_are_malformed_not_passed_through() {
     for protocol in [Protocol::OpenAi, Protocol::DeepSeek, Protocol::Mistral] {
         let result = translate_response(protocol, body, &ctx(false));
         assert!(
-            matches!(result, Err(crate::upstream::UpstreamError::Malformed(_))),
+            matches!(
+                result,
+                Err(crate::upstream_error::UpstreamError::Malformed(_))
+            ),
             "{protocol:?}"
         );
     }

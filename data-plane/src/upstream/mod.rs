@@ -6,201 +6,19 @@ pub mod stream;
 
 pub use response::UpstreamResponse;
 
-use std::time::Duration;
-
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::HeaderValue;
 use bytes::Bytes;
 use http_body_util::Full;
 
-use crate::error::ApiError;
 use crate::providers::{self, UpstreamCall};
 use crate::runtime::{CredentialRt, ProviderRt};
+pub use crate::upstream_error::{UpstreamError, retry_after};
+pub use crate::upstream_guard::upstream_uri;
 
 /// Most bytes of an upstream error body that are read.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Most bytes of a non-streaming upstream answer.
 pub const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
-
-/// How one upstream attempt failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UpstreamError {
-    Connect(String),
-    Timeout,
-    /// The provider answered with an error status.
-    Status {
-        status: u16,
-        code: Option<String>,
-        message: String,
-        retry_after: Option<u64>,
-    },
-    /// The provider reported an error inside a stream.
-    InBand {
-        code: Option<String>,
-        message: String,
-    },
-    /// The provider answered 2xx with something that is not a valid answer.
-    Malformed(String),
-    /// A stream ended or broke (before its first event, this is retryable).
-    StreamBroken(String),
-    /// Not tried: every credential is cooling down or the circuit breaker is open.
-    Unavailable(String),
-}
-
-/// Error codes that mean "out of money", which no retry fixes (providers.md rule 2).
-fn is_quota(code: Option<&str>) -> bool {
-    matches!(
-        code,
-        Some(
-            "insufficient_quota"
-                | "billing_hard_limit_reached"
-                | "enforced_spend_limit_reached"
-                | "insufficient_balance"
-        )
-    )
-}
-
-impl UpstreamError {
-    /// Whether trying the next attempt may help (status and body together).
-    pub fn retryable(&self) -> bool {
-        match self {
-            UpstreamError::Connect(_)
-            | UpstreamError::Timeout
-            | UpstreamError::StreamBroken(_)
-            | UpstreamError::Malformed(_)
-            | UpstreamError::Unavailable(_) => true,
-            // OpenAI, Anthropic, and Gemini's `status` for its 500, 503 and 504.
-            UpstreamError::InBand { code, .. } => matches!(
-                code.as_deref(),
-                Some(
-                    "overloaded_error"
-                        | "server_error"
-                        | "api_error"
-                        | "INTERNAL"
-                        | "UNAVAILABLE"
-                        | "DEADLINE_EXCEEDED"
-                )
-            ),
-            UpstreamError::Status { status, code, .. } => match status {
-                429 => !is_quota(code.as_deref()),
-                408 | 409 | 500 | 502 | 503 | 504 | 529 => true,
-                _ => false,
-            },
-        }
-    }
-
-    /// Whether the provider said the model does not exist or our account cannot use it: 404 from
-    /// OpenAI (`model_not_found`), Anthropic (`not_found_error`) and Gemini (`NOT_FOUND`);
-    /// Mistral's 400 `invalid_model`, DeepSeek's 400 "Model Not Exist", and 400/403 answers that
-    /// say so in their code or message.
-    pub fn is_model_missing(&self) -> bool {
-        let UpstreamError::Status {
-            status,
-            code,
-            message,
-            ..
-        } = self
-        else {
-            return false;
-        };
-        match status {
-            404 => true,
-            400 | 403 | 422 => {
-                matches!(code.as_deref(), Some("model_not_found" | "invalid_model"))
-                    || says_model_missing(message)
-            }
-            _ => false,
-        }
-    }
-
-    /// What the client is told when this is the final failure.
-    pub fn to_api_error(&self, provider: &str) -> ApiError {
-        match self {
-            UpstreamError::Connect(_) => {
-                ApiError::unavailable(format!("Provider `{provider}` could not be reached."))
-            }
-            UpstreamError::Unavailable(why) => {
-                ApiError::unavailable(format!("Provider `{provider}` {why}."))
-            }
-            UpstreamError::Timeout => {
-                ApiError::timeout(format!("Provider `{provider}` did not answer in time."))
-            }
-            UpstreamError::Malformed(why) => ApiError::bad_gateway(
-                "bad_upstream_response",
-                format!("Provider `{provider}` {why}."),
-            ),
-            UpstreamError::StreamBroken(why) => ApiError::bad_gateway(
-                "upstream_stream_error",
-                format!("Provider `{provider}` {why}."),
-            ),
-            UpstreamError::InBand { message, .. } => ApiError::bad_gateway(
-                "upstream_stream_error",
-                format!("Provider `{provider}` reported an error mid-stream: {message}"),
-            ),
-            UpstreamError::Status {
-                status,
-                message,
-                retry_after,
-                code,
-            } => match status {
-                401 | 403 => ApiError::bad_gateway(
-                    "upstream_auth_failed",
-                    format!(
-                        "Provider `{provider}` refused TokenRouter's credential; an operator must fix it."
-                    ),
-                ),
-                402 => {
-                    let mut e = ApiError::rate_limited(
-                        format!("Provider `{provider}` has insufficient balance: {message}"),
-                        None,
-                    );
-                    e.code = Some("insufficient_quota");
-                    e
-                }
-                429 if is_quota(code.as_deref()) => {
-                    let mut e =
-                        ApiError::rate_limited(format!("Provider `{provider}`: {message}"), None);
-                    e.code = Some("insufficient_quota");
-                    e
-                }
-                429 => ApiError::rate_limited(
-                    format!("Provider `{provider}` is rate limiting: {message}"),
-                    *retry_after,
-                ),
-                400..=499 => {
-                    let mut e = ApiError::bad_request(
-                        "upstream_rejected",
-                        format!("Provider `{provider}` rejected the request: {message}"),
-                    );
-                    // OpenAI answers invalid parameters with 400; Mistral and DeepSeek use 422
-                    // (providers.md §B6, errors table: 400/422 → 400).
-                    if *status != 422 {
-                        e.status = StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST);
-                    }
-                    e
-                }
-                _ => ApiError::unavailable(format!(
-                    "Provider `{provider}` failed ({status}): {message}"
-                )),
-            },
-        }
-    }
-}
-
-/// Whether an error message says a model is unknown or out of reach ("Model Not Exist",
-/// "Invalid model: x", "does not have access to model x").
-fn says_model_missing(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    m.contains("model")
-        && [
-            "not exist",
-            "not found",
-            "invalid model",
-            "have access",
-            "no access",
-        ]
-        .iter()
-        .any(|p| m.contains(p))
-}
 
 /// Sends an adapter's request to the provider; returns the response only for a 2xx status. The
 /// `timeout` covers the whole exchange, body included (see [`UpstreamResponse::chunk`]).
@@ -264,13 +82,6 @@ pub async fn send(
     Err(error)
 }
 
-/// `base_url` + `path` as a request URI: parsed as a URL first, which normalises what a URI would
-/// refuse (an international host name, characters to percent-encode).
-pub fn upstream_uri(base_url: &str, path: &str) -> Option<http::Uri> {
-    let url = url::Url::parse(&format!("{base_url}{path}")).ok()?;
-    http::Uri::try_from(url.as_str()).ok()
-}
-
 /// Maps a transport failure without quoting it (the text can be long and is not for clients).
 fn classify_transport(e: &hyper_util::client::legacy::Error) -> UpstreamError {
     tracing::debug!(error = ?e, "upstream request failed");
@@ -301,21 +112,6 @@ pub async fn read_capped(
         out.extend_from_slice(&chunk);
     }
     Ok(out)
-}
-
-/// `Retry-After` in whole seconds, from `retry-after` (seconds) or `retry-after-ms`.
-pub fn retry_after(headers: &axum::http::HeaderMap) -> Option<u64> {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(secs) = text("retry-after").and_then(|v| v.trim().parse::<f64>().ok()) {
-        return Some(secs.max(0.0).ceil() as u64);
-    }
-    text("retry-after-ms")
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|ms| {
-            Duration::from_millis(ms.max(0.0) as u64)
-                .as_secs_f64()
-                .ceil() as u64
-        })
 }
 
 /// Removes our credential and anything shaped like an API key from provider text.

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::cache_key;
 use crate::providers::reasoning_cache::ReasoningCache;
-use crate::upstream::UpstreamError;
+use crate::upstream_error::UpstreamError;
 
 /// Most reasoning bytes kept per turn; a longer reasoning is not cached (bounded buffering).
 const MAX_REASONING: usize = 1024 * 1024;

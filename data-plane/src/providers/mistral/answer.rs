@@ -8,7 +8,7 @@
 use serde_json::{Map, Value};
 
 use crate::providers::Translated;
-use crate::upstream::UpstreamError;
+use crate::upstream_error::UpstreamError;
 use crate::usage::Usage;
 
 /// Maps a non-streaming answer; bytes that need no edit are returned as they came.
