@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokenrouter_control_plane::{ControlPlane, MasterKey, store};
+use tokenrouter_data_plane::LocalUsage;
 use tokenrouter_data_plane::limits::{FailMode, LimiterConfig};
-use tokenrouter_data_plane::usage_report::LocalUsage;
 use tokenrouter_data_plane::{CompilePolicy, DataPlaneConfig, DataPlaneState, WatchConfig};
 use tokio::net::TcpListener;
 

@@ -8,14 +8,11 @@ use std::hint::black_box;
 use axum::http::HeaderMap;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use serde_json::json;
-use tokenrouter_data_plane::clients::ClientCache;
-use tokenrouter_data_plane::extensions::Extensions;
-use tokenrouter_data_plane::providers::{self, Protocol, RequestCtx, ResponseCtx};
-use tokenrouter_data_plane::route::RouteCtx;
-use tokenrouter_data_plane::runtime::KeyRt;
-use tokenrouter_data_plane::signals::Signals;
-use tokenrouter_data_plane::sse::SseDecoder;
-use tokenrouter_data_plane::{CompilePolicy, Runtime, request, route};
+use tokenrouter_data_plane::hot_path::providers::{self, Protocol, RequestCtx, ResponseCtx};
+use tokenrouter_data_plane::hot_path::routing::{self as route, Availability, RouteCtx};
+use tokenrouter_data_plane::hot_path::sse::SseDecoder;
+use tokenrouter_data_plane::hot_path::{ClientCache, Extensions, KeyRt, Signals, request};
+use tokenrouter_data_plane::{CompilePolicy, Runtime};
 use tokenrouter_proto::content_hash;
 use tokenrouter_proto::v1::{Credential, Provider, RoutingRule, Snapshot};
 
@@ -277,7 +274,7 @@ fn routing(c: &mut Criterion) {
             .replace("gpt-4o-mini", model)
             .into_bytes();
         let request = request::parse(&body).expect("valid request");
-        let available = tokenrouter_data_plane::availability::Availability::default().view();
+        let available = Availability::default().view();
         let ctx = RouteCtx {
             rt: &rt,
             signals: &signals,

@@ -1,73 +1,64 @@
 //! TokenRouter's data plane: the OpenAI-compatible HTTP API, fed by snapshots from the control plane
 //! and swapped atomically, forwarding to providers with fallback.
 
-pub mod accounting;
-pub mod auto;
-pub mod availability;
-pub mod catalog;
-pub mod clients;
-pub mod discovery;
-pub mod error;
-pub mod extensions;
-#[cfg(test)]
-pub mod fixtures;
-pub mod ids;
+mod control;
+mod error;
+mod http;
 pub mod limits;
-pub mod metrics;
-pub mod middleware;
-pub mod persist;
-pub mod plan;
-pub mod policy;
-pub mod provider_rt;
-pub mod providers;
-pub mod request;
-pub mod route;
-pub mod routes;
-pub mod runtime;
-pub mod signals;
-pub mod sse;
+mod providers;
+mod request;
+mod routing;
+mod signals;
+mod snapshot;
 pub mod state;
-pub mod upstream;
-pub mod upstream_error;
-pub mod upstream_guard;
-pub mod usage;
-pub mod usage_queue;
-pub mod usage_report;
-pub mod watch;
+mod telemetry;
+#[cfg(test)]
+mod test_support;
+mod upstream;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::Router;
-use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
+pub use control::usage_report::LocalUsage;
+pub use control::watch::WatchConfig;
 pub use error::ApiError;
-pub use runtime::{CompilePolicy, Runtime};
+pub use http::app;
+pub use snapshot::{CompilePolicy, Runtime};
 pub use state::{DataPlaneConfig, DataPlaneState};
-pub use watch::WatchConfig;
 
-/// The HTTP application, testable without a network.
-pub fn app(state: Arc<DataPlaneState>) -> Router {
-    let api = Router::new()
-        .route("/v1/chat/completions", post(routes::chat::completions))
-        .route("/v1/models", get(routes::models::list))
-        .route("/v1/models/{*id}", get(routes::models::get))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::authenticate,
-        ));
-    Router::new()
-        .merge(api)
-        .route("/livez", get(routes::health::livez))
-        .route("/readyz", get(routes::health::readyz))
-        .route("/status", get(routes::health::status))
-        .route("/metrics", get(routes::health::metrics))
-        .fallback(routes::unknown_route)
-        .method_not_allowed_fallback(routes::wrong_method)
-        .layer(axum::middleware::from_fn(middleware::request_id))
-        .with_state(state)
+/// The hot-path functions the fuzz targets (`fuzz/`) and the micro-benchmarks (`benches/`) drive,
+/// exactly the code a live request runs: the request parser, routing, the adapters and the relay's
+/// per-read step.
+pub mod hot_path {
+    /// The provider adapters.
+    pub mod providers {
+        pub use crate::providers::{
+            Flow, Protocol, RequestCtx, ResponseCtx, StreamTranslator, build, stream_translator,
+            translate_response, upstream_error,
+        };
+    }
+    /// The request parser.
+    pub mod request {
+        pub use crate::request::parse;
+    }
+    /// The SSE decoder.
+    pub mod sse {
+        pub use crate::upstream::sse::{MAX_EVENT_BYTES, SseDecoder, SseError, SseEvent};
+    }
+    /// Model resolution.
+    pub mod routing {
+        pub use crate::routing::availability::Availability;
+        pub use crate::routing::plan::RouteCtx;
+        pub use crate::routing::resolve::resolve;
+    }
+    pub use crate::signals::Signals;
+    pub use crate::snapshot::runtime::KeyRt;
+    pub use crate::upstream::clients::ClientCache;
+    pub use crate::upstream::extensions::Extensions;
+    pub use crate::upstream::relay::{translate_bytes, translate_close};
 }
 
 /// Serves the API on `listener` until `shutdown` completes, while a background task keeps the
@@ -78,12 +69,12 @@ pub async fn serve(
     watch: Option<WatchConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    watch::start_from_file(&state);
+    control::watch::start_from_file(&state);
     let reporter = watch
         .clone()
-        .map(|w| tokio::spawn(usage_report::run(state.clone(), w)));
-    let watcher = watch.map(|w| tokio::spawn(watch::run(state.clone(), w)));
-    let discovery = tokio::spawn(discovery::run(state.clone()));
+        .map(|w| tokio::spawn(control::usage_report::run(state.clone(), w)));
+    let watcher = watch.map(|w| tokio::spawn(control::watch::run(state.clone(), w)));
+    let discovery = tokio::spawn(control::discovery::run(state.clone()));
     let limiter = tokio::spawn(state.limiter.clone().run());
     // Without TCP_NODELAY, Nagle holds each small SSE chunk written after the response head until
     // the client ACKs (its delayed ACK: ~40 ms), which added ~45 ms to time-to-first-token.
@@ -104,7 +95,7 @@ pub async fn serve(
     // Usage of the requests just served is still queued: deliver it before going.
     state_for_shutdown.usage.stop();
     if let Some(task) = reporter
-        && tokio::time::timeout(usage_report::FINAL_FLUSH, task)
+        && tokio::time::timeout(control::usage_report::FINAL_FLUSH, task)
             .await
             .is_err()
     {

@@ -8,14 +8,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use arc_swap::ArcSwap;
 use tokenrouter_proto::v1::Snapshot;
 
-use crate::availability::Availability;
-use crate::clients::ClientCache;
 use crate::limits::Limiter;
-use crate::metrics::Metrics;
-use crate::policy::RetryBudget;
-use crate::runtime::{CompileError, CompilePolicy, Runtime};
+use crate::routing::availability::Availability;
 use crate::signals::Signals;
-use crate::usage_queue::UsageReporter;
+use crate::snapshot::policy::RetryBudget;
+use crate::snapshot::runtime::{CompileError, CompilePolicy, Runtime};
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::usage_queue::UsageReporter;
+use crate::upstream::clients::ClientCache;
 
 /// Default request body limit (bytes).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -32,7 +32,7 @@ pub struct DataPlaneConfig {
     /// A streaming client that accepts nothing for this long is disconnected (and the upstream cancelled).
     pub client_stall_timeout: std::time::Duration,
     /// Set when the control plane shares the process: usage is stored directly, not over gRPC.
-    pub local_usage: Option<crate::usage_queue::LocalUsage>,
+    pub local_usage: Option<crate::telemetry::usage_queue::LocalUsage>,
     /// Spend control: where counters live and what happens when Redis is away.
     pub limits: crate::limits::LimiterConfig,
 }

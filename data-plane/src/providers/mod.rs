@@ -3,51 +3,22 @@
 //! SSE events to OpenAI chunks. The OpenAI protocol (and Mistral, DeepSeek, compatible servers) is a
 //! passthrough with per-provider quirks.
 
-mod answer_shape_tests;
 pub mod anthropic;
-mod anthropic_fixture_support;
-mod anthropic_ids;
-mod anthropic_json_gate;
-mod anthropic_messages;
-mod anthropic_params_tests;
-mod anthropic_request;
-mod anthropic_request_tests;
-mod anthropic_response;
-mod anthropic_roundtrip_tests;
-mod anthropic_stream;
-mod anthropic_stream_tests;
-mod anthropic_tests;
-mod anthropic_tools;
-mod anthropic_wire;
-pub mod gemini;
-mod gemini_args;
-mod gemini_cassette_tests;
-mod gemini_config_tests;
-mod gemini_edge_tests;
-mod gemini_messages;
-mod gemini_request;
-mod gemini_request_tests;
-mod gemini_response;
-mod gemini_schema;
-mod gemini_schema_tests;
-mod gemini_stream;
-mod gemini_tests;
-mod gemini_wire;
-pub mod mistral;
-
 pub mod deepseek;
+pub mod gemini;
+pub mod mistral;
 pub mod openai;
-#[cfg(test)]
-mod openai_tests;
 pub mod reasoning_cache;
+#[cfg(test)]
+mod tests;
 
 use axum::http::HeaderMap;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
-use crate::sse::SseEvent;
-use crate::upstream_error::UpstreamError;
-use crate::usage::Usage;
+use crate::error::UpstreamError;
+use crate::telemetry::usage::Usage;
+use crate::upstream::sse::SseEvent;
 
 /// The wire protocol (and quirks) of a provider, from its `kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,17 +172,8 @@ pub fn translate_response(
     }
 }
 
-/// Like [`translate_response`], taking the upstream bytes: an OpenAI answer that needs no change
-/// is handed back as it came, without a copy.
-pub fn translate_owned(
-    protocol: Protocol,
-    body: Vec<u8>,
-    ctx: &ResponseCtx,
-) -> Result<Translated, UpstreamError> {
-    translate_shaped(protocol, body, ctx, AnswerShape::default())
-}
-
-/// Like [`translate_owned`], enforcing the request's [`AnswerShape`].
+/// Like [`translate_response`], taking the upstream bytes (an OpenAI answer that needs no change
+/// is handed back as it came, without a copy) and enforcing the request's [`AnswerShape`].
 pub fn translate_shaped(
     protocol: Protocol,
     body: Vec<u8>,

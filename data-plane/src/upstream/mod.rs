@@ -1,8 +1,12 @@
 //! Calling providers: send an adapter's request with the credential header, classify failures
 //! (retryable or not), and scrub secrets from whatever the provider says before a client sees it.
 
+pub mod clients;
+pub mod extensions;
+pub mod relay;
 mod response;
-pub mod stream;
+pub mod sse;
+pub mod uri;
 
 pub use response::UpstreamResponse;
 
@@ -10,10 +14,10 @@ use axum::http::HeaderValue;
 use bytes::Bytes;
 use http_body_util::Full;
 
+pub use crate::error::UpstreamError;
 use crate::providers::{self, UpstreamCall};
-use crate::runtime::{CredentialRt, ProviderRt};
-pub use crate::upstream_error::{UpstreamError, retry_after};
-pub use crate::upstream_guard::upstream_uri;
+use crate::snapshot::runtime::{CredentialRt, ProviderRt};
+pub use crate::upstream::uri::upstream_uri;
 
 /// Most bytes of an upstream error body that are read.
 const MAX_ERROR_BODY: usize = 64 * 1024;

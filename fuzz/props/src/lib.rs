@@ -8,13 +8,11 @@
 
 pub mod seeds;
 
-use tokenrouter_data_plane::extensions::Extensions;
-use tokenrouter_data_plane::providers::{
+use tokenrouter_data_plane::hot_path::providers::{
     self, Flow, Protocol, RequestCtx, ResponseCtx, StreamTranslator,
 };
-use tokenrouter_data_plane::request;
-use tokenrouter_data_plane::sse::{SseDecoder, SseError, SseEvent};
-use tokenrouter_data_plane::upstream::stream::{translate_bytes, translate_close};
+use tokenrouter_data_plane::hot_path::sse::{SseDecoder, SseError, SseEvent};
+use tokenrouter_data_plane::hot_path::{Extensions, request, translate_bytes, translate_close};
 
 /// `Ok`, or what went wrong.
 pub type Verdict = Result<(), String>;
@@ -188,7 +186,7 @@ pub fn decode(pieces: &[&[u8]], limit: usize) -> Result<Decoded, String> {
 /// `sse_decoder`: any split of the bytes gives the same events, error and line count as the whole;
 /// buffering stays within the event limit (checked with the real limit and with [`SMALL_LIMIT`]).
 pub fn sse_decoder(data: &[u8], split_seed: u64) -> Verdict {
-    for limit in [tokenrouter_data_plane::sse::MAX_EVENT_BYTES, SMALL_LIMIT] {
+    for limit in [tokenrouter_data_plane::hot_path::sse::MAX_EVENT_BYTES, SMALL_LIMIT] {
         let whole = decode(&[data], limit)?;
         for (how, cuts) in splittings(data, split_seed) {
             let split = decode(&pieces(data, &cuts), limit)?;

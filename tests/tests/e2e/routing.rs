@@ -429,7 +429,7 @@ async fn usage_reaches_the_control_plane_with_metadata_cost_and_failures() {
 #[tokio::test]
 async fn in_process_usage_is_stored_and_flushed_at_shutdown() {
     use std::sync::Arc;
-    use tokenrouter_data_plane::usage_report::LocalUsage;
+    use tokenrouter_data_plane::LocalUsage;
 
     let Some(stack) = stack(Backend::Sqlite).await else {
         return;

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::cache_key;
+use crate::error::UpstreamError;
 use crate::providers::reasoning_cache::ReasoningCache;
-use crate::upstream_error::UpstreamError;
 
 /// Most reasoning bytes kept per turn; a longer reasoning is not cached (bounded buffering).
 const MAX_REASONING: usize = 1024 * 1024;

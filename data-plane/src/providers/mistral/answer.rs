@@ -7,9 +7,9 @@
 
 use serde_json::{Map, Value};
 
+use crate::error::UpstreamError;
 use crate::providers::Translated;
-use crate::upstream_error::UpstreamError;
-use crate::usage::Usage;
+use crate::telemetry::usage::Usage;
 
 /// Maps a non-streaming answer; bytes that need no edit are returned as they came.
 pub fn adapt_response(body: &[u8], usage: Option<Usage>) -> Result<Translated, UpstreamError> {

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::fixtures::{assert_split_invariant, replay, replay_pieces};
 use crate::providers::{Protocol, RequestCtx, build};
+use crate::test_support::fixtures::{assert_split_invariant, replay, replay_pieces};
 
 /// One tool call of a stream, fragments joined.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -179,7 +179,7 @@ pub fn without_nulls(value: &Value) -> Value {
 /// The JSON chunks of a raw recorded SSE stream (`[DONE]` and comments left out), decoded
 /// independently of any translator.
 pub fn sse_chunks(raw: &[u8]) -> Vec<Value> {
-    let mut decoder = crate::sse::SseDecoder::new();
+    let mut decoder = crate::upstream::sse::SseDecoder::new();
     let mut events = Vec::new();
     decoder.feed(raw, &mut events).expect("valid SSE");
     decoder.finish(&mut events).expect("valid SSE");
@@ -192,7 +192,7 @@ pub fn sse_chunks(raw: &[u8]) -> Vec<Value> {
 
 /// The JSON values of a `*.chunks.txt` recording.
 pub fn lines(rel: &str) -> Vec<Value> {
-    crate::fixtures::chunks(rel)
+    crate::test_support::fixtures::chunks(rel)
         .iter()
         .map(|l| serde_json::from_str(l).expect("JSON line"))
         .collect()

@@ -1,0 +1,37 @@
+//! The HTTP surface: the routes (one file per endpoint family), the layers every request passes
+//! (request id, API-key authentication) and the answers for paths no route takes.
+
+mod chat;
+mod fallback;
+mod health;
+pub(crate) mod middleware;
+mod models;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::state::DataPlaneState;
+
+/// The HTTP application, testable without a network.
+pub fn app(state: Arc<DataPlaneState>) -> Router {
+    let api = Router::new()
+        .route("/v1/chat/completions", post(chat::completions))
+        .route("/v1/models", get(models::list))
+        .route("/v1/models/{*id}", get(models::get))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::authenticate,
+        ));
+    Router::new()
+        .merge(api)
+        .route("/livez", get(health::livez))
+        .route("/readyz", get(health::readyz))
+        .route("/status", get(health::status))
+        .route("/metrics", get(health::metrics))
+        .fallback(fallback::unknown_route)
+        .method_not_allowed_fallback(fallback::wrong_method)
+        .layer(axum::middleware::from_fn(middleware::request_id))
+        .with_state(state)
+}

@@ -1,0 +1,3 @@
+//! Tests across the adapters.
+
+mod answer_shape;

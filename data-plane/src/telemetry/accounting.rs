@@ -1,0 +1,113 @@
+//! Accounting for finished requests: every request (answered, refused or failed) updates the
+//! Prometheus counters and becomes a usage record for the control plane.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokenrouter_proto::v1::UsageRecord;
+
+use crate::limits::Demand;
+use crate::request::ChatRequest;
+use crate::state::DataPlaneState;
+use crate::telemetry::metrics::Record;
+use crate::telemetry::usage::Usage;
+
+/// What is known about a request when it ends.
+#[derive(Debug, Clone, Default)]
+pub struct Accounting {
+    pub request_id: String,
+    pub key: String,
+    pub requested_model: String,
+    pub stream: bool,
+    pub user_id: String,
+    pub metadata_json: String,
+    pub routing_mode: String,
+    pub provider: String,
+    pub model: String,
+    pub status: u16,
+    pub usage: Option<Usage>,
+    pub cost_usd: Option<f64>,
+    pub latency_ms: u64,
+    pub ttft_ms: Option<u64>,
+    pub attempts: u32,
+    pub completed: bool,
+    /// The request's hold on its limits, settled with the real usage when it is accounted.
+    pub reservation: Option<std::sync::Arc<crate::limits::Reservation>>,
+}
+
+impl Accounting {
+    /// What is known before the body is read: which request, and whose key.
+    pub fn for_request(request_id: &str, key: &str) -> Accounting {
+        Accounting {
+            request_id: request_id.to_string(),
+            key: key.to_string(),
+            ..Default::default()
+        }
+    }
+
+    /// Adds the facts of the parsed request.
+    pub fn describe(&mut self, r: &ChatRequest) {
+        self.requested_model = r.model.clone();
+        self.stream = r.stream;
+        if let Some(user) = r.body.get("user").and_then(|u| u.as_str()) {
+            self.user_id = user.to_string();
+        }
+        if let Some(m) = &r.user_metadata {
+            self.metadata_json = serde_json::to_string(m).unwrap_or_default();
+        }
+    }
+}
+
+/// What a finished request is charged: its real usage and cost. A stream that ended without the
+/// provider reporting usage (the client went away first) keeps what was reserved: the limiter
+/// cannot know what was generated, and charging the reservation keeps budgets from leaking.
+fn used(a: &Accounting, reserved: Demand) -> Demand {
+    match a.usage {
+        Some(u) => Demand {
+            tokens: u.prompt_tokens + u.completion_tokens,
+            cost_micro: (a.cost_usd.unwrap_or(0.0) * 1e6).round() as i64,
+        },
+        None if a.stream && a.status == 200 && !a.completed => reserved,
+        None => Demand::default(),
+    }
+}
+
+/// Records one finished request in the metrics and queues its usage record; settles its limits.
+pub fn account(state: &DataPlaneState, a: Accounting) {
+    if let Some(r) = &a.reservation {
+        state.limiter.settle(r, used(&a, r.reserved()));
+    }
+    state.metrics.record(Record {
+        key: &a.key,
+        provider: &a.provider,
+        model: &a.model,
+        status: a.status,
+        usage: a.usage,
+        latency_ms: a.latency_ms,
+        completed: a.completed,
+    });
+    let usage = a.usage.unwrap_or_default();
+    state.usage.record(UsageRecord {
+        request_id: a.request_id,
+        unix_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
+        api_key: a.key,
+        provider: a.provider,
+        model: a.model,
+        requested_model: a.requested_model,
+        status: u32::from(a.status),
+        prompt_tokens: usage.prompt_tokens,
+        completion_tokens: usage.completion_tokens,
+        cached_tokens: usage.cached_tokens,
+        reasoning_tokens: usage.reasoning_tokens,
+        cost_usd: a.cost_usd.unwrap_or(0.0),
+        latency_ms: a.latency_ms.min(u64::from(u32::MAX)) as u32,
+        ttft_ms: a.ttft_ms.unwrap_or(0).min(u64::from(u32::MAX)) as u32,
+        stream: a.stream,
+        completed: a.completed,
+        routing_mode: a.routing_mode,
+        attempts: a.attempts,
+        user_id: a.user_id,
+        metadata_json: a.metadata_json,
+    });
+}

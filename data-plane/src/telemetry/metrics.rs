@@ -1,0 +1,226 @@
+//! Usage and request accounting: every finished request is recorded (tokens, outcome, latency) per
+//! key, provider and model, and exposed in Prometheus text format on `/metrics`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+use crate::telemetry::usage::Usage;
+
+/// One finished request as recorded.
+#[derive(Debug, Clone)]
+pub struct Record<'a> {
+    pub key: &'a str,
+    pub provider: &'a str,
+    pub model: &'a str,
+    /// HTTP status the client saw (200 for streams that started).
+    pub status: u16,
+    pub usage: Option<Usage>,
+    pub latency_ms: u64,
+    pub completed: bool,
+}
+
+/// A metric's name, help text and how to read it from the totals.
+type Series = (&'static str, &'static str, fn(&Totals) -> u64);
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Totals {
+    requests: u64,
+    incomplete: u64,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    cached_tokens: u64,
+    latency_ms_sum: u64,
+}
+
+/// Totals per status, per model (at most 128 characters), per provider, per key: nested so that
+/// recording a request looks every level up by `&str` and allocates only for a new combination.
+type Tree = BTreeMap<String, BTreeMap<String, BTreeMap<String, BTreeMap<u16, Totals>>>>;
+
+/// Counters keyed by (key, provider, model, status). Label values come from the snapshot or the
+/// request's model name, never from secrets.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    totals: Mutex<Tree>,
+}
+
+/// The value under `name`, created (with an owned copy of `name`) only when missing. (Always
+/// `Some`; an `Option` because the borrow checker cannot yet see a lookup-or-insert through.)
+fn slot<'m, V: Default>(map: &'m mut BTreeMap<String, V>, name: &str) -> Option<&'m mut V> {
+    if !map.contains_key(name) {
+        map.insert(name.to_string(), V::default());
+    }
+    map.get_mut(name)
+}
+
+impl Metrics {
+    pub fn record(&self, r: Record<'_>) {
+        let Ok(mut totals) = self.totals.lock() else {
+            return;
+        };
+        let model = match r.model.char_indices().nth(128) {
+            Some((cut, _)) => &r.model[..cut],
+            None => r.model,
+        };
+        let Some(statuses) = slot(&mut totals, r.key)
+            .and_then(|providers| slot(providers, r.provider))
+            .and_then(|models| slot(models, model))
+        else {
+            return;
+        };
+        let t = statuses.entry(r.status).or_default();
+        t.requests += 1;
+        t.incomplete += u64::from(!r.completed);
+        t.latency_ms_sum += r.latency_ms;
+        if let Some(u) = r.usage {
+            // Saturating: usage comes from the upstream, and an absurd count must not panic
+            // (poisoning these totals) or wrap.
+            t.prompt_tokens = t.prompt_tokens.saturating_add(u.prompt_tokens);
+            t.completion_tokens = t.completion_tokens.saturating_add(u.completion_tokens);
+            t.cached_tokens = t.cached_tokens.saturating_add(u.cached_tokens);
+        }
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let Ok(totals) = self.totals.lock() else {
+            return String::new();
+        };
+        let mut out = String::new();
+        let series: [Series; 6] = [
+            ("tokenrouter_requests_total", "Requests answered", |t| {
+                t.requests
+            }),
+            (
+                "tokenrouter_requests_incomplete_total",
+                "Streams that ended before completion",
+                |t| t.incomplete,
+            ),
+            (
+                "tokenrouter_prompt_tokens_total",
+                "Prompt tokens reported by providers",
+                |t| t.prompt_tokens,
+            ),
+            (
+                "tokenrouter_completion_tokens_total",
+                "Completion tokens reported by providers",
+                |t| t.completion_tokens,
+            ),
+            (
+                "tokenrouter_cached_tokens_total",
+                "Prompt tokens served from provider caches",
+                |t| t.cached_tokens,
+            ),
+            (
+                "tokenrouter_latency_ms_sum",
+                "Sum of request latencies in milliseconds",
+                |t| t.latency_ms_sum,
+            ),
+        ];
+        for (name, help, get) in series {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            let rows = totals.iter().flat_map(|(key, providers)| {
+                providers.iter().flat_map(move |(provider, models)| {
+                    models.iter().flat_map(move |(model, statuses)| {
+                        statuses
+                            .iter()
+                            .map(move |(status, t)| (key, provider, model, status, t))
+                    })
+                })
+            });
+            for (key, provider, model, status, t) in rows {
+                let _ = writeln!(
+                    out,
+                    "{name}{{key=\"{}\",provider=\"{}\",model=\"{}\",status=\"{status}\"}} {}",
+                    escape(key),
+                    escape(provider),
+                    escape(model),
+                    get(t)
+                );
+            }
+        }
+        out
+    }
+}
+
+fn escape(label: &str) -> String {
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aggregates_and_renders() {
+        let m = Metrics::default();
+        let usage = Usage {
+            prompt_tokens: 3,
+            completion_tokens: 4,
+            ..Default::default()
+        };
+        for _ in 0..2 {
+            m.record(Record {
+                key: "k",
+                provider: "p",
+                model: "m\"x",
+                status: 200,
+                usage: Some(usage),
+                latency_ms: 5,
+                completed: true,
+            });
+        }
+        let text = m.render();
+        assert!(text.contains("tokenrouter_requests_total{key=\"k\",provider=\"p\",model=\"m\\\"x\",status=\"200\"} 2"), "{text}");
+        assert!(text.contains("tokenrouter_completion_tokens_total{key=\"k\",provider=\"p\",model=\"m\\\"x\",status=\"200\"} 8"));
+    }
+
+    /// Same cause as the usage overflows fuzzing found in the translators: upstream counts
+    /// summed without bound.
+    #[test]
+    fn absurd_usage_saturates_the_totals() {
+        let m = Metrics::default();
+        for _ in 0..2 {
+            m.record(Record {
+                key: "k",
+                provider: "p",
+                model: "m",
+                status: 200,
+                usage: Some(Usage {
+                    prompt_tokens: u64::MAX,
+                    ..Default::default()
+                }),
+                latency_ms: 5,
+                completed: true,
+            });
+        }
+        let text = m.render();
+        assert!(
+            text.contains(&format!("status=\"200\"}} {}", u64::MAX)),
+            "{text}"
+        );
+    }
+
+    /// Model labels are cut at 128 characters (not bytes), so a long name is one series.
+    #[test]
+    fn long_model_names_share_one_truncated_series() {
+        let m = Metrics::default();
+        for tail in ["a", "b"] {
+            m.record(Record {
+                key: "k",
+                provider: "p",
+                model: &format!("{}{tail}", "é".repeat(128)),
+                status: 200,
+                usage: None,
+                latency_ms: 1,
+                completed: true,
+            });
+        }
+        let text = m.render();
+        let expected = format!("model=\"{}\",status=\"200\"}} 2", "é".repeat(128));
+        assert!(text.contains(&expected), "{text}");
+    }
+}

@@ -1,0 +1,3 @@
+//! Test support shared by the crate's unit tests (compiled only for tests).
+
+pub mod fixtures;

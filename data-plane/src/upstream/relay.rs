@@ -1,0 +1,327 @@
+//! Relays an upstream SSE stream to the client as it arrives: decode events, let the adapter turn
+//! them into OpenAI chunks, add TokenRouter's extension fields, and end a broken stream with an
+//! in-band error (no `[DONE]`, so the OpenAI SDK raises). A producer task owns the upstream: a client
+//! that disconnects or stops reading ends it, which cancels the upstream request.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use super::{UpstreamError, UpstreamResponse};
+use crate::providers::{Flow, StreamTranslator};
+use crate::snapshot::catalog::ModelInfo;
+use crate::telemetry::usage::{OpenAiUsage, Usage};
+use crate::upstream::extensions::Extensions;
+use crate::upstream::sse::SseDecoder;
+
+/// Called once when the stream ends, with the usage seen and whether it completed.
+pub type OnFinish = Box<dyn FnOnce(Option<Usage>, bool) + Send>;
+
+const DONE: &[u8] = b"data: [DONE]\n\n";
+/// Frames buffered between the producer and a slow client.
+const CLIENT_BUFFER: usize = 16;
+
+/// Limits a relay enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct RelayTimeouts {
+    /// Until the first translated chunk (keep-alive comments do not count).
+    pub first_token: Duration,
+    /// Between two upstream reads (any bytes count).
+    pub idle: Duration,
+    /// A client that accepts nothing for this long is dropped.
+    pub client_stall: Duration,
+}
+
+/// One upstream read, without I/O: decodes `bytes` and translates every event they complete into
+/// `out`, stopping at the provider's terminal event (`Flow::Done`: send `[DONE]`, read no more) or
+/// at the first error, which ends the stream. Public so the fuzz targets (`fuzz/`) drive exactly
+/// the code a live relay runs.
+pub fn translate_bytes(
+    decoder: &mut SseDecoder,
+    translator: &mut dyn StreamTranslator,
+    bytes: &[u8],
+    out: &mut Vec<String>,
+) -> Result<Flow, UpstreamError> {
+    let mut events = Vec::new();
+    let decoded = decoder.feed(bytes, &mut events);
+    for event in events {
+        if translator.event(event, out)? == Flow::Done {
+            // Whatever follows the terminal event is never read, so bytes after it that do not
+            // decode (in the same read) must not turn a finished answer into a broken one: they
+            // would not have, had they arrived in a later read.
+            return Ok(Flow::Done);
+        }
+    }
+    decoded.map_err(|e| UpstreamError::StreamBroken(e.to_string()))?;
+    Ok(Flow::More)
+}
+
+/// The upstream closed (after [`translate_bytes`] returned `Flow::More` for every read): the last
+/// event without its blank line, then the translator's verdict. `Ok` when the stream completed.
+pub fn translate_close(
+    decoder: &mut SseDecoder,
+    translator: &mut dyn StreamTranslator,
+    out: &mut Vec<String>,
+) -> Result<(), UpstreamError> {
+    let mut events = Vec::new();
+    let _ = decoder.finish(&mut events);
+    for event in events {
+        if translator.event(event, out)? == Flow::Done {
+            return Ok(());
+        }
+    }
+    translator.end(out)
+}
+
+/// An upstream stream being relayed.
+pub struct Relay {
+    upstream: UpstreamResponse,
+    decoder: SseDecoder,
+    translator: Box<dyn StreamTranslator>,
+    /// Translated chunks (JSON objects) not yet sent.
+    queue: VecDeque<String>,
+    ext: Extensions,
+    started: Instant,
+    timeouts: RelayTimeouts,
+    info: Option<Arc<ModelInfo>>,
+    /// Set when nothing but what is queued remains: the final frame to send.
+    ending: Option<Bytes>,
+    done: bool,
+    on_finish: Option<OnFinish>,
+}
+
+impl Relay {
+    /// Starts reading `response` and waits until the adapter has produced its first chunk, so a
+    /// provider that fails before sending anything can still be replaced by the next attempt.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn open(
+        response: UpstreamResponse,
+        translator: Box<dyn StreamTranslator>,
+        ext: Extensions,
+        started: Instant,
+        timeouts: RelayTimeouts,
+        info: Option<Arc<ModelInfo>>,
+        on_finish: OnFinish,
+    ) -> Result<Relay, UpstreamError> {
+        let mut relay = Relay {
+            upstream: response,
+            decoder: SseDecoder::new(),
+            translator,
+            queue: VecDeque::new(),
+            ext,
+            started,
+            timeouts,
+            info,
+            ending: None,
+            done: false,
+            on_finish: Some(on_finish),
+        };
+        let first = async {
+            while relay.queue.is_empty() && relay.ending.is_none() {
+                match relay.upstream.chunk().await? {
+                    Some(bytes) => relay.absorb(&bytes)?,
+                    None => {
+                        return Err(UpstreamError::StreamBroken(
+                            "ended its stream before sending anything".into(),
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        };
+        match tokio::time::timeout(timeouts.first_token, first).await {
+            Ok(result) => result?,
+            Err(_) => return Err(UpstreamError::Timeout),
+        }
+        if relay.queue.is_empty() {
+            return Err(UpstreamError::StreamBroken(
+                "finished its stream without any content".into(),
+            ));
+        }
+        Ok(relay)
+    }
+
+    /// Decodes bytes and translates every complete event; errors before the first chunk propagate.
+    fn absorb(&mut self, bytes: &[u8]) -> Result<(), UpstreamError> {
+        let mut out = Vec::new();
+        let flow = translate_bytes(&mut self.decoder, self.translator.as_mut(), bytes, &mut out);
+        self.queue.extend(out);
+        if flow? == Flow::Done {
+            self.ending = Some(Bytes::from_static(DONE));
+        }
+        Ok(())
+    }
+
+    /// The client's response body. The upstream is read by a task that stops when the client goes
+    /// away or stops reading for `client_stall`.
+    pub fn into_body(mut self) -> Body {
+        let (tx, rx) = mpsc::channel::<Bytes>(CLIENT_BUFFER);
+        let stall = self.timeouts.client_stall;
+        tokio::spawn(async move {
+            loop {
+                let frame = tokio::select! {
+                    frame = self.next_frame() => frame,
+                    () = tx.closed() => break,
+                };
+                let Some(frame) = frame else { break };
+                match tokio::time::timeout(stall, tx.send(frame)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => break,
+                    Err(_) => {
+                        tracing::debug!(provider = %self.ext.provider, "client stopped reading; ending the stream");
+                        break;
+                    }
+                }
+            }
+        });
+        let stream =
+            tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<_, std::convert::Infallible>);
+        Body::from_stream(stream)
+    }
+
+    async fn next_frame(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(chunk) = self.queue.pop_front() {
+                return Some(self.frame(&chunk));
+            }
+            if let Some(last) = self.ending.take() {
+                let completed = last.as_ref() == DONE;
+                self.finish(completed);
+                return Some(last);
+            }
+            if self.done {
+                return None;
+            }
+            match tokio::time::timeout(self.timeouts.idle, self.upstream.chunk()).await {
+                Err(_) => self.fail(UpstreamError::Timeout),
+                Ok(Ok(Some(bytes))) => {
+                    if let Err(e) = self.absorb(&bytes) {
+                        self.fail(e);
+                    }
+                }
+                Ok(Err(e)) => self.fail(e),
+                Ok(Ok(None)) => self.upstream_closed(),
+            }
+        }
+    }
+
+    /// One chunk with the extension fields (and `cost_usd` on the chunk that carries usage).
+    fn frame(&self, chunk: &str) -> Bytes {
+        let latency = self.started.elapsed().as_millis() as u64;
+        let mut frame = Vec::with_capacity(chunk.len() + 192);
+        frame.extend_from_slice(b"data: ");
+        let cost = self
+            .info
+            .as_ref()
+            .filter(|_| chunk.contains("\"usage\":{"))
+            .and_then(|info| {
+                #[derive(serde::Deserialize)]
+                struct Peek {
+                    usage: OpenAiUsage,
+                }
+                let usage = Usage::from(serde_json::from_str::<Peek>(chunk).ok()?.usage);
+                Some(format!("\"cost_usd\":{}", info.cost(&usage)))
+            });
+        self.ext.splice_with(
+            chunk.as_bytes(),
+            latency,
+            cost.as_deref().unwrap_or(""),
+            &mut frame,
+        );
+        frame.extend_from_slice(b"\n\n");
+        Bytes::from(frame)
+    }
+
+    fn upstream_closed(&mut self) {
+        let mut out = Vec::new();
+        let closed = translate_close(&mut self.decoder, self.translator.as_mut(), &mut out);
+        self.queue.extend(out);
+        match closed {
+            Ok(()) => self.ending = Some(Bytes::from_static(DONE)),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Ends the stream with an in-band error frame after whatever is queued.
+    fn fail(&mut self, error: UpstreamError) {
+        let api = error.to_api_error(&self.ext.provider);
+        self.ending = Some(Bytes::from(format!("data: {}\n\n", api.body())));
+    }
+
+    fn finish(&mut self, completed: bool) {
+        self.done = true;
+        if let Some(f) = self.on_finish.take() {
+            f(self.translator.usage(), completed);
+        }
+    }
+}
+
+impl Drop for Relay {
+    /// A client that went away still has its usage recorded (the upstream is dropped with us).
+    fn drop(&mut self) {
+        if let Some(f) = self.on_finish.take() {
+            f(self.translator.usage(), false);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::{Protocol, ResponseCtx, stream_translator};
+
+    fn relay(reads: &[&[u8]]) -> (Vec<String>, Result<Flow, UpstreamError>) {
+        let ctx = ResponseCtx {
+            id: "chatcmpl-t".into(),
+            created: 1,
+            model: "m".into(),
+            include_usage: false,
+        };
+        let mut translator = stream_translator(Protocol::OpenAi, ctx);
+        let mut decoder = SseDecoder::new();
+        let mut out = Vec::new();
+        let mut flow = Ok(Flow::More);
+        for read in reads {
+            flow = translate_bytes(&mut decoder, translator.as_mut(), read, &mut out);
+            if flow != Ok(Flow::More) {
+                break;
+            }
+        }
+        (out, flow)
+    }
+
+    /// Found by fuzzing (`stream_openai`): undecodable bytes after `[DONE]` in the same read
+    /// ended a finished stream with an error, though in a later read they were never looked at.
+    #[test]
+    fn bytes_after_the_terminal_event_do_not_matter_in_any_read() {
+        let stream: &[u8] = b"data: {\"choices\":[]}\n\ndata: [DONE]\n\n\xff\n";
+        let whole = relay(&[stream]);
+        assert_eq!(whole.1, Ok(Flow::Done));
+        assert_eq!(
+            whole.0.len(),
+            0,
+            "a usage-only chunk the client did not ask for"
+        );
+        for at in 1..stream.len() {
+            assert_eq!(
+                relay(&[&stream[..at], &stream[at..]]),
+                whole,
+                "split at {at}"
+            );
+        }
+    }
+
+    #[test]
+    fn undecodable_bytes_before_the_end_still_break_the_stream() {
+        let (_, flow) = relay(&[b"data: {\"choices\":[]}\n\n\xff\n\ndata: [DONE]\n\n"]);
+        assert!(
+            matches!(flow, Err(UpstreamError::StreamBroken(_))),
+            "{flow:?}"
+        );
+    }
+}
