@@ -3,6 +3,7 @@
 
 mod control;
 mod error;
+mod exec;
 mod http;
 pub mod limits;
 mod providers;

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use crate::error::ApiError;
 use crate::error::UpstreamError;
 use crate::telemetry::usage::Usage;
-use crate::upstream::sse::SseEvent;
+pub use crate::upstream::relay::{Flow, StreamTranslator};
 
 /// The wire protocol (and quirks) of a provider, from its `kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,24 +131,6 @@ pub struct Translated {
 /// one is replaced by the gateway's own. Each chunk repeats it, so its size would multiply by the
 /// number of chunks (a few kilobytes of name and thousands of one-token deltas make gigabytes).
 pub(crate) const MAX_ECHOED: usize = 256;
-
-/// Whether a stream continues after an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
-    More,
-    /// The provider's terminal event arrived: send `data: [DONE]` and stop.
-    Done,
-}
-
-/// Turns upstream SSE events into OpenAI `chat.completion.chunk` JSON objects (serialised, without
-/// the `data: ` prefix). An `Err` ends the stream with an in-band error.
-pub trait StreamTranslator: Send {
-    fn event(&mut self, event: SseEvent, out: &mut Vec<String>) -> Result<Flow, UpstreamError>;
-    /// The upstream closed; `Err` if it closed before its terminal event.
-    fn end(&mut self, out: &mut Vec<String>) -> Result<(), UpstreamError>;
-    /// Usage seen so far.
-    fn usage(&self) -> Option<Usage>;
-}
 
 /// Builds the upstream request.
 pub fn build(protocol: Protocol, ctx: &RequestCtx<'_>) -> Result<UpstreamCall, ApiError> {

@@ -3,6 +3,7 @@
 //! routed, what resolution looks at, and the capability check of one candidate.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::HeaderMap;
 
@@ -22,6 +23,32 @@ pub struct Attempt {
     pub model: String,
     /// Catalog facts, when the catalog knows the model.
     pub info: Option<Arc<ModelInfo>>,
+    pub timeouts: Timeouts,
+}
+
+/// How long one attempt may take: the model's own timeouts (catalog) over its provider's.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// The whole exchange, body included.
+    pub total: Duration,
+    /// From sending the request to the first streamed token (answer headers included).
+    pub first_token: Duration,
+    /// Between two reads of a stream.
+    pub idle: Duration,
+}
+
+impl Timeouts {
+    fn of(provider: &ProviderRt, info: Option<&ModelInfo>) -> Timeouts {
+        Timeouts {
+            total: info.and_then(|i| i.timeout).unwrap_or(provider.timeout),
+            first_token: info
+                .and_then(|i| i.first_token_timeout)
+                .unwrap_or(provider.first_token_timeout),
+            idle: info
+                .and_then(|i| i.idle_timeout)
+                .unwrap_or(provider.idle_timeout),
+        }
+    }
 }
 
 impl Attempt {
@@ -70,6 +97,7 @@ pub fn attempt(rt: &Runtime, target: &TargetRt, requested: &str) -> Attempt {
     };
     let info = rt.catalog.get(&target.provider.kind, &model).cloned();
     Attempt {
+        timeouts: Timeouts::of(&target.provider, info.as_deref()),
         provider: target.provider.clone(),
         model,
         info,

@@ -2,6 +2,7 @@
 //! (provider kind, model). A built-in table ships with the binary; snapshot entries override or
 //! extend it.
 
+use crate::telemetry::usage::{Prices, Usage};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -90,14 +91,18 @@ pub struct ModelInfo {
 }
 
 impl ModelInfo {
+    /// Its prices.
+    pub fn prices(&self) -> Prices {
+        Prices {
+            input: self.input_price,
+            cached_input: self.cached_input_price,
+            output: self.output_price,
+        }
+    }
+
     /// Price of an answer in USD.
-    pub fn cost(&self, usage: &crate::telemetry::usage::Usage) -> f64 {
-        let cached = usage.cached_tokens.min(usage.prompt_tokens);
-        let fresh = usage.prompt_tokens - cached;
-        (fresh as f64 * self.input_price
-            + cached as f64 * self.cached_input_price
-            + usage.completion_tokens as f64 * self.output_price)
-            / 1e6
+    pub fn cost(&self, usage: &Usage) -> f64 {
+        self.prices().cost(usage)
     }
 }
 

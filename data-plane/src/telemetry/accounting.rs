@@ -5,11 +5,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokenrouter_proto::v1::UsageRecord;
 
-use crate::limits::Demand;
-use crate::request::ChatRequest;
-use crate::state::DataPlaneState;
-use crate::telemetry::metrics::Record;
+use crate::telemetry::metrics::{Metrics, Record};
 use crate::telemetry::usage::Usage;
+use crate::telemetry::usage_queue::UsageReporter;
 
 /// What is known about a request when it ends.
 #[derive(Debug, Clone, Default)]
@@ -30,8 +28,6 @@ pub struct Accounting {
     pub ttft_ms: Option<u64>,
     pub attempts: u32,
     pub completed: bool,
-    /// The request's hold on its limits, settled with the real usage when it is accounted.
-    pub reservation: Option<std::sync::Arc<crate::limits::Reservation>>,
 }
 
 impl Accounting {
@@ -43,40 +39,11 @@ impl Accounting {
             ..Default::default()
         }
     }
-
-    /// Adds the facts of the parsed request.
-    pub fn describe(&mut self, r: &ChatRequest) {
-        self.requested_model = r.model.clone();
-        self.stream = r.stream;
-        if let Some(user) = r.body.get("user").and_then(|u| u.as_str()) {
-            self.user_id = user.to_string();
-        }
-        if let Some(m) = &r.user_metadata {
-            self.metadata_json = serde_json::to_string(m).unwrap_or_default();
-        }
-    }
 }
 
-/// What a finished request is charged: its real usage and cost. A stream that ended without the
-/// provider reporting usage (the client went away first) keeps what was reserved: the limiter
-/// cannot know what was generated, and charging the reservation keeps budgets from leaking.
-fn used(a: &Accounting, reserved: Demand) -> Demand {
-    match a.usage {
-        Some(u) => Demand {
-            tokens: u.prompt_tokens + u.completion_tokens,
-            cost_micro: (a.cost_usd.unwrap_or(0.0) * 1e6).round() as i64,
-        },
-        None if a.stream && a.status == 200 && !a.completed => reserved,
-        None => Demand::default(),
-    }
-}
-
-/// Records one finished request in the metrics and queues its usage record; settles its limits.
-pub fn account(state: &DataPlaneState, a: Accounting) {
-    if let Some(r) = &a.reservation {
-        state.limiter.settle(r, used(&a, r.reserved()));
-    }
-    state.metrics.record(Record {
+/// Records one finished request in the metrics and queues its usage record.
+pub fn account(metrics: &Metrics, sink: &UsageReporter, a: Accounting) {
+    metrics.record(Record {
         key: &a.key,
         provider: &a.provider,
         model: &a.model,
@@ -86,7 +53,7 @@ pub fn account(state: &DataPlaneState, a: Accounting) {
         completed: a.completed,
     });
     let usage = a.usage.unwrap_or_default();
-    state.usage.record(UsageRecord {
+    sink.record(UsageRecord {
         request_id: a.request_id,
         unix_ms: SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -1,4 +1,5 @@
-//! Token usage of one answer, read from whatever shape the provider reports it in.
+//! Token usage of one answer, read from whatever shape the provider reports it in, and what it
+//! costs at a model's prices.
 
 use serde::Deserialize;
 
@@ -11,6 +12,26 @@ pub struct Usage {
     pub cached_tokens: u64,
     /// Completion tokens spent on reasoning (part of `completion_tokens`).
     pub reasoning_tokens: u64,
+}
+
+/// A model's prices, USD per million tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Prices {
+    pub input: f64,
+    pub cached_input: f64,
+    pub output: f64,
+}
+
+impl Prices {
+    /// Price of an answer in USD (cached prompt tokens at the cached price).
+    pub fn cost(&self, usage: &Usage) -> f64 {
+        let cached = usage.cached_tokens.min(usage.prompt_tokens);
+        let fresh = usage.prompt_tokens - cached;
+        (fresh as f64 * self.input
+            + cached as f64 * self.cached_input
+            + usage.completion_tokens as f64 * self.output)
+            / 1e6
+    }
 }
 
 #[derive(Deserialize, Default)]

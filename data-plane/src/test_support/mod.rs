@@ -1,3 +1,6 @@
-//! Test support shared by the crate's unit tests (compiled only for tests).
+//! Test support shared by the crate's unit tests (compiled only for tests): the recorded provider
+//! traffic, conformance checks of the OpenAI-protocol adapters, and Anthropic request helpers.
 
+pub mod anthropic;
+pub mod conformance;
 pub mod fixtures;

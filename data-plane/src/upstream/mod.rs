@@ -1,5 +1,6 @@
-//! Calling providers: send an adapter's request with the credential header, classify failures
-//! (retryable or not), and scrub secrets from whatever the provider says before a client sees it.
+//! Talking to providers over HTTP: pooled clients, the request URI, sending with a deadline,
+//! reading bodies within a cap, the SSE decoder and the stream relay, and scrubbing secrets from
+//! whatever a provider says before a client sees it. Knows no provider: adapters plug in.
 
 pub mod clients;
 pub mod extensions;
@@ -10,13 +11,11 @@ pub mod uri;
 
 pub use response::UpstreamResponse;
 
-use axum::http::HeaderValue;
 use bytes::Bytes;
 use http_body_util::Full;
 
 pub use crate::error::UpstreamError;
-use crate::providers::{self, UpstreamCall};
-use crate::snapshot::runtime::{CredentialRt, ProviderRt};
+use crate::upstream::clients::HttpClient;
 pub use crate::upstream::uri::upstream_uri;
 
 /// Most bytes of an upstream error body that are read.
@@ -24,46 +23,17 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Most bytes of a non-streaming upstream answer.
 pub const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
 
-/// Sends an adapter's request to the provider; returns the response only for a 2xx status. The
-/// `timeout` covers the whole exchange, body included (see [`UpstreamResponse::chunk`]).
+/// Sends `request` with `client`; returns the response only for a 2xx status. Any other status is
+/// read (up to 64 KiB) and handed to `refused`, which says what it means in the provider's words.
+/// The `timeout` covers the whole exchange, body included (see [`UpstreamResponse::chunk`]).
 pub async fn send(
-    provider: &ProviderRt,
-    credential: Option<&CredentialRt>,
-    call: UpstreamCall,
-    request_id: &str,
+    client: &HttpClient,
+    request: http::Request<Full<Bytes>>,
     timeout: std::time::Duration,
+    refused: impl FnOnce(u16, &http::HeaderMap, &[u8]) -> UpstreamError,
 ) -> Result<UpstreamResponse, UpstreamError> {
     let deadline = tokio::time::Instant::now() + timeout;
-    let uri = match &provider.fixed_uri {
-        Some(uri) if provider.protocol.fixed_path() == Some(call.path.as_str()) => uri.clone(),
-        _ => upstream_uri(&provider.base_url, &call.path)
-            .ok_or_else(|| UpstreamError::Connect("has an invalid URL".into()))?,
-    };
-    let mut request = http::Request::post(uri)
-        .body(Full::new(Bytes::from(call.body)))
-        .map_err(|_| UpstreamError::Connect("has an invalid URL".into()))?;
-    let headers = request.headers_mut();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if let Ok(id) = HeaderValue::from_str(request_id) {
-        headers.insert("x-request-id", id);
-    }
-    for (name, value) in call.headers {
-        let name = http::HeaderName::from_bytes(name.as_bytes());
-        let value = HeaderValue::try_from(value);
-        let (Ok(name), Ok(value)) = (name, value) else {
-            return Err(UpstreamError::Connect(
-                "could not be sent a header the adapter formed".into(),
-            ));
-        };
-        headers.insert(name, value);
-    }
-    if let Some(c) = credential {
-        headers.insert(c.header.0.clone(), c.header.1.clone());
-    }
-    let response = match tokio::time::timeout_at(deadline, provider.client.request(request)).await {
+    let response = match tokio::time::timeout_at(deadline, client.request(request)).await {
         Err(_) => return Err(UpstreamError::Timeout),
         Ok(Err(e)) => return Err(classify_transport(&e)),
         Ok(Ok(r)) => UpstreamResponse::new(r, deadline),
@@ -76,14 +46,7 @@ pub async fn send(
     let body = read_capped(response, MAX_ERROR_BODY)
         .await
         .unwrap_or_default();
-    let mut error = providers::upstream_error(provider.protocol, status, &headers, &body);
-    if let UpstreamError::Status { message, .. } = &mut error {
-        *message = scrub(message, credential.map(|c| c.secret.0.as_str()))
-            .chars()
-            .take(2000)
-            .collect();
-    }
-    Err(error)
+    Err(refused(status, &headers, &body))
 }
 
 /// Maps a transport failure without quoting it (the text can be long and is not for clients).

@@ -4,7 +4,6 @@
 //! that disconnects or stops reading ends it, which cancels the upstream request.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -13,11 +12,27 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::{UpstreamError, UpstreamResponse};
-use crate::providers::{Flow, StreamTranslator};
-use crate::snapshot::catalog::ModelInfo;
-use crate::telemetry::usage::{OpenAiUsage, Usage};
+use crate::telemetry::usage::{OpenAiUsage, Prices, Usage};
 use crate::upstream::extensions::Extensions;
-use crate::upstream::sse::SseDecoder;
+use crate::upstream::sse::{SseDecoder, SseEvent};
+
+/// Whether a stream continues after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    More,
+    /// The provider's terminal event arrived: send `data: [DONE]` and stop.
+    Done,
+}
+
+/// Turns upstream SSE events into OpenAI `chat.completion.chunk` JSON objects (serialised, without
+/// the `data: ` prefix). An `Err` ends the stream with an in-band error.
+pub trait StreamTranslator: Send {
+    fn event(&mut self, event: SseEvent, out: &mut Vec<String>) -> Result<Flow, UpstreamError>;
+    /// The upstream closed; `Err` if it closed before its terminal event.
+    fn end(&mut self, out: &mut Vec<String>) -> Result<(), UpstreamError>;
+    /// Usage seen so far.
+    fn usage(&self) -> Option<Usage>;
+}
 
 /// Called once when the stream ends, with the usage seen and whether it completed.
 pub type OnFinish = Box<dyn FnOnce(Option<Usage>, bool) + Send>;
@@ -88,7 +103,8 @@ pub struct Relay {
     ext: Extensions,
     started: Instant,
     timeouts: RelayTimeouts,
-    info: Option<Arc<ModelInfo>>,
+    /// The model's prices, for `cost_usd` on the chunk that carries usage.
+    prices: Option<Prices>,
     /// Set when nothing but what is queued remains: the final frame to send.
     ending: Option<Bytes>,
     done: bool,
@@ -105,7 +121,7 @@ impl Relay {
         ext: Extensions,
         started: Instant,
         timeouts: RelayTimeouts,
-        info: Option<Arc<ModelInfo>>,
+        prices: Option<Prices>,
         on_finish: OnFinish,
     ) -> Result<Relay, UpstreamError> {
         let mut relay = Relay {
@@ -116,10 +132,13 @@ impl Relay {
             ext,
             started,
             timeouts,
-            info,
+            prices,
             ending: None,
             done: false,
-            on_finish: Some(on_finish),
+            // Armed only when the relay is handed out: an attempt that fails before its first
+            // chunk, or loses a hedge and is dropped while opening, is not the request's answer
+            // and must not record itself.
+            on_finish: None,
         };
         let first = async {
             while relay.queue.is_empty() && relay.ending.is_none() {
@@ -143,6 +162,7 @@ impl Relay {
                 "finished its stream without any content".into(),
             ));
         }
+        relay.on_finish = Some(on_finish);
         Ok(relay)
     }
 
@@ -216,16 +236,15 @@ impl Relay {
         let mut frame = Vec::with_capacity(chunk.len() + 192);
         frame.extend_from_slice(b"data: ");
         let cost = self
-            .info
-            .as_ref()
+            .prices
             .filter(|_| chunk.contains("\"usage\":{"))
-            .and_then(|info| {
+            .and_then(|prices| {
                 #[derive(serde::Deserialize)]
                 struct Peek {
                     usage: OpenAiUsage,
                 }
                 let usage = Usage::from(serde_json::from_str::<Peek>(chunk).ok()?.usage);
-                Some(format!("\"cost_usd\":{}", info.cost(&usage)))
+                Some(format!("\"cost_usd\":{}", prices.cost(&usage)))
             });
         self.ext.splice_with(
             chunk.as_bytes(),

@@ -226,6 +226,111 @@ async fn hedging_starts_the_next_candidate_and_cancels_the_slow_one() {
     .await;
 }
 
+/// One request, one usage record (issue 11): two streams both won by the hedge while the first
+/// candidate holds its stream open without a token. The losers are attempts of their requests,
+/// not requests: no usage record and no `requests_total` for the slow provider.
+#[tokio::test]
+async fn a_hedged_request_is_one_usage_record_whoever_wins() {
+    let stack = stack(Backend::Sqlite).await.unwrap();
+    let (slow, _) = add_simulated_provider(&stack.cp, "slow", &["x"]).await;
+    let (_quick, _) = add_simulated_provider(&stack.cp, "quick", &["y"]).await;
+    let mut admin = stack.cp.admin().await;
+    let policy = FallbackPolicy {
+        name: "hedge".into(),
+        chain: vec![FallbackTarget {
+            provider: "quick".into(),
+            model: "y".into(),
+        }],
+        hedge_after_ms: 100,
+        ..Default::default()
+    };
+    admin
+        .create_fallback_policy(FallbackPolicyWrite {
+            policy: Some(policy),
+            expected_version: 0,
+        })
+        .await
+        .unwrap();
+    let rule = RoutingRule {
+        name: "h".into(),
+        match_model: "h".into(),
+        target_provider: "slow".into(),
+        target_model: "x".into(),
+        fallback_policy: "hedge".into(),
+        ..Default::default()
+    };
+    let version = admin
+        .create_routing_rule(RoutingRuleWrite {
+            rule: Some(rule),
+            expected_version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .version;
+    let dp = DataPlaneHandle::start(data_plane_config("dp"), &stack.cp.url(), None).await;
+    dp.wait_for_version(version).await;
+    let http = reqwest::Client::new();
+    for _ in 0..2 {
+        // Headers at once, then nothing: the slow attempt is waiting for its first token.
+        slow.push_fault(Fault::StallAfterChunks(0));
+        let response = http
+            .post(dp.url("/v1/chat/completions"))
+            .bearer_auth(KEY)
+            .json(&json!({"model": "h", "stream": true, "messages": user_message("x")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["x-tokenrouter-provider"], "quick");
+        assert!(response.text().await.unwrap().ends_with("data: [DONE]\n\n"));
+    }
+    wait_for(|| slow.cancelled_count() == 2, "both slow attempts are cancelled").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let report = loop {
+        let report = admin
+            .get_usage(UsageQuery {
+                group_by: "provider".into(),
+                recent: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if report.recent.len() >= 2 {
+            // Anything recorded late (a loser's drop) has had time to arrive too.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            break admin
+                .get_usage(UsageQuery {
+                    group_by: "provider".into(),
+                    recent: 10,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+        }
+        assert!(Instant::now() < deadline, "usage never arrived: {report:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let by_provider: Vec<_> = report
+        .rows
+        .iter()
+        .map(|r| (r.group.as_str(), r.requests))
+        .collect();
+    assert_eq!(by_provider, [("quick", 2)], "{report:?}");
+    assert!(report.recent.iter().all(|r| r.attempts == 2), "{report:?}");
+    let metrics = reqwest::get(dp.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !metrics.contains("provider=\"slow\""),
+        "the losing attempts were counted as requests: {metrics}"
+    );
+}
+
 async fn wait_for(condition: impl Fn() -> bool, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while !condition() {

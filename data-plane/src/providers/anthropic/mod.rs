@@ -39,7 +39,7 @@ mod request;
 mod response;
 pub(crate) mod stream;
 #[cfg(test)]
-pub(in crate::providers) mod tests;
+mod tests;
 mod tools;
 mod wire;
 

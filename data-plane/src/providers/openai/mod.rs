@@ -3,8 +3,6 @@
 //! shown to the client when it asked for it. OpenAI and compatible servers get the client's body
 //! as it is; Mistral and DeepSeek get one built from their allow-lists (see [`dialect`]).
 
-#[cfg(test)]
-pub(crate) mod conformance;
 pub mod dialect;
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::providers::anthropic::tests::fixture_support::{
+use crate::test_support::anthropic::{
     Collected, try_build, weather_tool, with,
 };
 use crate::providers::{

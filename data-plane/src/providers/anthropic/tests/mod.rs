@@ -2,7 +2,6 @@
 //! streams replayed whole and split at every byte, whole answers, error bodies, and the cassettes'
 //! recorded requests rebuilt from equivalent OpenAI requests.
 
-pub(in crate::providers) mod fixture_support;
 mod params;
 mod request;
 mod roundtrip;
@@ -12,7 +11,7 @@ use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
 use crate::error::UpstreamError;
-use crate::providers::anthropic::tests::fixture_support::{
+use crate::test_support::anthropic::{
     Collected, Expected, build, events_of_raw_sse, normalise_messages,
 };
 use crate::providers::{Protocol, translate_response, upstream_error};

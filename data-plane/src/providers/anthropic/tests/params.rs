@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::providers::anthropic::tests::fixture_support::{
+use crate::test_support::anthropic::{
     ANTHROPIC_FIELDS, build, refused, weather_tool, with,
 };
 

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::providers::anthropic::tests::fixture_support::{
+use crate::test_support::anthropic::{
     build, refused, tool_call, weather_tool, with,
 };
 

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::providers::anthropic::tests::check_message;
-use crate::providers::anthropic::tests::fixture_support::{Collected, build, normalise_messages};
+use crate::test_support::anthropic::{Collected, build, normalise_messages};
 use crate::providers::{Protocol, translate_response};
 use crate::test_support::fixtures::{self, ctx, replay};
 

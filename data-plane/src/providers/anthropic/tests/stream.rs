@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
 use crate::error::UpstreamError;
-use crate::providers::anthropic::tests::fixture_support::Collected;
+use crate::test_support::anthropic::Collected;
 use crate::providers::{Flow, Protocol, stream_translator, translate_response, upstream_error};
 use crate::test_support::fixtures::{chunks_to_sse, ctx, replay};
 use crate::upstream::sse::SseEvent;

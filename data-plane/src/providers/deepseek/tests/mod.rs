@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::cache_key;
 use crate::error::UpstreamError;
-use crate::providers::openai::conformance::{
+use crate::test_support::conformance::{
     assert_splits, built, lines, sse_chunks, summarize, tokens, without_nulls,
 };
 use crate::providers::reasoning_cache::ReasoningCache;
@@ -43,7 +43,7 @@ fn every_fixture_is_covered() {
 
 /// Replays `sse`: every recorded chunk comes out as it went in (usage moved to OpenAI's own
 /// chunk), and the totals match the recording's.
-fn check_stream(sse: &[u8], recorded: &[Value]) -> crate::providers::openai::conformance::Summary {
+fn check_stream(sse: &[u8], recorded: &[Value]) -> crate::test_support::conformance::Summary {
     let asked = replay(P, sse, true);
     assert_eq!(asked.end, Ok(true));
     assert_eq!(asked.chunks.len(), recorded.len() + 1);

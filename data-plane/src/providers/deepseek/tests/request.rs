@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::providers::openai::conformance::{built, refused};
+use crate::test_support::conformance::{built, refused};
 use crate::providers::{Protocol, translate_response};
 use crate::test_support::fixtures::ctx;
 

@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
 use crate::error::UpstreamError;
-use crate::providers::openai::conformance::{
+use crate::test_support::conformance::{
     Call, Summary, assert_splits, built, lines, sse_chunks, summarize, tokens, without_nulls,
 };
 use crate::providers::{Protocol, StreamTranslator, stream_translator, translate_response};

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::error::UpstreamError;
 use crate::providers::mistral::is_valid_id;
-use crate::providers::openai::conformance::{built, refused};
+use crate::test_support::conformance::{built, refused};
 use crate::providers::{Protocol, upstream_error};
 
 const P: Protocol = Protocol::Mistral;

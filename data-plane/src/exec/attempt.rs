@@ -1,0 +1,307 @@
+//! One attempt: build the provider's request, choose a credential, send it within the plan's
+//! timeouts, and turn a 2xx answer into the client's (a JSON body with the extension fields, or a
+//! relayed stream). A failure before the answer starts is returned for the loop to judge.
+
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http_body_util::Full;
+
+use super::credential;
+use super::record::{Answered, RequestRecord, Target, answered};
+use crate::error::{ApiError, UpstreamError};
+use crate::providers::{self, RequestCtx, ResponseCtx, UpstreamCall};
+use crate::request::{ChatRequest, ids};
+use crate::routing::plan::Attempt;
+use crate::snapshot::runtime::CredentialRt;
+use crate::state::DataPlaneState;
+use crate::upstream::extensions::Extensions;
+use crate::upstream::relay::{OnFinish, Relay, RelayTimeouts};
+use crate::upstream::{self, UpstreamResponse, upstream_uri};
+
+/// Why one attempt did not produce an answer.
+pub(super) enum AttemptError {
+    /// The adapter refused the request (e.g. a parameter this provider cannot honour).
+    Refused(ApiError),
+    Upstream(UpstreamError),
+}
+
+impl From<UpstreamError> for AttemptError {
+    fn from(e: UpstreamError) -> Self {
+        AttemptError::Upstream(e)
+    }
+}
+
+/// What every attempt of one request shares.
+pub(super) struct Shared<'a> {
+    pub state: &'a Arc<DataPlaneState>,
+    pub request: &'a ChatRequest,
+    /// The `routing` object as JSON.
+    pub routing: &'a str,
+    pub started: Instant,
+}
+
+/// Runs one attempt; `record` is the request's record as this attempt would close it.
+pub(super) async fn run(
+    shared: &Shared<'_>,
+    attempt: &Attempt,
+    ext: Extensions,
+    last: bool,
+    mut record: RequestRecord,
+) -> Result<Response, AttemptError> {
+    let Shared { state, request, .. } = *shared;
+    record.accounting.provider = attempt.provider.name.clone();
+    record.accounting.model = attempt.model.clone();
+    let call = providers::build(
+        attempt.provider.protocol,
+        &RequestCtx {
+            body: &request.body,
+            model: &attempt.model,
+            stream: request.stream,
+        },
+    )
+    .map_err(AttemptError::Refused)?;
+    let dropped = (!call.dropped.is_empty()).then(|| call.dropped.join(","));
+    let shape = call.shape;
+    let credential = credential::pick(state, attempt, last).await?;
+    let target = Target::new(attempt, credential);
+    let ctx = ResponseCtx {
+        id: ids::prefixed_hex("chatcmpl-"),
+        created: unix_now(),
+        model: attempt.model.clone(),
+        include_usage: request.include_usage,
+    };
+    // A stream's first-token timer starts when the request is sent: a provider that is slow to
+    // even answer with headers is as late as one that answers and then says nothing.
+    let sent_at = Instant::now();
+    let response = match send(attempt, credential, call, &ext.request_id, request.stream).await {
+        Ok(r) => r,
+        Err(e) => {
+            target.failed(state, &e);
+            return Err(e.into());
+        }
+    };
+    target.headroom(state, response.headers());
+    let answer = Answer {
+        shared,
+        attempt,
+        target,
+        ext,
+        record,
+        sent_at,
+    };
+    let mut response = if request.stream {
+        let translator = providers::stream_translator_shaped(attempt.provider.protocol, ctx, shape);
+        answer.stream(response, translator).await?
+    } else {
+        answer.json(response, &ctx, shape).await?
+    };
+    if let Some(v) = dropped.and_then(|d| HeaderValue::from_str(&d).ok()) {
+        response
+            .headers_mut()
+            .insert("x-tokenrouter-dropped-params", v);
+    }
+    Ok(response)
+}
+
+/// Sends the adapter's request with the credential header; a stream must answer within its
+/// first-token timeout. Provider error text is scrubbed of secrets.
+async fn send(
+    attempt: &Attempt,
+    credential: Option<&CredentialRt>,
+    call: UpstreamCall,
+    request_id: &str,
+    stream: bool,
+) -> Result<UpstreamResponse, UpstreamError> {
+    let provider = &attempt.provider;
+    let uri = match &provider.fixed_uri {
+        Some(uri) if provider.protocol.fixed_path() == Some(call.path.as_str()) => uri.clone(),
+        _ => upstream_uri(&provider.base_url, &call.path)
+            .ok_or_else(|| UpstreamError::Connect("has an invalid URL".into()))?,
+    };
+    let mut request = http::Request::post(uri)
+        .body(Full::new(Bytes::from(call.body)))
+        .map_err(|_| UpstreamError::Connect("has an invalid URL".into()))?;
+    let headers = request.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert("x-request-id", id);
+    }
+    for (name, value) in call.headers {
+        let name = http::HeaderName::from_bytes(name.as_bytes());
+        let value = HeaderValue::try_from(value);
+        let (Ok(name), Ok(value)) = (name, value) else {
+            return Err(UpstreamError::Connect(
+                "could not be sent a header the adapter formed".into(),
+            ));
+        };
+        headers.insert(name, value);
+    }
+    if let Some(c) = credential {
+        headers.insert(c.header.0.clone(), c.header.1.clone());
+    }
+    let secret = credential.map(|c| c.secret.0.as_str());
+    let sending = upstream::send(
+        &provider.client,
+        request,
+        attempt.timeouts.total,
+        |status, headers, body| {
+            let mut error = providers::upstream_error(provider.protocol, status, headers, body);
+            if let UpstreamError::Status { message, .. } = &mut error {
+                *message = upstream::scrub(message, secret)
+                    .chars()
+                    .take(2000)
+                    .collect();
+            }
+            error
+        },
+    );
+    if stream {
+        tokio::time::timeout(attempt.timeouts.first_token, sending)
+            .await
+            .unwrap_or(Err(UpstreamError::Timeout))
+    } else {
+        sending.await
+    }
+}
+
+/// A 2xx answer on its way to becoming the client's.
+struct Answer<'a> {
+    shared: &'a Shared<'a>,
+    attempt: &'a Attempt,
+    target: Target,
+    ext: Extensions,
+    record: RequestRecord,
+    sent_at: Instant,
+}
+
+impl Answer<'_> {
+    /// Reads and translates the whole answer, records it, and adds the extension fields.
+    async fn json(
+        self,
+        response: UpstreamResponse,
+        ctx: &ResponseCtx,
+        shape: providers::AnswerShape,
+    ) -> Result<Response, AttemptError> {
+        let Answer {
+            shared,
+            attempt,
+            target,
+            ext,
+            record,
+            sent_at,
+        } = self;
+        let state = shared.state;
+        let translated = async {
+            let bytes = upstream::read_capped(response, upstream::MAX_RESPONSE_BODY).await?;
+            providers::translate_shaped(attempt.provider.protocol, bytes, ctx, shape)
+        }
+        .await;
+        let translated = match translated {
+            Ok(t) => t,
+            Err(e) => {
+                target.failed(state, &e);
+                return Err(e.into());
+            }
+        };
+        let cost = target.cost(translated.usage.as_ref());
+        let mut extra = String::with_capacity(shared.routing.len() + 40);
+        extra.push_str("\"routing\":");
+        extra.push_str(shared.routing);
+        if let Some(cost) = cost {
+            let _ = write!(extra, ",\"cost_usd\":{cost}");
+        }
+        let done = Answered {
+            usage: translated.usage,
+            completed: true,
+            latency: sent_at.elapsed(),
+            ttft: None,
+        };
+        answered(state, &target, record, done);
+        let mut out = translated.body;
+        let latency_ms = shared.started.elapsed().as_millis() as u64;
+        ext.splice_in_place(&mut out, latency_ms, &extra);
+        Ok(Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(out))
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+    }
+
+    /// Opens the relay (the first chunk must arrive in time) and hands the client the stream; the
+    /// request is recorded when the stream ends, however it ends.
+    async fn stream(
+        self,
+        response: UpstreamResponse,
+        translator: Box<dyn providers::StreamTranslator>,
+    ) -> Result<Response, AttemptError> {
+        let Answer {
+            shared,
+            attempt,
+            target,
+            ext,
+            record,
+            sent_at,
+        } = self;
+        let state = shared.state;
+        let timeouts = RelayTimeouts {
+            first_token: attempt.timeouts.first_token.saturating_sub(sent_at.elapsed()),
+            idle: attempt.timeouts.idle,
+            client_stall: state.config.client_stall_timeout,
+        };
+        let ttft = Arc::new(Mutex::new(None));
+        let on_finish: OnFinish = {
+            let (state, target, ttft) = (state.clone(), target.clone(), ttft.clone());
+            Box::new(move |usage, completed| {
+                let done = Answered {
+                    usage,
+                    completed,
+                    latency: sent_at.elapsed(),
+                    ttft: ttft.lock().ok().and_then(|t| *t),
+                };
+                answered(&state, &target, record, done);
+            })
+        };
+        let prices = attempt.info.as_ref().map(|i| i.prices());
+        let opened = Relay::open(
+            response,
+            translator,
+            ext,
+            shared.started,
+            timeouts,
+            prices,
+            on_finish,
+        )
+        .await;
+        let relay = match opened {
+            Ok(relay) => relay,
+            Err(e) => {
+                target.failed(state, &e);
+                return Err(e.into());
+            }
+        };
+        if let Ok(mut t) = ttft.lock() {
+            *t = Some(sent_at.elapsed());
+        }
+        Ok(Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "text/event-stream")
+            .header(header::CACHE_CONTROL, "no-cache")
+            .body(relay.into_body())
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

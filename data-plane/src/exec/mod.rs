@@ -1,0 +1,176 @@
+//! Execution: admits the request to its key's limits, then runs the plan's attempts until one
+//! answers. Between attempts it waits a jittered backoff and spends the retry budget; a policy may
+//! hedge (start the next attempt while one is slow); a candidate that turns out not to serve the
+//! model is skipped for free. Each request ends in exactly one usage record ([`RequestRecord`]),
+//! whatever its attempts were.
+
+mod attempt;
+mod credential;
+mod hedge;
+mod record;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::http::HeaderValue;
+use axum::response::Response;
+
+pub use record::RequestRecord;
+
+use attempt::{AttemptError, Shared};
+use hedge::Used;
+
+use crate::error::{ApiError, UpstreamError};
+use crate::limits::{self, Demand};
+use crate::request::ChatRequest;
+use crate::routing::plan::Plan;
+use crate::snapshot::runtime::KeyRt;
+use crate::state::DataPlaneState;
+use crate::telemetry::usage::Usage;
+use crate::upstream::extensions::Extensions;
+
+/// One request, ready to run.
+pub struct Job<'a> {
+    pub state: &'a Arc<DataPlaneState>,
+    pub key: &'a KeyRt,
+    pub request_id: &'a str,
+    pub request: &'a ChatRequest,
+    pub plan: &'a Plan,
+    pub started: Instant,
+}
+
+/// Admits the request and runs its plan. On `Err` the caller closes `record` with the error's
+/// status; on `Ok` the answering attempt has closed (a JSON answer) or will close (a stream) it.
+pub async fn execute(job: Job<'_>, record: &mut RequestRecord) -> Result<Response, ApiError> {
+    let Job {
+        state,
+        key,
+        request_id,
+        request,
+        plan,
+        started,
+    } = job;
+    record.accounting.routing_mode = plan.routing.mode.clone();
+    let user = request.body.get("user").and_then(|u| u.as_str());
+    let admission = state
+        .limiter
+        .admit(
+            request_id,
+            &key.name,
+            key.limits.as_deref(),
+            user,
+            &request.model,
+            demand(request, plan),
+        )
+        .await?;
+    record.hold(admission.reservation.clone());
+    state.retry_budget.request();
+    let routing = serde_json::to_string(&plan.routing).unwrap_or_default();
+    let shared = Shared {
+        state,
+        request,
+        routing: &routing,
+        started,
+    };
+    let base = &*record;
+    let run = |index: usize| {
+        let a = &plan.attempts[index];
+        let ext = Extensions::new(&a.provider.name, &plan.routing.mode, request_id);
+        let last = index + 1 == plan.attempts.len();
+        let mut record = base.clone();
+        record.accounting.attempts = index as u32 + 1;
+        Box::pin(attempt::run(&shared, a, ext, last, record))
+    };
+    // The last failure: which attempt, and what it was.
+    let mut failed: Option<(usize, UpstreamError)> = None;
+    let mut index = 0;
+    // Moving past a candidate that does not serve the model is not a retry: no backoff, no budget.
+    let mut skipping_unserved = false;
+    while index < plan.attempts.len() {
+        if index > 0 && !skipping_unserved {
+            if !state.retry_budget.try_retry() {
+                tracing::debug!(%request_id, "retry budget spent; not trying further providers");
+                break;
+            }
+            tokio::time::sleep(plan.policy.backoff(index as u32)).await;
+        }
+        let (result, used) = match hedge::delay(state, plan, index) {
+            Some(delay) => hedge::race(run(index), delay, || run(index + 1)).await,
+            None => (run(index).await, Used::One),
+        };
+        let at = index + used.winner();
+        match result {
+            Ok(mut response) => {
+                let h = response.headers_mut();
+                h.insert("x-tokenrouter-attempts", HeaderValue::from(at + 1));
+                if let Ok(v) = HeaderValue::from_str(&plan.attempts[at].provider.name) {
+                    h.insert("x-tokenrouter-provider", v);
+                }
+                if let Ok(v) = HeaderValue::from_str(&routing) {
+                    h.insert("x-tokenrouter-routing", v);
+                }
+                limits::headers(&admission.grant, h);
+                return Ok(response);
+            }
+            Err(AttemptError::Refused(e)) => return Err(e),
+            Err(AttemptError::Upstream(e)) => {
+                let a = &plan.attempts[at];
+                tracing::debug!(%request_id, provider = %a.provider.name, attempt = at + 1, error = ?e, "upstream attempt failed");
+                skipping_unserved = e.is_model_missing();
+                if skipping_unserved {
+                    state.availability.mark_missing(&a.provider.name, &a.model);
+                }
+                let moves_on =
+                    plan.policy.retry_on.moves_on(&e) || (skipping_unserved && !plan.pinned);
+                failed = Some((at, e));
+                if !moves_on {
+                    break;
+                }
+            }
+        }
+        index += used.count();
+    }
+    let Some((at, e)) = failed else {
+        return Err(ApiError::unavailable(
+            "No provider is available for this model.",
+        ));
+    };
+    let a = &plan.attempts[at];
+    record.accounting.provider = a.provider.name.clone();
+    record.accounting.model = a.model.clone();
+    record.accounting.attempts = at as u32 + 1;
+    Err(match &e {
+        UpstreamError::Status { message, .. } if e.is_model_missing() => {
+            ApiError::model_not_served(&a.provider.name, &a.model, message)
+        }
+        _ if e.is_model_missing() => ApiError::model_not_served(&a.provider.name, &a.model, ""),
+        _ => e.to_api_error(&a.provider.name),
+    })
+}
+
+/// What the request reserves of its limits: the prompt estimate plus `max_tokens` (or the
+/// default cap, within the model's own), priced at the dearest attempt of the plan.
+fn demand(request: &ChatRequest, plan: &Plan) -> Demand {
+    let f = &request.features;
+    let mut tokens = 0;
+    let mut cost: f64 = 0.0;
+    for a in &plan.attempts {
+        let cap = a.info.as_ref().map_or(limits::DEFAULT_OUTPUT_CAP, |i| {
+            limits::DEFAULT_OUTPUT_CAP.min(u64::from(i.max_output.max(1)))
+        });
+        let output = f.max_tokens.unwrap_or(cap);
+        tokens = tokens.max(f.prompt_tokens + output);
+        if let Some(i) = &a.info {
+            let usage = Usage {
+                prompt_tokens: f.prompt_tokens,
+                completion_tokens: output,
+                ..Usage::default()
+            };
+            cost = cost.max(i.cost(&usage));
+        }
+    }
+    Demand {
+        tokens,
+        cost_micro: (cost * 1e6).ceil() as i64,
+    }
+}
