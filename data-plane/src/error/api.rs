@@ -4,21 +4,58 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-/// An error answered to an API client as `{"error":{"message","type","param","code"}}`.
+/// An error answered to an API client as `{"error":{"message","type","param","code"}}`. Built
+/// only through the constructors below, one per kind of answer, so every answer of a kind has the
+/// same status, type and code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
-    pub status: StatusCode,
+    status: StatusCode,
     /// OpenAI's `type`: `invalid_request_error`, `authentication_error`, `permission_error`,
     /// `not_found_error`, `rate_limit_error`, `api_error`, `timeout_error`.
-    pub kind: &'static str,
-    pub code: Option<&'static str>,
-    pub message: String,
-    pub param: Option<String>,
+    kind: &'static str,
+    code: Option<&'static str>,
+    message: String,
+    param: Option<String>,
     /// Seconds for a `Retry-After` header.
-    pub retry_after: Option<u64>,
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn code(&self) -> Option<&'static str> {
+        self.code
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+
+    pub fn param(&self) -> Option<&str> {
+        self.param.as_deref()
+    }
+
+    /// OpenAI's error `type`.
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
+    fn with_retry_after(mut self, secs: Option<u64>) -> Self {
+        self.retry_after = secs;
+        self
+    }
+
     fn new(
         status: StatusCode,
         kind: &'static str,
@@ -37,14 +74,45 @@ impl ApiError {
 
     /// A 400 about one request field.
     pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
-        let mut e = Self::new(
+        Self::new(
             StatusCode::BAD_REQUEST,
             "invalid_request_error",
             Some("invalid_value"),
             message,
-        );
-        e.param = Some(param.into());
-        e
+        )
+        .with_param(param)
+    }
+
+    /// A 400 `unsupported_parameter`: the chosen provider or model cannot honour `param`.
+    pub fn unsupported_parameter(param: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("unsupported_parameter"),
+            message,
+        )
+        .with_param(param)
+    }
+
+    /// A 400 `context_length_exceeded` about the messages.
+    pub fn context_length_exceeded(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("context_length_exceeded"),
+            message,
+        )
+        .with_param("messages")
+    }
+
+    /// A 405 for a known path.
+    pub fn method_not_allowed(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            Some("method_not_allowed"),
+            message,
+        )
     }
 
     /// A 400 about the request as a whole.
@@ -76,32 +144,49 @@ impl ApiError {
     }
 
     pub fn model_not_found(model: &str) -> Self {
-        let mut e = Self::new(
+        Self::model_not_found_because(format!(
+            "The model `{model}` does not exist or no configured provider serves it. \
+             GET /v1/models lists the available models; pin a provider with `provider:model`."
+        ))
+    }
+
+    /// A 404 `model_not_found` about the request's `model`, saying why.
+    pub fn model_not_found_because(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            Some("model_not_found"),
+            message,
+        )
+        .with_param("model")
+    }
+
+    /// A 404 `model_not_found` for `GET /v1/models/{id}` (no request field to name).
+    pub fn no_such_model(id: &str) -> Self {
+        Self::new(
             StatusCode::NOT_FOUND,
             "invalid_request_error",
             Some("model_not_found"),
             format!(
-                "The model `{model}` does not exist or no configured provider serves it. \
+                "The model `{id}` does not exist or no configured provider serves it. \
                  GET /v1/models lists the available models; pin a provider with `provider:model`."
             ),
-        );
-        e.param = Some("model".into());
-        e
+        )
+    }
+
+    /// A 404 for an `auto:*` name that is no routing mode.
+    pub fn unknown_mode(mode: &str, modes: &str) -> Self {
+        Self::model_not_found_because(format!(
+            "Unknown routing mode `{mode}`; the modes are {modes}."
+        ))
     }
 
     /// A 404 `model_not_found` after the provider said it does not serve `model` to our account
     /// (`detail`: what it said, already scrubbed of credentials).
     pub fn model_not_served(provider: &str, model: &str, detail: &str) -> Self {
-        let mut e = Self::new(
-            StatusCode::NOT_FOUND,
-            "invalid_request_error",
-            Some("model_not_found"),
-            format!(
-                "Provider `{provider}` does not serve the model `{model}` to this account: {detail}"
-            ),
-        );
-        e.param = Some("model".into());
-        e
+        Self::model_not_found_because(format!(
+            "Provider `{provider}` does not serve the model `{model}` to this account: {detail}"
+        ))
     }
 
     /// A 403 (`permission_error`).
@@ -124,26 +209,49 @@ impl ApiError {
     }
 
     pub fn rate_limited(message: impl Into<String>, retry_after: Option<u64>) -> Self {
-        let mut e = Self::new(
+        Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limit_error",
             Some("rate_limit_exceeded"),
             message,
-        );
-        e.retry_after = retry_after;
-        e
+        )
+        .with_retry_after(retry_after)
     }
 
     /// A 429 `insufficient_quota`: a budget is spent (no retry helps before `retry_after`).
     pub fn quota_exhausted(message: impl Into<String>, retry_after: Option<u64>) -> Self {
-        let mut e = Self::new(
+        Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "insufficient_quota",
             Some("insufficient_quota"),
             message,
-        );
-        e.retry_after = retry_after;
-        e
+        )
+        .with_retry_after(retry_after)
+    }
+
+    /// A 429 `insufficient_quota` passed on from a provider whose balance or quota is spent.
+    pub fn upstream_quota(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            Some("insufficient_quota"),
+            message,
+        )
+    }
+
+    /// A provider's 4xx refusal of the request itself, passed on with the provider's status
+    /// (422, which Mistral and DeepSeek use for invalid parameters, becomes OpenAI's 400).
+    pub fn upstream_rejected(status: u16, message: impl Into<String>) -> Self {
+        let status = match StatusCode::from_u16(status) {
+            Ok(s) if s.is_client_error() && s != StatusCode::UNPROCESSABLE_ENTITY => s,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Self::new(
+            status,
+            "invalid_request_error",
+            Some("upstream_rejected"),
+            message,
+        )
     }
 
     pub fn bad_gateway(code: &'static str, message: impl Into<String>) -> Self {

@@ -4,16 +4,18 @@
 
 use std::time::Duration;
 
-use axum::http::StatusCode;
-
 use crate::error::ApiError;
 
-/// How one upstream attempt failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How one upstream attempt failed. The texts are for operators' logs (already scrubbed of
+/// credentials); what a client sees is [`UpstreamError::to_api_error`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UpstreamError {
+    #[error("the provider could not be reached: {0}")]
     Connect(String),
+    #[error("the provider did not answer in time")]
     Timeout,
     /// The provider answered with an error status.
+    #[error("the provider answered {status}: {message}")]
     Status {
         status: u16,
         code: Option<String>,
@@ -21,15 +23,19 @@ pub enum UpstreamError {
         retry_after: Option<u64>,
     },
     /// The provider reported an error inside a stream.
+    #[error("the provider reported an error in its stream: {message}")]
     InBand {
         code: Option<String>,
         message: String,
     },
     /// The provider answered 2xx with something that is not a valid answer.
+    #[error("the provider sent a malformed answer: {0}")]
     Malformed(String),
     /// A stream ended or broke (before its first event, this is retryable).
+    #[error("the provider's stream broke: {0}")]
     StreamBroken(String),
     /// Not tried: every credential is cooling down or the circuit breaker is open.
+    #[error("the provider was not tried: {0}")]
     Unavailable(String),
 }
 
@@ -135,36 +141,22 @@ impl UpstreamError {
                         "Provider `{provider}` refused TokenRouter's credential; an operator must fix it."
                     ),
                 ),
-                402 => {
-                    let mut e = ApiError::rate_limited(
-                        format!("Provider `{provider}` has insufficient balance: {message}"),
-                        None,
-                    );
-                    e.code = Some("insufficient_quota");
-                    e
-                }
+                402 => ApiError::upstream_quota(format!(
+                    "Provider `{provider}` has insufficient balance: {message}"
+                )),
                 429 if is_quota(code.as_deref()) => {
-                    let mut e =
-                        ApiError::rate_limited(format!("Provider `{provider}`: {message}"), None);
-                    e.code = Some("insufficient_quota");
-                    e
+                    ApiError::upstream_quota(format!("Provider `{provider}`: {message}"))
                 }
                 429 => ApiError::rate_limited(
                     format!("Provider `{provider}` is rate limiting: {message}"),
                     *retry_after,
                 ),
-                400..=499 => {
-                    let mut e = ApiError::bad_request(
-                        "upstream_rejected",
-                        format!("Provider `{provider}` rejected the request: {message}"),
-                    );
-                    // OpenAI answers invalid parameters with 400; Mistral and DeepSeek use 422
-                    // (providers.md §B6, errors table: 400/422 → 400).
-                    if *status != 422 {
-                        e.status = StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST);
-                    }
-                    e
-                }
+                // OpenAI answers invalid parameters with 400; Mistral and DeepSeek use 422
+                // (providers.md §B6, errors table: 400/422 → 400).
+                400..=499 => ApiError::upstream_rejected(
+                    *status,
+                    format!("Provider `{provider}` rejected the request: {message}"),
+                ),
                 _ => ApiError::unavailable(format!(
                     "Provider `{provider}` failed ({status}): {message}"
                 )),

@@ -253,7 +253,10 @@ impl Answer<'_> {
         } = self;
         let state = shared.state;
         let timeouts = RelayTimeouts {
-            first_token: attempt.timeouts.first_token.saturating_sub(sent_at.elapsed()),
+            first_token: attempt
+                .timeouts
+                .first_token
+                .saturating_sub(sent_at.elapsed()),
             idle: attempt.timeouts.idle,
             client_stall: state.config.client_stall_timeout,
         };

@@ -63,7 +63,9 @@ impl RequestRecord {
 
     fn close(self, state: &DataPlaneState) {
         if let Some(r) = &self.reservation {
-            state.limiter.settle(r, charged(&self.accounting, r.reserved()));
+            state
+                .limiter
+                .settle(r, charged(&self.accounting, r.reserved()));
         }
         account(&state.metrics, &state.usage, self.accounting);
     }

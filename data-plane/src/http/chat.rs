@@ -37,7 +37,7 @@ pub async fn completions(
     match handled.await {
         Ok(response) => response,
         Err(e) => {
-            record.close_failed(&state, e.status.as_u16());
+            record.close_failed(&state, e.status().as_u16());
             e.into_response()
         }
     }

@@ -14,10 +14,5 @@ pub async fn unknown_route(uri: axum::http::Uri) -> impl IntoResponse {
 
 /// A known path with the wrong method.
 pub async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> impl IntoResponse {
-    let mut e = ApiError::bad_request(
-        "method_not_allowed",
-        format!("{method} is not allowed on {}.", uri.path()),
-    );
-    e.status = axum::http::StatusCode::METHOD_NOT_ALLOWED;
-    e
+    ApiError::method_not_allowed(format!("{method} is not allowed on {}.", uri.path()))
 }

@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::http::middleware::Authed;
-use crate::routing::auto::MODES;
 use crate::routing::resolve::{KIND_PREFIXES, glob_match};
+use crate::snapshot::modes::AutoMode;
 use crate::snapshot::runtime::Runtime;
 
 /// Every model id this runtime can serve, with its listing entry.
@@ -34,7 +34,7 @@ fn catalog(rt: &Runtime) -> BTreeMap<String, Value> {
         }
         v
     };
-    for mode in MODES {
+    for mode in AutoMode::ALL.map(AutoMode::name) {
         out.insert(
             mode.to_string(),
             json!({ "id": mode, "object": "model", "created": 0, "owned_by": "tokenrouter" }),
@@ -95,10 +95,6 @@ pub async fn get(Extension(authed): Extension<Authed>, Path(id): Path<String>) -
         .filter(|_| visible(&authed, &id))
     {
         Some(entry) => Json(entry).into_response(),
-        None => {
-            let mut e = ApiError::model_not_found(&id);
-            e.param = None;
-            e.into_response()
-        }
+        None => ApiError::no_such_model(&id).into_response(),
     }
 }

@@ -87,16 +87,17 @@ async fn exact_rates_budgets_and_slots(l: Arc<Limiter>) {
         .await
         .unwrap_err();
     assert_eq!(
-        (e.status.as_u16(), e.code),
+        (e.status().as_u16(), e.code()),
         (429, Some("rate_limit_exceeded"))
     );
     assert!(
-        e.message.contains("5 requests per minute for this API key"),
+        e.message()
+            .contains("5 requests per minute for this API key"),
         "{}",
-        e.message
+        e.message()
     );
-    assert!(!e.message.contains("team"), "never names the key");
-    assert!((1..=60).contains(&e.retry_after.unwrap()));
+    assert!(!e.message().contains("team"), "never names the key");
+    assert!((1..=60).contains(&e.retry_after().unwrap()));
 
     // A refused request touches no counter: the user limit refuses, the key's count is unchanged.
     let k = key_with(rpm(10), Some(rpm(1)), vec![]);
@@ -107,7 +108,7 @@ async fn exact_rates_budgets_and_slots(l: Arc<Limiter>) {
         let e = admit(&l, &k, Some("u1"), "m", Demand::default())
             .await
             .unwrap_err();
-        assert!(e.message.contains("end user `u1`"), "{}", e.message);
+        assert!(e.message().contains("end user `u1`"), "{}", e.message());
     }
     let a = admit(&l, &k, Some("u2"), "m", Demand::default())
         .await
@@ -126,7 +127,7 @@ async fn exact_rates_budgets_and_slots(l: Arc<Limiter>) {
     let e = admit(&l, &k, None, "gpt-4o", Demand::default())
         .await
         .unwrap_err();
-    assert!(e.message.contains("models `gpt-4o*`"), "{}", e.message);
+    assert!(e.message().contains("models `gpt-4o*`"), "{}", e.message());
     admit(&l, &k, None, "claude-x", Demand::default())
         .await
         .unwrap();
@@ -147,9 +148,9 @@ async fn exact_rates_budgets_and_slots(l: Arc<Limiter>) {
     admit(&l, &k, None, "m", demand(600, 0)).await.unwrap();
     let e = admit(&l, &k, None, "m", demand(5000, 0)).await.unwrap_err();
     assert!(
-        e.message.contains("more tokens than the limit"),
+        e.message().contains("more tokens than the limit"),
         "{}",
-        e.message
+        e.message()
     );
 
     // Concurrency: slots return when requests end; settling twice frees one slot only.
@@ -185,13 +186,13 @@ async fn exact_rates_budgets_and_slots(l: Arc<Limiter>) {
         .await
         .unwrap_err();
     assert_eq!(
-        (e.status.as_u16(), e.code),
+        (e.status().as_u16(), e.code()),
         (429, Some("insufficient_quota"))
     );
     assert!(
-        e.message.contains("$1.00 per day") && e.message.contains("resets in"),
+        e.message().contains("$1.00 per day") && e.message().contains("resets in"),
         "{}",
-        e.message
+        e.message()
     );
     l.settle(a.reservation.as_ref().unwrap(), demand(0, 100_000));
     settled(&l).await;
@@ -236,7 +237,7 @@ async fn the_minute_window_slides() {
         .await
         .unwrap_err();
     assert_eq!(
-        e.retry_after,
+        e.retry_after(),
         Some(30),
         "the first request leaves the window in 30 s"
     );
@@ -262,7 +263,7 @@ async fn a_burst_limit_spaces_requests() {
     let e = admit(&l, &k, None, "m", Demand::default())
         .await
         .unwrap_err();
-    assert!(e.message.contains("burst of 2"), "{}", e.message);
+    assert!(e.message().contains("burst of 2"), "{}", e.message());
     tokio::time::advance(Duration::from_secs(1)).await;
     admit(&l, &k, None, "m", Demand::default()).await.unwrap();
 }
@@ -303,7 +304,7 @@ async fn redis_away_uses_the_fail_mode() {
     let e = admit(&closed, &k, None, "m", Demand::default())
         .await
         .unwrap_err();
-    assert_eq!(e.status.as_u16(), 503);
+    assert_eq!(e.status().as_u16(), 503);
     let share = unreachable_redis(FailMode::LocalShare);
     share.set_peers(2);
     admit(&share, &k, None, "m", Demand::default())
@@ -315,7 +316,7 @@ async fn redis_away_uses_the_fail_mode() {
     let e = admit(&share, &k, None, "m", Demand::default())
         .await
         .unwrap_err();
-    assert_eq!(e.status.as_u16(), 429, "a share of 4 / 2 data planes");
+    assert_eq!(e.status().as_u16(), 429, "a share of 4 / 2 data planes");
     assert_eq!(share.status()["degraded"], true);
 }
 

@@ -32,6 +32,16 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    pub const ALL: [Protocol; 6] = [
+        Protocol::OpenAi,
+        Protocol::Mistral,
+        Protocol::DeepSeek,
+        Protocol::Compatible,
+        Protocol::Anthropic,
+        Protocol::Gemini,
+    ];
+
+    /// From a provider's `kind`, once, when the snapshot is compiled.
     pub fn from_kind(kind: &str) -> Option<Protocol> {
         Some(match kind {
             "openai" => Protocol::OpenAi,

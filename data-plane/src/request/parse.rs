@@ -467,11 +467,11 @@ mod tests {
 
     #[test]
     fn names_the_offending_parameter() {
-        assert_eq!(err("").code, Some("empty_body"));
-        assert_eq!(err("{nope").code, Some("invalid_json"));
-        assert_eq!(err(r#"{"messages":[]}"#).param.as_deref(), Some("model"));
+        assert_eq!(err("").code(), Some("empty_body"));
+        assert_eq!(err("{nope").code(), Some("invalid_json"));
+        assert_eq!(err(r#"{"messages":[]}"#).param().as_deref(), Some("model"));
         assert_eq!(
-            err(r#"{"model":"m","messages":[]}"#).param.as_deref(),
+            err(r#"{"model":"m","messages":[]}"#).param().as_deref(),
             Some("messages")
         );
         let base = r#""model":"m","messages":[{"role":"user","content":"x"}]"#;
@@ -493,12 +493,12 @@ mod tests {
             (r#""logit_bias":{"x":1}"#, "logit_bias"),
         ] {
             let e = err(&format!("{{{base},{extra}}}"));
-            assert_eq!(e.param.as_deref(), Some(param), "{extra}");
-            assert_eq!(e.status, 400);
+            assert_eq!(e.param().as_deref(), Some(param), "{extra}");
+            assert_eq!(e.status(), 400);
         }
         assert_eq!(
             err(r#"{"model":"m","messages":[{"role":"robot","content":"x"}]}"#)
-                .param
+                .param()
                 .as_deref(),
             Some("messages[0].role")
         );
@@ -526,6 +526,6 @@ mod tests {
         let e = err(
             r#"{"model":"m","messages":[{"role":"user","content":"sk-secret-canary"}], broken"#,
         );
-        assert!(!e.message.contains("canary"));
+        assert!(!e.message().contains("canary"));
     }
 }

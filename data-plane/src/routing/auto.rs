@@ -18,6 +18,7 @@ use rand::Rng;
 use crate::error::ApiError;
 use crate::routing::plan::{Attempt, Plan, RouteCtx, Routing, attempt, check_one};
 use crate::signals::Stats;
+use crate::snapshot::modes::AutoMode;
 use crate::snapshot::policy::PolicyRt;
 use crate::snapshot::runtime::TargetRt;
 
@@ -30,8 +31,10 @@ const STALE: Duration = Duration::from_secs(300);
 /// Expected output tokens when the request sets no limit.
 const DEFAULT_OUTPUT: u64 = 512;
 
-/// The modes, for listings.
-pub const MODES: [&str; 4] = ["auto:fast", "auto:balance", "auto:cost", "auto:quality"];
+/// The modes' names, as listings and errors show them.
+pub fn mode_names() -> String {
+    AutoMode::ALL.map(AutoMode::name).join(", ")
+}
 
 struct Scored {
     attempt: Attempt,
@@ -43,15 +46,7 @@ struct Scored {
 }
 
 /// Builds the plan for an auto mode (`label` is what the response reports as the mode).
-pub fn plan(ctx: &RouteCtx<'_>, mode: &str, label: &str) -> Result<Plan, ApiError> {
-    if !MODES.contains(&mode) {
-        let mut e = ApiError::model_not_found(mode);
-        e.message = format!(
-            "Unknown routing mode `{mode}`; the modes are {}.",
-            MODES.join(", ")
-        );
-        return Err(e);
-    }
+pub fn plan(ctx: &RouteCtx<'_>, mode: AutoMode, label: &str) -> Result<Plan, ApiError> {
     let mut names: Vec<&String> = ctx.rt.providers.keys().collect();
     names.sort();
     let mut refused = None;
@@ -108,7 +103,10 @@ pub fn plan(ctx: &RouteCtx<'_>, mode: &str, label: &str) -> Result<Plan, ApiErro
     }
     if scored.is_empty() {
         return Err(refused.unwrap_or_else(|| {
-            ApiError::unavailable(format!("No configured model can serve `{mode}` right now."))
+            ApiError::unavailable(format!(
+                "No configured model can serve `{}` right now.",
+                mode.name()
+            ))
         }));
     }
     let reason = rank(mode, &mut scored);
@@ -163,13 +161,13 @@ fn normalise(values: impl Iterator<Item = Option<f64>> + Clone) -> impl Fn(Optio
 }
 
 /// Sorts best first (higher score) and returns why the first won.
-fn rank(mode: &str, scored: &mut [Scored]) -> String {
+fn rank(mode: AutoMode, scored: &mut [Scored]) -> String {
     match mode {
-        "auto:cost" => scored.iter_mut().for_each(|s| s.score = -s.cost),
-        "auto:quality" => scored.iter_mut().for_each(|s| {
+        AutoMode::Cost => scored.iter_mut().for_each(|s| s.score = -s.cost),
+        AutoMode::Quality => scored.iter_mut().for_each(|s| {
             s.score = f64::from(s.attempt.info.as_ref().map_or(0, |i| i.quality)) - s.cost * 1e-6
         }),
-        "auto:fast" => scored
+        AutoMode::Fast => scored
             .iter_mut()
             .for_each(|s| s.score = s.speed_ms.map_or(f64::MIN, |ms| -ms)),
         _ => {
@@ -201,7 +199,7 @@ fn rank(mode: &str, scored: &mut [Scored]) -> String {
             .then_with(|| candidate_name(a).cmp(&candidate_name(b)))
     });
     let mut rng = rand::rng();
-    if mode == "auto:fast" {
+    if mode == AutoMode::Fast {
         let explorable: Vec<usize> = (0..scored.len())
             .filter(|i| {
                 scored[*i].speed_ms.is_none()
@@ -226,12 +224,12 @@ fn rank(mode: &str, scored: &mut [Scored]) -> String {
     }
     let first = &scored[0];
     match mode {
-        "auto:cost" => format!("lowest expected price (${:.6})", first.cost),
-        "auto:quality" => format!(
+        AutoMode::Cost => format!("lowest expected price (${:.6})", first.cost),
+        AutoMode::Quality => format!(
             "highest quality score ({})",
             first.attempt.info.as_ref().map_or(0, |i| i.quality)
         ),
-        "auto:fast" => format!(
+        AutoMode::Fast => format!(
             "fastest measured start ({:.0} ms)",
             first.speed_ms.unwrap_or_default()
         ),

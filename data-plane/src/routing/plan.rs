@@ -109,27 +109,20 @@ pub fn attempt(rt: &Runtime, target: &TargetRt, requested: &str) -> Attempt {
 pub fn check_one(a: &Attempt, f: &Features) -> Result<(), ApiError> {
     let Some(info) = &a.info else { return Ok(()) };
     if let Some((_, param)) = f.needs.iter().find(|(cap, _)| !info.caps.contains(*cap)) {
-        let mut e = ApiError::invalid(
+        return Err(ApiError::unsupported_parameter(
             *param,
             format!(
                 "`{param}` is not supported by provider `{}` for model `{}`.",
                 a.provider.name, a.model
             ),
-        );
-        e.code = Some("unsupported_parameter");
-        return Err(e);
+        ));
     }
     let wanted = f.prompt_tokens + f.max_tokens.unwrap_or(0);
     if info.context_window > 0 && wanted > u64::from(info.context_window) {
-        let mut e = ApiError::invalid(
-            "messages",
-            format!(
-                "About {wanted} tokens do not fit the {} token context window of `{}`.",
-                info.context_window, a.model
-            ),
-        );
-        e.code = Some("context_length_exceeded");
-        return Err(e);
+        return Err(ApiError::context_length_exceeded(format!(
+            "About {wanted} tokens do not fit the {} token context window of `{}`.",
+            info.context_window, a.model
+        )));
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use crate::error::ApiError;
 use crate::routing::auto;
 pub use crate::routing::plan::{Attempt, Plan, RouteCtx, Routing, attempt, check_one};
+use crate::snapshot::modes::AutoMode;
 use crate::snapshot::policy::PolicyRt;
 use crate::snapshot::runtime::{ProviderRt, RuleAction, RuleRt, Runtime, TargetRt};
 
@@ -39,7 +40,7 @@ pub fn resolve(ctx: &RouteCtx<'_>) -> Result<Plan, ApiError> {
                 "request_denied",
                 format!("Routing rule `{}` refuses this request.", rule.name),
             )),
-            RuleAction::Mode(m) => auto::plan(ctx, m, &mode),
+            RuleAction::Mode(m) => auto::plan(ctx, *m, &mode),
             RuleAction::Targets(targets) => {
                 let mut ordered = weighted_order(targets);
                 if let Some(p) = &rule.policy {
@@ -54,7 +55,10 @@ pub fn resolve(ctx: &RouteCtx<'_>) -> Result<Plan, ApiError> {
         };
     }
     if requested.starts_with("auto:") {
-        return auto::plan(ctx, requested, requested);
+        let Some(m) = AutoMode::parse(requested) else {
+            return Err(ApiError::unknown_mode(requested, &auto::mode_names()));
+        };
+        return auto::plan(ctx, m, requested);
     }
     if let Some((provider, model)) = split_pinned(ctx.rt, requested) {
         let attempt = attempt(
@@ -113,11 +117,10 @@ pub fn resolve(ctx: &RouteCtx<'_>) -> Result<Plan, ApiError> {
 
 /// A 404 that says what exists: the configured providers when the name looks pinned.
 fn not_found(rt: &Runtime, requested: &str) -> ApiError {
-    let mut e = ApiError::model_not_found(requested);
     if let Some((prefix, _)) = requested.split_once([':', '/']) {
         let mut names: Vec<&str> = rt.providers.keys().map(String::as_str).collect();
         names.sort_unstable();
-        e.message = format!(
+        return ApiError::model_not_found_because(format!(
             "No provider is named `{prefix}`, none is of kind `{prefix}`, and no configured provider \
              serves a model `{requested}`. Providers: {}. GET /v1/models lists every model; pin one \
              with `provider:model` or `kind:model`.",
@@ -126,9 +129,9 @@ fn not_found(rt: &Runtime, requested: &str) -> ApiError {
             } else {
                 names.join(", ")
             }
-        );
+        ));
     }
-    e
+    ApiError::model_not_found(requested)
 }
 
 /// A plan over fixed targets: capability filtering, then the policy's attempt cap.

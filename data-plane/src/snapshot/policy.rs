@@ -15,54 +15,90 @@ pub const DEFAULT_BACKOFF_CAP: Duration = Duration::from_millis(1000);
 /// Longest a request waits for a cooling credential's `Retry-After` before moving on.
 pub const MAX_RETRY_AFTER_WAIT: Duration = Duration::from_secs(10);
 
-/// Failure classes a policy moves on after, as bits.
+/// A class of failure a fallback policy may move on after (`retry_on`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryClass {
+    Connect,
+    Timeout,
+    RateLimit,
+    Server,
+    Overloaded,
+    Malformed,
+}
+
+impl RetryClass {
+    pub const ALL: [RetryClass; 6] = [
+        RetryClass::Connect,
+        RetryClass::Timeout,
+        RetryClass::RateLimit,
+        RetryClass::Server,
+        RetryClass::Overloaded,
+        RetryClass::Malformed,
+    ];
+
+    /// From its name in a policy (`connect`, `timeout`, `429`, `5xx`, `529`, `malformed`).
+    pub fn parse(name: &str) -> Option<RetryClass> {
+        RetryClass::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RetryClass::Connect => "connect",
+            RetryClass::Timeout => "timeout",
+            RetryClass::RateLimit => "429",
+            RetryClass::Server => "5xx",
+            RetryClass::Overloaded => "529",
+            RetryClass::Malformed => "malformed",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+
+    /// The class of a retryable failure (`None`: not a failure any class names).
+    fn of(e: &UpstreamError) -> Option<RetryClass> {
+        Some(match e {
+            UpstreamError::Connect(_) => RetryClass::Connect,
+            UpstreamError::Timeout => RetryClass::Timeout,
+            UpstreamError::Malformed(_) | UpstreamError::StreamBroken(_) => RetryClass::Malformed,
+            UpstreamError::InBand { .. } => RetryClass::Overloaded,
+            UpstreamError::Status { status: 429, .. } => RetryClass::RateLimit,
+            UpstreamError::Status { status: 529, .. } => RetryClass::Overloaded,
+            UpstreamError::Status { .. } => RetryClass::Server,
+            UpstreamError::Unavailable(_) => return None,
+        })
+    }
+}
+
+/// The failure classes a policy moves on after (a set of [`RetryClass`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryOn(u8);
 
 impl RetryOn {
-    pub const CONNECT: u8 = 1;
-    pub const TIMEOUT: u8 = 1 << 1;
-    pub const RATE_LIMIT: u8 = 1 << 2;
-    pub const SERVER: u8 = 1 << 3;
-    pub const OVERLOADED: u8 = 1 << 4;
-    pub const MALFORMED: u8 = 1 << 5;
     pub const ALL: RetryOn = RetryOn(0x3f);
 
-    /// From the proto's names; empty means all.
+    /// From the proto's names (validated before compilation); empty means all.
     pub fn parse(names: &[String]) -> RetryOn {
         if names.is_empty() {
             return RetryOn::ALL;
         }
-        RetryOn(names.iter().fold(0, |acc, n| {
-            acc | match n.as_str() {
-                "connect" => Self::CONNECT,
-                "timeout" => Self::TIMEOUT,
-                "429" => Self::RATE_LIMIT,
-                "5xx" => Self::SERVER,
-                "529" => Self::OVERLOADED,
-                "malformed" => Self::MALFORMED,
-                _ => 0,
-            }
-        }))
+        RetryOn(
+            names
+                .iter()
+                .filter_map(|n| RetryClass::parse(n))
+                .fold(0, |acc, c| acc | c.bit()),
+        )
     }
 
     /// Whether this failure moves on: it must be retryable at all (never a 400-class refusal or an
-    /// exhausted quota) and of a class the policy names.
+    /// exhausted quota) and of a class the policy names. A candidate that is unavailable (cooling
+    /// down, breaker open) is always passed over.
     pub fn moves_on(self, e: &UpstreamError) -> bool {
         if !e.retryable() {
             return false;
         }
-        let class = match e {
-            UpstreamError::Connect(_) => Self::CONNECT,
-            UpstreamError::Timeout => Self::TIMEOUT,
-            UpstreamError::Malformed(_) | UpstreamError::StreamBroken(_) => Self::MALFORMED,
-            UpstreamError::InBand { .. } => Self::OVERLOADED,
-            UpstreamError::Status { status: 429, .. } => Self::RATE_LIMIT,
-            UpstreamError::Status { status: 529, .. } => Self::OVERLOADED,
-            UpstreamError::Status { .. } => Self::SERVER,
-            UpstreamError::Unavailable(_) => return true,
-        };
-        self.0 & class != 0
+        RetryClass::of(e).is_none_or(|c| self.0 & c.bit() != 0)
     }
 }
 

@@ -11,6 +11,7 @@ use tokenrouter_proto::{content_hash, validate_snapshot};
 
 use crate::providers::Protocol;
 use crate::snapshot::catalog::Catalog;
+use crate::snapshot::modes::AutoMode;
 use crate::snapshot::policy::{PolicyRt, RetryOn};
 pub use crate::snapshot::provider::{CredentialRt, ProviderRt, Secret, TargetRt};
 use crate::upstream::clients::ClientCache;
@@ -34,6 +35,8 @@ pub enum CompileError {
     HashMismatch { claimed: String, actual: String },
     #[error("providers[{0}].kind: {1:?} is not a protocol this data plane speaks")]
     UnknownKind(String, String),
+    #[error("routing_rules[{0}].mode: {1:?} is not a routing mode this data plane knows")]
+    UnknownMode(String, String),
     #[error("credential {0}: the secret cannot be sent as an HTTP header")]
     BadSecret(String),
     #[error(
@@ -74,7 +77,7 @@ pub enum RuleAction {
     /// Weighted targets (one target has weight 1).
     Targets(Vec<(TargetRt, u32)>),
     /// An `auto:*` mode.
-    Mode(String),
+    Mode(AutoMode),
     Deny,
 }
 
@@ -280,7 +283,10 @@ impl Runtime {
             let action = if r.deny {
                 RuleAction::Deny
             } else if !r.mode.is_empty() {
-                RuleAction::Mode(r.mode.clone())
+                RuleAction::Mode(
+                    AutoMode::parse(&r.mode)
+                        .ok_or_else(|| CompileError::UnknownMode(r.name.clone(), r.mode.clone()))?,
+                )
             } else if !r.targets.is_empty() {
                 RuleAction::Targets(
                     r.targets

@@ -285,8 +285,11 @@ pub fn with(extra: Value) -> Value {
 
 pub fn refused(request: Value) -> (String, String) {
     let e = try_build(request, false).expect_err("should be refused");
-    assert_eq!(e.status, 400);
-    (e.param.unwrap_or_default(), e.message)
+    assert_eq!(e.status(), 400);
+    (
+        e.param().unwrap_or_default().to_string(),
+        e.message().to_string(),
+    )
 }
 
 pub fn tool_call(id: &str, args: &str) -> Value {

@@ -129,14 +129,14 @@ mod tests {
         assert!(in_band("overloaded_error").retryable());
         assert!(in_band("UNAVAILABLE").retryable());
         assert!(!in_band("INVALID_ARGUMENT").retryable());
-        assert_eq!(status(401, None).to_api_error("p").status, 502);
+        assert_eq!(status(401, None).to_api_error("p").status(), 502);
         assert_eq!(
-            status(402, None).to_api_error("p").code,
+            status(402, None).to_api_error("p").code(),
             Some("insufficient_quota")
         );
-        assert_eq!(UpstreamError::Timeout.to_api_error("p").status, 504);
-        assert_eq!(status(422, None).to_api_error("p").status, 400);
-        assert_eq!(status(404, None).to_api_error("p").status, 404);
+        assert_eq!(UpstreamError::Timeout.to_api_error("p").status(), 504);
+        assert_eq!(status(422, None).to_api_error("p").status(), 400);
+        assert_eq!(status(404, None).to_api_error("p").status(), 404);
     }
 
     #[test]

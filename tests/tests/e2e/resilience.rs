@@ -284,7 +284,11 @@ async fn a_hedged_request_is_one_usage_record_whoever_wins() {
         assert_eq!(response.headers()["x-tokenrouter-provider"], "quick");
         assert!(response.text().await.unwrap().ends_with("data: [DONE]\n\n"));
     }
-    wait_for(|| slow.cancelled_count() == 2, "both slow attempts are cancelled").await;
+    wait_for(
+        || slow.cancelled_count() == 2,
+        "both slow attempts are cancelled",
+    )
+    .await;
     let deadline = Instant::now() + Duration::from_secs(10);
     let report = loop {
         let report = admin

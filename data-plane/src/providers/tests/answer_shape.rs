@@ -6,13 +6,11 @@
 
 use serde_json::{Value, json};
 
-use crate::test_support::anthropic::{
-    Collected, try_build, weather_tool, with,
-};
 use crate::providers::{
     AnswerShape, Flow, Protocol, RequestCtx, UpstreamCall, build, stream_translator_shaped,
     translate_shaped,
 };
+use crate::test_support::anthropic::{Collected, try_build, weather_tool, with};
 use crate::test_support::fixtures::{chunks, chunks_to_sse, ctx};
 use crate::upstream::sse::SseDecoder;
 

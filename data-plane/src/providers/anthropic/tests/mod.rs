@@ -11,10 +11,10 @@ use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
 use crate::error::UpstreamError;
+use crate::providers::{Protocol, translate_response, upstream_error};
 use crate::test_support::anthropic::{
     Collected, Expected, build, events_of_raw_sse, normalise_messages,
 };
-use crate::providers::{Protocol, translate_response, upstream_error};
 use crate::test_support::fixtures::{
     self, assert_split_invariant, chunks, chunks_to_sse, ctx, replay,
 };
@@ -282,7 +282,7 @@ fn recorded_error_bodies_keep_their_type_and_retry_class() {
         }
     );
     assert!(e.retryable());
-    assert_eq!(e.to_api_error("claude").status, 503);
+    assert_eq!(e.to_api_error("claude").status(), 503);
 }
 
 #[test]

@@ -4,9 +4,7 @@
 
 use serde_json::json;
 
-use crate::test_support::anthropic::{
-    ANTHROPIC_FIELDS, build, refused, weather_tool, with,
-};
+use crate::test_support::anthropic::{ANTHROPIC_FIELDS, build, refused, weather_tool, with};
 
 #[test]
 fn sampling_parameters_map_and_temperature_is_clamped() {

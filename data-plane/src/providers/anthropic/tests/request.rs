@@ -4,9 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::test_support::anthropic::{
-    build, refused, tool_call, weather_tool, with,
-};
+use crate::test_support::anthropic::{build, refused, tool_call, weather_tool, with};
 
 #[test]
 fn builds_the_call_with_version_header_and_defaults() {

@@ -6,8 +6,8 @@
 use serde_json::{Value, json};
 
 use crate::providers::anthropic::tests::check_message;
-use crate::test_support::anthropic::{Collected, build, normalise_messages};
 use crate::providers::{Protocol, translate_response};
+use crate::test_support::anthropic::{Collected, build, normalise_messages};
 use crate::test_support::fixtures::{self, ctx, replay};
 
 /// The OpenAI assistant message a client would append to its history for a recorded answer.

@@ -7,8 +7,8 @@ use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
 use crate::error::UpstreamError;
-use crate::test_support::anthropic::Collected;
 use crate::providers::{Flow, Protocol, stream_translator, translate_response, upstream_error};
+use crate::test_support::anthropic::Collected;
 use crate::test_support::fixtures::{chunks_to_sse, ctx, replay};
 use crate::upstream::sse::SseEvent;
 
@@ -255,7 +255,7 @@ fn rate_limits_retry_but_the_spend_limit_does_not() {
     assert!(
         matches!(&e, UpstreamError::Status { retry_after: Some(12), code: Some(c), .. } if c == "rate_limit_error")
     );
-    assert_eq!(e.to_api_error("claude").retry_after, Some(12));
+    assert_eq!(e.to_api_error("claude").retry_after(), Some(12));
 
     let spend = br#"{"type":"error","error":{"type":"rate_limit_error","message":"You have reached your specified workspace API usage limits.","details":{"error_code":"enforced_spend_limit_reached"}},"request_id":"req_1"}"#;
     let e = upstream_error(Protocol::Anthropic, 429, &HeaderMap::new(), spend);
@@ -263,7 +263,7 @@ fn rate_limits_retry_but_the_spend_limit_does_not() {
         matches!(&e, UpstreamError::Status { code: Some(c), .. } if c == "enforced_spend_limit_reached")
     );
     assert!(!e.retryable());
-    assert_eq!(e.to_api_error("claude").code, Some("insufficient_quota"));
+    assert_eq!(e.to_api_error("claude").code(), Some("insufficient_quota"));
 
     let html = b"<html><body>413 Request Entity Too Large</body></html>";
     let e = upstream_error(Protocol::Anthropic, 413, &HeaderMap::new(), html);
@@ -279,7 +279,7 @@ fn rate_limits_retry_but_the_spend_limit_does_not() {
     let auth = br#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#;
     let e = upstream_error(Protocol::Anthropic, 401, &HeaderMap::new(), auth);
     assert!(!e.retryable());
-    assert_eq!(e.to_api_error("claude").status, 502);
+    assert_eq!(e.to_api_error("claude").status(), 502);
 }
 
 /// Found by reading the stream machine while writing its fuzz target: signature deltas (and redacted thinking) were

@@ -10,11 +10,11 @@ use serde_json::{Value, json};
 
 use super::cache_key;
 use crate::error::UpstreamError;
+use crate::providers::reasoning_cache::ReasoningCache;
+use crate::providers::{Protocol, translate_response, upstream_error};
 use crate::test_support::conformance::{
     assert_splits, built, lines, sse_chunks, summarize, tokens, without_nulls,
 };
-use crate::providers::reasoning_cache::ReasoningCache;
-use crate::providers::{Protocol, translate_response, upstream_error};
 use crate::test_support::fixtures::{self, cassette, chunks, chunks_to_sse, ctx, replay};
 use crate::upstream::sse::SseDecoder;
 
@@ -236,7 +236,7 @@ fn the_missing_reasoning_error_maps_to_a_400() {
         if message.contains("`reasoning_content` in the thinking mode must be passed back"))
     );
     assert!(!e.retryable());
-    assert_eq!(e.to_api_error("deepseek").status, 400);
+    assert_eq!(e.to_api_error("deepseek").status(), 400);
 }
 
 #[test]
@@ -249,13 +249,13 @@ fn errors_balance_overload_and_invalid_parameters() {
     let balance = error(402, "Insufficient Balance", "invalid_request_error");
     assert!(!balance.retryable());
     assert_eq!(
-        balance.to_api_error("deepseek").code,
+        balance.to_api_error("deepseek").code(),
         Some("insufficient_quota")
     );
     assert!(error(503, "Server overloaded", "insufficient_system_resource").retryable());
     let invalid = error(422, "Invalid parameters", "invalid_request_error");
     assert!(!invalid.retryable());
-    assert_eq!(invalid.to_api_error("deepseek").status, 400);
+    assert_eq!(invalid.to_api_error("deepseek").status(), 400);
 }
 
 #[test]

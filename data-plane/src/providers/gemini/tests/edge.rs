@@ -269,7 +269,7 @@ fn rate_limits_retry_and_exhausted_quotas_do_not() {
         }
     );
     assert!(e.retryable());
-    assert_eq!(e.to_api_error("gemini").retry_after, Some(35));
+    assert_eq!(e.to_api_error("gemini").retry_after(), Some(35));
     let quota = |message: &str, quota_id: &str| {
         json!({ "error": { "code": 429, "status": "RESOURCE_EXHAUSTED",
         "message": message, "details": [{ "@type": "type.googleapis.com/google.rpc.QuotaFailure",
@@ -285,7 +285,7 @@ fn rate_limits_retry_and_exhausted_quotas_do_not() {
     assert_eq!(code(&billing), Some("insufficient_quota"));
     assert!(!billing.retryable());
     assert_eq!(
-        billing.to_api_error("gemini").code,
+        billing.to_api_error("gemini").code(),
         Some("insufficient_quota")
     );
     let daily = error(
@@ -340,7 +340,7 @@ fn other_errors_keep_gemini_status_as_the_code() {
     );
     assert!(matches!(bad_key, UpstreamError::Status { status: 401, .. }));
     assert_eq!(
-        bad_key.to_api_error("gemini").status,
+        bad_key.to_api_error("gemini").status(),
         502,
         "our credential, not the client's request"
     );
@@ -350,7 +350,7 @@ fn other_errors_keep_gemini_status_as_the_code() {
         "message": "Invalid JSON payload received. Unknown name \"foo\": Cannot find field." } }),
     );
     assert!(!unknown_field.retryable());
-    assert_eq!(unknown_field.to_api_error("gemini").status, 400);
+    assert_eq!(unknown_field.to_api_error("gemini").status(), 400);
     let array = map_error(
         500,
         &HeaderMap::new(),

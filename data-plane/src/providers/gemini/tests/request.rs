@@ -41,8 +41,8 @@ pub(in crate::providers) fn build(extra: Value) -> Result<Value, ApiError> {
 }
 
 pub(in crate::providers) fn param(e: ApiError) -> String {
-    assert_eq!(e.status, 400);
-    e.param.unwrap()
+    assert_eq!(e.status(), 400);
+    e.param().unwrap().to_string()
 }
 
 #[test]
@@ -112,7 +112,7 @@ fn media_gemini_cannot_take_is_refused_clearly() {
     let part = |p: Value| build(json!({ "messages": [{ "role": "user", "content": [p] }] }));
     let url = |u: &str| part(json!({ "type": "image_url", "image_url": { "url": u } }));
     let e = url("https://x.test/image").unwrap_err();
-    assert!(e.message.contains("data: URL"), "{}", e.message);
+    assert!(e.message().contains("data: URL"), "{}", e.message());
     assert_eq!(param(e), "messages[0].content[0].image_url.url");
     assert_eq!(
         param(url("ftp://x.test/a.png").unwrap_err()),
@@ -251,9 +251,9 @@ fn parameters_gemini_cannot_honour_are_refused() {
     ] {
         let e = build(extra).unwrap_err();
         assert!(
-            e.message.contains("not supported by Gemini"),
+            e.message().contains("not supported by Gemini"),
             "{}",
-            e.message
+            e.message()
         );
         assert_eq!(param(e), name);
     }

@@ -135,15 +135,15 @@ fn what_gemini_cannot_express_is_refused_with_the_param() {
         (json!({ "properties": [] }), "must be an object"),
     ] {
         let e = reduce(&schema, "tools[2].function.parameters").unwrap_err();
-        assert_eq!(e.status, 400);
-        assert_eq!(e.param.as_deref(), Some("tools[2].function.parameters"));
-        assert!(e.message.contains(why), "{}", e.message);
+        assert_eq!(e.status(), 400);
+        assert_eq!(e.param().as_deref(), Some("tools[2].function.parameters"));
+        assert!(e.message().contains(why), "{}", e.message());
     }
     let mut deep = json!({ "type": "string" });
     for _ in 0..70 {
         deep = json!({ "type": "array", "items": deep });
     }
-    assert!(reduce(&deep, "p").unwrap_err().message.contains("deeper"));
+    assert!(reduce(&deep, "p").unwrap_err().message().contains("deeper"));
     // A ref used 4 times by each of 10 levels would expand to 4^10 nodes.
     let mut defs = serde_json::Map::new();
     defs.insert("L0".into(), json!({ "type": "string" }));
@@ -155,5 +155,5 @@ fn what_gemini_cannot_express_is_refused_with_the_param() {
         );
     }
     let bomb = json!({ "$defs": defs, "$ref": "#/$defs/L9" });
-    assert!(reduce(&bomb, "p").unwrap_err().message.contains("nodes"));
+    assert!(reduce(&bomb, "p").unwrap_err().message().contains("nodes"));
 }

@@ -8,10 +8,10 @@ use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
 use crate::error::UpstreamError;
+use crate::providers::{Protocol, StreamTranslator, stream_translator, translate_response};
 use crate::test_support::conformance::{
     Call, Summary, assert_splits, built, lines, sse_chunks, summarize, tokens, without_nulls,
 };
-use crate::providers::{Protocol, StreamTranslator, stream_translator, translate_response};
 use crate::test_support::fixtures::{self, cassette, chunks, chunks_to_sse, ctx, replay};
 use crate::upstream::sse::SseEvent;
 
@@ -329,7 +329,7 @@ fn invalid_tool_call_id_error_maps_and_cannot_happen() {
     );
     assert!(message.contains("Tool call id was call_0fypS1hVX"));
     assert!(!e.retryable());
-    assert_eq!(e.to_api_error("mistral").status, 400);
+    assert_eq!(e.to_api_error("mistral").status(), 400);
     // The id that caused it is mapped before it reaches Mistral.
     let client = json!({"model":"m","messages":[
         {"role":"user","content":"weather?"},

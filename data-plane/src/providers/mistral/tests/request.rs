@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use crate::error::UpstreamError;
 use crate::providers::mistral::is_valid_id;
-use crate::test_support::conformance::{built, refused};
 use crate::providers::{Protocol, upstream_error};
+use crate::test_support::conformance::{built, refused};
 
 const P: Protocol = Protocol::Mistral;
 const MODEL: &str = "mistral-small-latest";
@@ -121,7 +121,7 @@ fn what_cannot_be_honoured_is_refused() {
         MODEL,
     );
     assert_eq!(
-        (e.status.as_u16(), e.param.as_deref()),
+        (e.status().as_u16(), e.param().as_deref()),
         (400, Some("logprobs"))
     );
 }
@@ -238,7 +238,7 @@ fn validation_errors_are_named_without_echoing_input() {
     assert!(!e.retryable());
     let api = e.to_api_error("mistral");
     assert_eq!(
-        (api.status.as_u16(), api.kind),
+        (api.status().as_u16(), api.kind()),
         (400, "invalid_request_error")
     );
     let fastapi =
