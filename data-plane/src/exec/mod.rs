@@ -8,6 +8,8 @@ mod attempt;
 mod credential;
 mod hedge;
 mod record;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -1,6 +1,7 @@
 //! Test support shared by the crate's unit tests (compiled only for tests): the recorded provider
-//! traffic, conformance checks of the OpenAI-protocol adapters, and Anthropic request helpers.
+//! traffic, the HTTP app in process against simulators, conformance checks of the OpenAI-protocol adapters, and Anthropic request helpers.
 
 pub mod anthropic;
+pub mod app;
 pub mod conformance;
 pub mod fixtures;
