@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
 use tokenrouter_proto::v1::discovery_client::DiscoveryClient;
 use tokenrouter_proto::v1::{AckRequest, WatchRequest};
 use tonic::codegen::InterceptedService;
@@ -14,6 +13,7 @@ use tonic::transport::Channel;
 use tonic::transport::Endpoint;
 
 use crate::control::persist;
+use crate::snapshot::policy::jittered_backoff;
 use crate::state::DataPlaneState;
 
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
@@ -59,14 +59,9 @@ pub async fn run(state: Arc<DataPlaneState>, config: WatchConfig) {
     }
 }
 
-/// Full jitter: a random delay between zero and an exponentially growing ceiling.
+/// A random delay between half the base and an exponentially growing ceiling.
 fn backoff(failures: u32) -> Duration {
-    let ceiling = BACKOFF_BASE
-        .saturating_mul(1u32 << failures.min(16))
-        .min(BACKOFF_CAP);
-    let millis =
-        rand::rng().random_range(BACKOFF_BASE.as_millis() as u64 / 2..=ceiling.as_millis() as u64);
-    Duration::from_millis(millis)
+    jittered_backoff(BACKOFF_BASE, BACKOFF_CAP, failures, BACKOFF_BASE / 2)
 }
 
 /// Adds the admin token to every call, when one is configured.

@@ -20,6 +20,7 @@ use crate::request::{ChatRequest, ids};
 use crate::routing::plan::Attempt;
 use crate::snapshot::runtime::CredentialRt;
 use crate::state::DataPlaneState;
+use crate::telemetry::clock::unix_secs;
 use crate::upstream::extensions::Extensions;
 use crate::upstream::relay::{OnFinish, Relay, RelayTimeouts};
 use crate::upstream::{self, UpstreamResponse, upstream_uri};
@@ -72,7 +73,7 @@ pub(super) async fn run(
     let target = Target::new(attempt, credential);
     let ctx = ResponseCtx {
         id: ids::prefixed_hex("chatcmpl-"),
-        created: unix_now(),
+        created: unix_secs(),
         model: attempt.model.clone(),
         include_usage: request.include_usage,
     };
@@ -301,10 +302,4 @@ impl Answer<'_> {
             .body(relay.into_body())
             .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

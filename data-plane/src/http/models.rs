@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::http::middleware::Authed;
-use crate::routing::resolve::{KIND_PREFIXES, glob_match};
+use crate::routing::resolve::KIND_PREFIXES;
 use crate::snapshot::modes::AutoMode;
 use crate::snapshot::runtime::Runtime;
 
@@ -76,8 +76,7 @@ fn catalog(rt: &Runtime) -> BTreeMap<String, Value> {
 }
 
 fn visible(authed: &Authed, id: &str) -> bool {
-    authed.key.allowed_models.is_empty()
-        || authed.key.allowed_models.iter().any(|g| glob_match(g, id))
+    authed.key.allows(id)
 }
 
 pub async fn list(Extension(authed): Extension<Authed>) -> Json<Value> {

@@ -21,7 +21,7 @@ mod tests;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 pub use check::{Demand, Grant, Quota};
 pub use config::KeyLimits;
@@ -216,9 +216,7 @@ impl Limiter {
         let Some(limits) = limits else {
             return Ok(Admission::default());
         };
-        let unix_now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let unix_now = crate::telemetry::clock::unix_millis();
         let checks = check::checks(key, limits, user, model, unix_now);
         if checks.is_empty() {
             return Ok(Admission::default());

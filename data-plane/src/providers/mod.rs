@@ -9,6 +9,7 @@ pub mod gemini;
 pub mod mistral;
 pub mod openai;
 pub mod reasoning_cache;
+mod shared;
 #[cfg(test)]
 mod tests;
 

@@ -1,7 +1,9 @@
-//! The incoming request: parsing and validating a chat completions body, and the ids requests
-//! and answers are given.
+//! The incoming request: parsing and validating a chat completions body, what it needs of a
+//! model, and the ids requests and answers are given.
 
+mod caps;
 pub mod ids;
 mod parse;
 
-pub use parse::{ChatRequest, Features, parse};
+pub use caps::Caps;
+pub use parse::{ChatRequest, Features, parse, present};

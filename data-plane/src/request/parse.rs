@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
-use crate::snapshot::catalog::Caps;
+use crate::request::Caps;
 
 /// Roles a message may have.
 const ROLES: &[&str] = &[
@@ -225,7 +225,8 @@ pub fn parse(bytes: &[u8]) -> Result<ChatRequest, ApiError> {
     })
 }
 
-fn present<'a>(body: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
+/// A field of the client's body that is present and not `null` (OpenAI treats `null` as absent).
+pub fn present<'a>(body: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
     body.get(field).filter(|v| !v.is_null())
 }
 
@@ -469,9 +470,9 @@ mod tests {
     fn names_the_offending_parameter() {
         assert_eq!(err("").code(), Some("empty_body"));
         assert_eq!(err("{nope").code(), Some("invalid_json"));
-        assert_eq!(err(r#"{"messages":[]}"#).param().as_deref(), Some("model"));
+        assert_eq!(err(r#"{"messages":[]}"#).param(), Some("model"));
         assert_eq!(
-            err(r#"{"model":"m","messages":[]}"#).param().as_deref(),
+            err(r#"{"model":"m","messages":[]}"#).param(),
             Some("messages")
         );
         let base = r#""model":"m","messages":[{"role":"user","content":"x"}]"#;
@@ -493,13 +494,11 @@ mod tests {
             (r#""logit_bias":{"x":1}"#, "logit_bias"),
         ] {
             let e = err(&format!("{{{base},{extra}}}"));
-            assert_eq!(e.param().as_deref(), Some(param), "{extra}");
+            assert_eq!(e.param(), Some(param), "{extra}");
             assert_eq!(e.status(), 400);
         }
         assert_eq!(
-            err(r#"{"model":"m","messages":[{"role":"robot","content":"x"}]}"#)
-                .param()
-                .as_deref(),
+            err(r#"{"model":"m","messages":[{"role":"robot","content":"x"}]}"#).param(),
             Some("messages[0].role")
         );
     }

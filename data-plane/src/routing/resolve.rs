@@ -17,13 +17,7 @@ use crate::snapshot::runtime::{ProviderRt, RuleAction, RuleRt, Runtime, TargetRt
 /// Resolves the request's model into a plan.
 pub fn resolve(ctx: &RouteCtx<'_>) -> Result<Plan, ApiError> {
     let requested = ctx.request.model.as_str();
-    if !ctx.key.allowed_models.is_empty()
-        && !ctx
-            .key
-            .allowed_models
-            .iter()
-            .any(|g| glob_match(g, requested))
-    {
+    if !ctx.key.allows(requested) {
         return Err(ApiError::forbidden(
             "model_not_allowed",
             format!("This API key may not use the model `{requested}`."),
@@ -267,7 +261,7 @@ fn split_kind<'r, 'a>(
 
 /// Whole-string match where `*` stands for any run of characters (shared with the control plane's
 /// `keys show`, so both planes read a glob alike).
-pub use tokenrouter_proto::limits::glob_match;
+use tokenrouter_proto::limits::glob_match;
 
 #[cfg(test)]
 mod tests {

@@ -2,73 +2,17 @@
 //! (provider kind, model). A built-in table ships with the binary; snapshot entries override or
 //! extend it.
 
-use crate::telemetry::usage::{Prices, Usage};
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokenrouter_proto::v1::ModelEntry;
 
+pub use crate::request::Caps;
+use crate::telemetry::usage::{Prices, Usage};
+
 /// Where the built-in quality scores come from.
 pub const BUILTIN_QUALITY_SOURCE: &str =
     "TokenRouter default (2026-11): rough standing on public leaderboards; override per deployment";
-
-/// What a model supports, as bits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Caps(pub u16);
-
-impl Caps {
-    pub const TOOLS: Caps = Caps(1);
-    pub const JSON_MODE: Caps = Caps(1 << 1);
-    pub const JSON_SCHEMA: Caps = Caps(1 << 2);
-    pub const VISION: Caps = Caps(1 << 3);
-    pub const LOGIT_BIAS: Caps = Caps(1 << 4);
-    pub const SEED: Caps = Caps(1 << 5);
-    pub const REASONING: Caps = Caps(1 << 6);
-    pub const LOGPROBS: Caps = Caps(1 << 7);
-    pub const N: Caps = Caps(1 << 8);
-    /// Names, in bit order, as the proto spells them.
-    pub const NAMES: [(&'static str, Caps); 9] = [
-        ("tools", Caps::TOOLS),
-        ("json_mode", Caps::JSON_MODE),
-        ("json_schema", Caps::JSON_SCHEMA),
-        ("vision", Caps::VISION),
-        ("logit_bias", Caps::LOGIT_BIAS),
-        ("seed", Caps::SEED),
-        ("reasoning", Caps::REASONING),
-        ("logprobs", Caps::LOGPROBS),
-        ("n", Caps::N),
-    ];
-
-    pub fn union(self, other: Caps) -> Caps {
-        Caps(self.0 | other.0)
-    }
-
-    pub fn contains(self, other: Caps) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// The capabilities in `needed` that `self` lacks.
-    pub fn missing(self, needed: Caps) -> Caps {
-        Caps(needed.0 & !self.0)
-    }
-
-    pub fn names(self) -> Vec<&'static str> {
-        Caps::NAMES
-            .iter()
-            .filter(|(_, c)| self.contains(*c))
-            .map(|(n, _)| *n)
-            .collect()
-    }
-
-    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Caps {
-        names.into_iter().fold(Caps::default(), |acc, n| {
-            match Caps::NAMES.iter().find(|(name, _)| *name == n) {
-                Some((_, c)) => acc.union(*c),
-                None => acc,
-            }
-        })
-    }
-}
 
 /// One model's catalog facts.
 #[derive(Debug, Clone, PartialEq)]

@@ -102,6 +102,17 @@ impl RetryOn {
     }
 }
 
+/// Exponential backoff with jitter: a random delay between `floor` and `base · 2^step`, at most
+/// `cap` (full jitter when `floor` is zero). Fallback attempts and the snapshot watch both use it.
+pub fn jittered_backoff(base: Duration, cap: Duration, step: u32, floor: Duration) -> Duration {
+    let ceiling = base.saturating_mul(1u32 << step.min(20)).min(cap);
+    let (low, high) = (
+        floor.min(ceiling).as_millis() as u64,
+        ceiling.as_millis() as u64,
+    );
+    Duration::from_millis(rand::rng().random_range(low..=high))
+}
+
 /// A fallback policy after compilation.
 #[derive(Debug, Clone)]
 pub struct PolicyRt {
@@ -132,16 +143,12 @@ impl PolicyRt {
 
     /// Full jitter: a random delay up to `min(cap, base * 2^retry)` before retry number `retry` (1-based).
     pub fn backoff(&self, retry: u32) -> Duration {
-        let ceiling = self
-            .backoff_base
-            .saturating_mul(1u32 << retry.saturating_sub(1).min(20))
-            .min(self.backoff_cap);
-        let millis = ceiling.as_millis() as u64;
-        if millis == 0 {
-            Duration::ZERO
-        } else {
-            Duration::from_millis(rand::rng().random_range(0..=millis))
-        }
+        jittered_backoff(
+            self.backoff_base,
+            self.backoff_cap,
+            retry.saturating_sub(1),
+            Duration::ZERO,
+        )
     }
 }
 

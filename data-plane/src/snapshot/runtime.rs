@@ -108,6 +108,17 @@ pub struct KeyRt {
     pub limits: Option<Arc<crate::limits::KeyLimits>>,
 }
 
+impl KeyRt {
+    /// Whether the key may use `model` (the name as requested or listed): no list allows all.
+    pub fn allows(&self, model: &str) -> bool {
+        self.allowed_models.is_empty()
+            || self
+                .allowed_models
+                .iter()
+                .any(|g| tokenrouter_proto::limits::glob_match(g, model))
+    }
+}
+
 /// Everything one snapshot says, compiled. Immutable; swapped whole.
 #[derive(Debug, Default)]
 pub struct Runtime {
@@ -487,13 +498,13 @@ mod tests {
         ] {
             let indexed: Vec<&str> = rt
                 .rules_for(model)
-                .filter(|r| crate::routing::resolve::glob_match(&r.pattern, model))
+                .filter(|r| tokenrouter_proto::limits::glob_match(&r.pattern, model))
                 .map(|r| r.name.as_str())
                 .collect();
             let scanned: Vec<&str> = rt
                 .rules
                 .iter()
-                .filter(|r| crate::routing::resolve::glob_match(&r.pattern, model))
+                .filter(|r| tokenrouter_proto::limits::glob_match(&r.pattern, model))
                 .map(|r| r.name.as_str())
                 .collect();
             assert_eq!(indexed, scanned, "model {model:?}");

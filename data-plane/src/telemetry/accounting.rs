@@ -1,10 +1,9 @@
 //! Accounting for finished requests: every request (answered, refused or failed) updates the
 //! Prometheus counters and becomes a usage record for the control plane.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use tokenrouter_proto::v1::UsageRecord;
 
+use crate::telemetry::clock::unix_millis;
 use crate::telemetry::metrics::{Metrics, Record};
 use crate::telemetry::usage::Usage;
 use crate::telemetry::usage_queue::UsageReporter;
@@ -55,9 +54,7 @@ pub fn account(metrics: &Metrics, sink: &UsageReporter, a: Accounting) {
     let usage = a.usage.unwrap_or_default();
     sink.record(UsageRecord {
         request_id: a.request_id,
-        unix_ms: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64),
+        unix_ms: unix_millis(),
         api_key: a.key,
         provider: a.provider,
         model: a.model,

@@ -2,6 +2,7 @@
 //! Prometheus counters, the usage record of each request and the queue it waits in.
 
 pub mod accounting;
+pub mod clock;
 pub mod metrics;
 pub mod usage;
 pub mod usage_queue;

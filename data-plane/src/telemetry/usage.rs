@@ -82,7 +82,7 @@ impl From<OpenAiUsage> for Usage {
 
 impl Usage {
     /// The OpenAI `usage` object for this usage.
-    pub fn to_openai(&self) -> serde_json::Value {
+    pub fn to_openai(self) -> serde_json::Value {
         serde_json::json!({
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,

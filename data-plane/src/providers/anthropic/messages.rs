@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 use crate::error::ApiError;
 use crate::providers::anthropic::ids::to_anthropic;
 use crate::providers::reasoning_cache::ReasoningCache;
+use crate::providers::shared::tool_arguments;
 
 /// The converted conversation.
 pub(in crate::providers) struct Converted {
@@ -241,19 +242,11 @@ fn assistant(m: &Value, i: usize, thinking: bool) -> Result<Vec<Value>, ApiError
             .and_then(Value::as_str)
             .unwrap_or("");
         // Anthropic wants the arguments as an object; an empty string means "no arguments".
-        let input = if arguments.trim().is_empty() {
-            Value::Object(Map::new())
-        } else {
-            match serde_json::from_str::<Value>(arguments) {
-                Ok(v @ Value::Object(_)) => v,
-                _ => {
-                    return Err(ApiError::invalid(
-                        format!("{param}.function.arguments"),
-                        "must be a JSON object encoded as a string: Anthropic needs the arguments as an object.",
-                    ));
-                }
-            }
-        };
+        let input = tool_arguments(
+            arguments,
+            &param,
+            ": Anthropic needs the arguments as an object.",
+        )?;
         let id = to_anthropic(id);
         uses.push(json!({"type": "tool_use", "id": id, "name": name, "input": input}));
     }

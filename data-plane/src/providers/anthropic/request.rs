@@ -7,7 +7,9 @@ use crate::error::ApiError;
 use crate::providers::anthropic::messages::{self, Converted};
 use crate::providers::anthropic::tools::{add_tools, json_mode};
 use crate::providers::anthropic::{API_VERSION, DEFAULT_MAX_TOKENS};
+use crate::providers::shared::stop_sequences;
 use crate::providers::{AnswerShape, RequestCtx, UpstreamCall};
+use crate::request::present;
 
 /// Client fields this adapter sends (translated) or honours; everything else non-null that is
 /// neither here nor refused is reported as dropped.
@@ -107,14 +109,8 @@ pub(in crate::providers) fn build(ctx: &RequestCtx<'_>) -> Result<UpstreamCall, 
         }
         out.insert("top_k".into(), k.clone());
     }
-    match present(body, "stop") {
-        Some(Value::String(s)) => {
-            out.insert("stop_sequences".into(), json!([s]));
-        }
-        Some(Value::Array(list)) if !list.is_empty() => {
-            out.insert("stop_sequences".into(), Value::Array(list.clone()));
-        }
-        _ => {}
+    if let Some(stops) = stop_sequences(body) {
+        out.insert("stop_sequences".into(), stops);
     }
     let shape = AnswerShape {
         json_only: json_mode.is_some(),
@@ -136,13 +132,6 @@ pub(in crate::providers) fn build(ctx: &RequestCtx<'_>) -> Result<UpstreamCall, 
         dropped,
         shape,
     })
-}
-
-pub(in crate::providers) fn present<'a>(
-    body: &'a Map<String, Value>,
-    field: &str,
-) -> Option<&'a Value> {
-    body.get(field).filter(|v| !v.is_null())
 }
 
 fn unsupported(param: &str, what: &str) -> ApiError {

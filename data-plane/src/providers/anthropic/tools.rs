@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
 use crate::providers::anthropic::JSON_TOOL;
-use crate::providers::anthropic::request::present;
+use crate::request::present;
 
 /// The `input_schema` of the JSON-mode tool, if the client asked for JSON.
 pub(in crate::providers) fn json_mode(

@@ -30,9 +30,10 @@ use serde_json::{Map, Value, json};
 pub use tap::{ReasoningTap, observe_response};
 
 use super::RequestCtx;
-use super::openai::dialect::{self, Built, MessageKeys, present};
+use super::openai::dialect::{self, Built, MessageKeys};
 use super::reasoning_cache::ReasoningCache;
 use crate::error::ApiError;
+use crate::request::present;
 
 /// Client fields DeepSeek takes as they are.
 const FIELDS: &[&str] = &[

@@ -7,11 +7,12 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::providers::gemini::{SKIP_SIGNATURE, call_key, generation, text_digest, text_key};
 use crate::providers::reasoning_cache::ReasoningCache;
+use crate::providers::shared::tool_arguments;
 
 /// A conversation in Gemini's shape.
 #[derive(Debug, Default)]
@@ -271,19 +272,11 @@ fn assistant_parts<'a>(
         };
         names.insert(id, name);
         let arguments = call["function"]["arguments"].as_str().unwrap_or_default();
-        let args = if arguments.trim().is_empty() {
-            Value::Object(Map::new())
-        } else {
-            match serde_json::from_str::<Value>(arguments) {
-                Ok(args @ Value::Object(_)) => args,
-                _ => {
-                    return Err(ApiError::invalid(
-                        format!("{param}.function.arguments"),
-                        "must be a JSON object encoded as a string (Gemini takes function arguments as an object).",
-                    ));
-                }
-            }
-        };
+        let args = tool_arguments(
+            arguments,
+            &param,
+            " (Gemini takes function arguments as an object).",
+        )?;
         let mut part = json!({ "functionCall": { "name": name, "args": args } });
         let sent = call
             .pointer("/extra_content/google/thought_signature")

@@ -11,7 +11,9 @@ use crate::error::ApiError;
 use crate::providers::gemini::generation;
 use crate::providers::gemini::messages::convert;
 use crate::providers::gemini::schema::{is_empty_object, reduce};
+use crate::providers::shared::stop_sequences;
 use crate::providers::{AnswerShape, RequestCtx, UpstreamCall};
+use crate::request::present;
 
 /// Top-level client fields this adapter reads (sent in Gemini's form, or checked and refused).
 const HANDLED: &[&str] = &[
@@ -120,10 +122,6 @@ fn path_model(model: &str) -> Result<&str, ApiError> {
             "This is not a valid Gemini model name (letters, digits, `.`, `_` and `-` only; no `/`, `?`, `#` or `..`).",
         ))
     }
-}
-
-fn present<'a>(body: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
-    body.get(field).filter(|v| !v.is_null())
 }
 
 fn unsupported(param: &str, what: &str) -> ApiError {
@@ -243,14 +241,8 @@ fn generation_config(
     {
         config.insert("maxOutputTokens".into(), max.clone());
     }
-    match present(body, "stop") {
-        Some(Value::String(s)) => {
-            config.insert("stopSequences".into(), json!([s]));
-        }
-        Some(Value::Array(list)) if !list.is_empty() => {
-            config.insert("stopSequences".into(), Value::Array(list.clone()));
-        }
-        _ => {}
+    if let Some(stops) = stop_sequences(body) {
+        config.insert("stopSequences".into(), stops);
     }
     if let Some(n) = present(body, "n")
         .and_then(Value::as_u64)

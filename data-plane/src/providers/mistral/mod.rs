@@ -29,8 +29,9 @@ pub use ids::IdMap;
 pub use ids::is_valid as is_valid_id;
 
 use super::RequestCtx;
-use super::openai::dialect::{self, Built, MessageKeys, present};
+use super::openai::dialect::{self, Built, MessageKeys};
 use crate::error::ApiError;
+use crate::request::present;
 
 /// Client fields Mistral takes as they are.
 const FIELDS: &[&str] = &[

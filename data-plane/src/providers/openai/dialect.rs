@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
+use crate::request::present;
 
 /// The upstream body being built and the top-level client fields that were not sent.
 #[derive(Debug, Default)]
@@ -31,11 +32,6 @@ pub fn allow_list(client: &Map<String, Value>, allowed: &[&str], mapped: &[&str]
         }
     }
     built
-}
-
-/// A non-null client field.
-pub fn present<'a>(client: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    client.get(key).filter(|v| !v.is_null())
 }
 
 /// `max_completion_tokens` (OpenAI's newer name) becomes `max_tokens`; with both, the smaller wins.

@@ -136,7 +136,7 @@ fn what_gemini_cannot_express_is_refused_with_the_param() {
     ] {
         let e = reduce(&schema, "tools[2].function.parameters").unwrap_err();
         assert_eq!(e.status(), 400);
-        assert_eq!(e.param().as_deref(), Some("tools[2].function.parameters"));
+        assert_eq!(e.param(), Some("tools[2].function.parameters"));
         assert!(e.message().contains(why), "{}", e.message());
     }
     let mut deep = json!({ "type": "string" });
