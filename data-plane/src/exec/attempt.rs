@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
 use bytes::Bytes;
 use http_body_util::Full;
 
@@ -230,11 +230,7 @@ impl Answer<'_> {
         let mut out = translated.body;
         let latency_ms = shared.started.elapsed().as_millis() as u64;
         ext.splice_in_place(&mut out, latency_ms, &extra);
-        Ok(Response::builder()
-            .status(StatusCode::OK)
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(out))
-            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+        Ok(ok_response("application/json", Body::from(out)))
     }
 
     /// Opens the relay (the first chunk must arrive in time) and hands the client the stream; the
@@ -244,15 +240,8 @@ impl Answer<'_> {
         response: UpstreamResponse,
         translator: Box<dyn providers::StreamTranslator>,
     ) -> Result<Response, AttemptError> {
-        let Answer {
-            shared,
-            attempt,
-            target,
-            ext,
-            record,
-            sent_at,
-        } = self;
-        let state = shared.state;
+        let state = self.shared.state;
+        let (attempt, sent_at) = (self.attempt, self.sent_at);
         let timeouts = RelayTimeouts {
             first_token: attempt
                 .timeouts
@@ -263,7 +252,8 @@ impl Answer<'_> {
         };
         let ttft = Arc::new(Mutex::new(None));
         let on_finish: OnFinish = {
-            let (state, target, ttft) = (state.clone(), target.clone(), ttft.clone());
+            let (state, target, ttft) = (state.clone(), self.target.clone(), ttft.clone());
+            let record = self.record;
             Box::new(move |usage, completed| {
                 let done = Answered {
                     usage,
@@ -278,8 +268,8 @@ impl Answer<'_> {
         let opened = Relay::open(
             response,
             translator,
-            ext,
-            shared.started,
+            self.ext,
+            self.shared.started,
             timeouts,
             prices,
             on_finish,
@@ -288,18 +278,26 @@ impl Answer<'_> {
         let relay = match opened {
             Ok(relay) => relay,
             Err(e) => {
-                target.failed(state, &e);
+                self.target.failed(state, &e);
                 return Err(e.into());
             }
         };
         if let Ok(mut t) = ttft.lock() {
             *t = Some(sent_at.elapsed());
         }
-        Ok(Response::builder()
-            .status(StatusCode::OK)
-            .header(header::CONTENT_TYPE, "text/event-stream")
-            .header(header::CACHE_CONTROL, "no-cache")
-            .body(relay.into_body())
-            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+        let mut response = ok_response("text/event-stream", relay.into_body());
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        Ok(response)
     }
+}
+
+/// A 200 answer with its content type.
+fn ok_response(content_type: &'static str, body: Body) -> Response {
+    let mut response = Response::new(body);
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
 }
