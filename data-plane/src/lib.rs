@@ -1,5 +1,27 @@
 //! TokenRouter's data plane: the OpenAI-compatible HTTP API, fed by snapshots from the control plane
 //! and swapped atomically, forwarding to providers with fallback.
+//!
+//! The folders follow a request's path; each imports only those below it (`.ci/run` checks):
+//!
+//! * `http/` — the routes (one file per endpoint family), request id and API-key layers.
+//! * `request/` — parsing and validating a chat completions body, what it needs of a model, ids.
+//! * `snapshot/` — a snapshot compiled for serving: providers, keys, rules, catalog, policies.
+//! * `routing/` — the requested model resolved into a plan of attempts (rules, pins, `auto:*`).
+//! * `limits/` — spend control: rates, concurrency leases and budgets, in memory or in Redis.
+//! * `exec/` — admission, the attempt loop (backoff, retry budget, hedging, credentials), and the
+//!   one usage record of each request.
+//! * `signals` — live latency, errors, headroom, breakers and cool-downs per provider and model.
+//! * `upstream/` — HTTP to providers: clients, URIs, deadlines, SSE decoding, the stream relay.
+//! * `providers/` — one folder per wire protocol, each with its request, answer and stream
+//!   translation and its own tests.
+//! * `telemetry/` — token usage and cost, Prometheus counters, usage records and their queue.
+//! * `control/` — background work: the snapshot watch and file, usage reporting, discovery.
+//! * `error/` — the two error families: `ApiError` (clients) and `UpstreamError` (attempts).
+//! * `state` — what every request and background task shares.
+//! * `test_support/` — recorded traffic, conformance helpers, the app in process (tests only).
+//!
+//! Other crates use [`serve`], [`app`], the state and config types re-exported here, [`limits`]'
+//! configuration and, for the fuzz targets and micro-benchmarks, [`hot_path`].
 
 mod control;
 mod error;
