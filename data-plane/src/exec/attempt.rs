@@ -22,7 +22,7 @@ use crate::snapshot::runtime::CredentialRt;
 use crate::state::DataPlaneState;
 use crate::telemetry::clock::unix_secs;
 use crate::upstream::extensions::Extensions;
-use crate::upstream::relay::{OnFinish, Relay, RelayTimeouts};
+use crate::upstream::relay::{Finish, OnFinish, Relay, RelayTimeouts};
 use crate::upstream::{self, UpstreamResponse, upstream_uri};
 
 /// Why one attempt did not produce an answer.
@@ -225,6 +225,7 @@ impl Answer<'_> {
             completed: true,
             latency: sent_at.elapsed(),
             ttft: None,
+            streamed_text: 0,
         };
         answered(state, &target, record, done);
         let mut out = translated.body;
@@ -254,12 +255,13 @@ impl Answer<'_> {
         let on_finish: OnFinish = {
             let (state, target, ttft) = (state.clone(), self.target.clone(), ttft.clone());
             let record = self.record;
-            Box::new(move |usage, completed| {
+            Box::new(move |end: Finish| {
                 let done = Answered {
-                    usage,
-                    completed,
+                    usage: end.usage,
+                    completed: end.completed,
                     latency: sent_at.elapsed(),
                     ttft: ttft.lock().ok().and_then(|t| *t),
+                    streamed_text: end.streamed_text,
                 };
                 answered(&state, &target, record, done);
             })

@@ -25,6 +25,8 @@ pub struct RequestRecord {
     pub accounting: Accounting,
     reservation: Option<Arc<Reservation>>,
     started: Instant,
+    /// The request's prompt, estimated when it was parsed (tokens).
+    prompt_estimate: u64,
 }
 
 impl RequestRecord {
@@ -34,12 +36,14 @@ impl RequestRecord {
             accounting: Accounting::for_request(request_id, key),
             reservation: None,
             started,
+            prompt_estimate: 0,
         }
     }
 
     /// Adds the facts of the parsed request.
     pub fn describe(&mut self, r: &ChatRequest) {
         let a = &mut self.accounting;
+        self.prompt_estimate = r.features.prompt_tokens;
         a.requested_model = r.model.clone();
         a.stream = r.stream;
         if let Some(user) = r.body.get("user").and_then(|u| u.as_str()) {
@@ -63,27 +67,28 @@ impl RequestRecord {
 
     fn close(self, state: &DataPlaneState) {
         if let Some(r) = &self.reservation {
-            state
-                .limiter
-                .settle(r, charged(&self.accounting, r.reserved()));
+            state.limiter.settle(r, charged(&self.accounting));
         }
         account(&state.metrics, &state.usage, self.accounting);
     }
 }
 
-/// What a finished request is charged: its real usage and cost. A stream that ended without the
-/// provider reporting usage (the client went away first) keeps what was reserved: the limiter
-/// cannot know what was generated, and charging the reservation keeps budgets from leaking.
-fn charged(a: &Accounting, reserved: Demand) -> Demand {
+/// What a finished request is charged: its usage and cost (the provider's, or for a stream cut
+/// before the provider reported any, what was streamed: see [`answered`]). A failed request is
+/// charged nothing.
+fn charged(a: &Accounting) -> Demand {
     match a.usage {
         Some(u) => Demand {
             tokens: u.prompt_tokens + u.completion_tokens,
             cost_micro: (a.cost_usd.unwrap_or(0.0) * 1e6).round() as i64,
         },
-        None if a.stream && a.status == 200 && !a.completed => reserved,
         None => Demand::default(),
     }
 }
+
+/// Bytes of text per token when a token count must be estimated from text (OpenAI's rule of
+/// thumb for English; rounded up, so a cut stream is not charged less than it used).
+const BYTES_PER_TOKEN: u64 = 4;
 
 /// The (provider, model, credential) one attempt runs on, as the live signals know it.
 #[derive(Debug, Clone)]
@@ -150,6 +155,8 @@ pub(super) struct Answered {
     pub latency: Duration,
     /// From sending the request to the first streamed chunk.
     pub ttft: Option<Duration>,
+    /// Bytes of generated text a stream sent the client (0 for JSON answers).
+    pub streamed_text: u64,
 }
 
 /// Records the attempt that answered the request: its request's one usage record, the limits'
@@ -160,10 +167,19 @@ pub(super) fn answered(
     mut record: RequestRecord,
     done: Answered,
 ) {
+    // A stream the client cut before the provider reported usage is charged (and recorded) for
+    // what it was sent: the prompt estimate and the streamed text in tokens, rounded up.
+    let usage = done.usage.or_else(|| {
+        (!done.completed).then_some(Usage {
+            prompt_tokens: record.prompt_estimate,
+            completion_tokens: done.streamed_text.div_ceil(BYTES_PER_TOKEN),
+            ..Usage::default()
+        })
+    });
     let a = &mut record.accounting;
     a.status = 200;
-    a.usage = done.usage;
-    a.cost_usd = target.cost(done.usage.as_ref());
+    a.usage = usage;
+    a.cost_usd = target.cost(usage.as_ref());
     a.latency_ms = record.started.elapsed().as_millis() as u64;
     a.ttft_ms = done.ttft.map(|t| t.as_millis() as u64);
     a.completed = done.completed;
@@ -171,7 +187,7 @@ pub(super) fn answered(
         let outcome = Outcome {
             latency: done.latency,
             ttft: done.ttft,
-            output_tokens: done.usage.map_or(0, |u| u.completion_tokens),
+            output_tokens: usage.map_or(0, |u| u.completion_tokens),
         };
         state.signals.success(&target.credential, outcome);
         state.signals.success(&target.aggregate, outcome);

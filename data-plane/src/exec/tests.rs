@@ -6,7 +6,10 @@ use std::time::Duration;
 use serde_json::json;
 use tokenrouter_simulators::Fault;
 
-use crate::test_support::app::{Config, chat, requests_total, usage_records};
+use http_body_util::BodyExt;
+use tokenrouter_simulators::{Protocol, SimConfig};
+
+use crate::test_support::app::{Config, chat, requests_total, send, usage_records};
 
 fn ask(model: &str, stream: bool) -> serde_json::Value {
     json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]})
@@ -145,4 +148,61 @@ async fn a_request_refused_before_any_attempt_is_one_record() {
     let records = usage_records(&state);
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!((records[0].status, records[0].attempts), (400, 0));
+}
+
+/// A stream the client cuts before the provider reports usage is recorded (and charged) for what
+/// it was sent: the prompt estimate and the streamed text, not nothing and not the reservation.
+#[tokio::test]
+async fn a_stream_cut_by_the_client_is_charged_for_what_was_streamed() {
+    let mut config = Config::default();
+    let mut sim = SimConfig::new(Protocol::OpenAi, "talker", "sim-secret-talker");
+    sim.chunk_interval = Duration::from_millis(50);
+    let talker = config.provider_with(sim, &["m"]).await;
+    let state = config.start();
+    let words = "one two three four five six seven eight nine ten eleven twelve";
+    let response = send(
+        &state,
+        json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": words}]}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let mut seen = String::new();
+    // Past the role chunk (empty content): a few words have been streamed.
+    while seen.matches("\"content\":\"").count() < 3 {
+        let frame = body.frame().await.expect("a frame").expect("no error");
+        if let Ok(data) = frame.into_data() {
+            seen.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+    drop(body);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let records = loop {
+        let records = usage_records(&state);
+        if !records.is_empty() {
+            break records;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no usage record");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(records.len(), 1, "{records:?}");
+    let r = &records[0];
+    assert_eq!((r.status, r.completed), (200, false), "{r:?}");
+    assert!(r.prompt_tokens > 0, "the prompt is charged: {r:?}");
+    assert!(
+        r.completion_tokens >= 1,
+        "what was streamed is charged: {r:?}"
+    );
+    assert!(
+        r.completion_tokens < 50,
+        "not more than was streamed: {r:?}"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while talker.cancelled_count() < 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "upstream not cancelled"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

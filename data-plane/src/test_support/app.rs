@@ -32,9 +32,16 @@ impl Config {
     /// credential (the simulator checks it).
     pub async fn provider(&mut self, name: &str, models: &[&str]) -> Simulator {
         let secret = format!("sim-secret-{name}");
-        let sim = Simulator::start(SimConfig::new(Protocol::OpenAi, name, &secret))
+        self.provider_with(SimConfig::new(Protocol::OpenAi, name, &secret), models)
             .await
-            .expect("start simulator");
+    }
+
+    /// Like [`Config::provider`], with the simulator configured by `sim` (its name and key are
+    /// the provider's and its credential's).
+    pub async fn provider_with(&mut self, sim: SimConfig, models: &[&str]) -> Simulator {
+        let (name, secret) = (sim.name.clone(), sim.api_key.clone());
+        let name = name.as_str();
+        let sim = Simulator::start(sim).await.expect("start simulator");
         self.snapshot.providers.push(Provider {
             name: name.into(),
             kind: "openai".into(),
@@ -117,18 +124,22 @@ impl Answer {
     }
 }
 
-/// `POST /v1/chat/completions` with `body`, through the whole app.
-pub async fn chat(state: &Arc<DataPlaneState>, body: Value) -> Answer {
+/// `POST /v1/chat/completions` with `body`, through the whole app; the body is not read.
+pub async fn send(state: &Arc<DataPlaneState>, body: Value) -> axum::response::Response {
     let request = Request::post("/v1/chat/completions")
         .header("authorization", format!("Bearer {KEY}"))
         .header("content-type", "application/json")
         .body(Body::from(body.to_string()))
         .expect("a request");
-    let response = crate::http::app(state.clone())
+    crate::http::app(state.clone())
         .oneshot(request)
         .await
-        .expect("the app answers");
-    let (parts, body) = response.into_parts();
+        .expect("the app answers")
+}
+
+/// `POST /v1/chat/completions` with `body`, through the whole app, read to its end.
+pub async fn chat(state: &Arc<DataPlaneState>, body: Value) -> Answer {
+    let (parts, body) = send(state, body).await.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX)
         .await
         .expect("the body");

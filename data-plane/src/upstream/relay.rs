@@ -34,8 +34,20 @@ pub trait StreamTranslator: Send {
     fn usage(&self) -> Option<Usage>;
 }
 
-/// Called once when the stream ends, with the usage seen and whether it completed.
-pub type OnFinish = Box<dyn FnOnce(Option<Usage>, bool) + Send>;
+/// How a relayed stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finish {
+    /// The usage the provider reported, if it did before the end.
+    pub usage: Option<Usage>,
+    /// The stream reached its terminal event and the client got `[DONE]`.
+    pub completed: bool,
+    /// Bytes of generated text (content, reasoning, tool-call arguments) sent to the client: what a
+    /// stream cut before the provider reported usage is charged for.
+    pub streamed_text: u64,
+}
+
+/// Called once when the stream ends.
+pub type OnFinish = Box<dyn FnOnce(Finish) + Send>;
 
 const DONE: &[u8] = b"data: [DONE]\n\n";
 /// Frames buffered between the producer and a slow client.
@@ -109,6 +121,8 @@ pub struct Relay {
     ending: Option<Bytes>,
     done: bool,
     on_finish: Option<OnFinish>,
+    /// Bytes of generated text in the chunks sent so far (see [`Finish::streamed_text`]).
+    streamed_text: u64,
 }
 
 impl Relay {
@@ -139,6 +153,7 @@ impl Relay {
             // chunk, or loses a hedge and is dropped while opening, is not the request's answer
             // and must not record itself.
             on_finish: None,
+            streamed_text: 0,
         };
         let first = async {
             while relay.queue.is_empty() && relay.ending.is_none() {
@@ -207,6 +222,7 @@ impl Relay {
     async fn next_frame(&mut self) -> Option<Bytes> {
         loop {
             if let Some(chunk) = self.queue.pop_front() {
+                self.streamed_text += text_bytes(&chunk) as u64;
                 return Some(self.frame(&chunk));
             }
             if let Some(last) = self.ending.take() {
@@ -275,7 +291,11 @@ impl Relay {
     fn finish(&mut self, completed: bool) {
         self.done = true;
         if let Some(f) = self.on_finish.take() {
-            f(self.translator.usage(), completed);
+            f(Finish {
+                usage: self.translator.usage(),
+                completed,
+                streamed_text: self.streamed_text,
+            });
         }
     }
 }
@@ -284,9 +304,39 @@ impl Drop for Relay {
     /// A client that went away still has its usage recorded (the upstream is dropped with us).
     fn drop(&mut self) {
         if let Some(f) = self.on_finish.take() {
-            f(self.translator.usage(), false);
+            f(Finish {
+                usage: self.translator.usage(),
+                completed: false,
+                streamed_text: self.streamed_text,
+            });
         }
     }
+}
+
+/// Bytes of generated text in one translated chunk: the string values of its `content`,
+/// `reasoning_content` and tool-call `arguments` fields, escapes counted as written. A scan, no
+/// parse: it runs on every chunk sent.
+fn text_bytes(chunk: &str) -> usize {
+    const FIELDS: [&str; 3] = [
+        "\"content\":\"",
+        "\"reasoning_content\":\"",
+        "\"arguments\":\"",
+    ];
+    let bytes = chunk.as_bytes();
+    let mut total = 0;
+    for field in FIELDS {
+        let mut from = 0;
+        while let Some(at) = chunk[from..].find(field) {
+            let start = from + at + field.len();
+            let mut end = start;
+            while end < bytes.len() && bytes[end] != b'"' {
+                end += if bytes[end] == b'\\' { 2 } else { 1 };
+            }
+            total += end.min(bytes.len()) - start;
+            from = end.min(bytes.len());
+        }
+    }
+    total
 }
 
 #[cfg(test)]
@@ -333,6 +383,17 @@ mod tests {
                 "split at {at}"
             );
         }
+    }
+
+    #[test]
+    fn text_bytes_counts_generated_text_only() {
+        let chunk = r#"{"id":"c","choices":[{"index":0,"delta":{"content":"Hel\"lo","reasoning_content":"ab","tool_calls":[{"function":{"arguments":"{\"a\":1}"}}]}}],"model":"m"}"#;
+        assert_eq!(text_bytes(chunk), 7 + 2 + 9);
+        assert_eq!(
+            text_bytes(r#"{"choices":[{"delta":{"role":"assistant","content":null}}]}"#),
+            0
+        );
+        assert_eq!(text_bytes(r#"{"delta":{"content":"unterminated"#), 12);
     }
 
     #[test]
