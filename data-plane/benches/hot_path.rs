@@ -8,7 +8,9 @@ use std::hint::black_box;
 use axum::http::HeaderMap;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use serde_json::json;
-use tokenrouter_data_plane::hot_path::providers::{self, Protocol, RequestCtx, ResponseCtx};
+use tokenrouter_data_plane::hot_path::providers::{
+    self, Protocol, ReasoningCache, RequestCtx, ResponseCtx,
+};
 use tokenrouter_data_plane::hot_path::routing::{self as route, Availability, RouteCtx};
 use tokenrouter_data_plane::hot_path::sse::SseDecoder;
 use tokenrouter_data_plane::hot_path::{ClientCache, Extensions, KeyRt, Signals, request};
@@ -58,6 +60,7 @@ fn ctx() -> ResponseCtx {
         created: 1_700_000_000,
         model: "gpt-4o-mini".into(),
         include_usage: false,
+        cache: Default::default(),
     }
 }
 
@@ -71,6 +74,7 @@ fn parse(c: &mut Criterion) {
 fn translate(c: &mut Criterion) {
     let body = request_body(false);
     let parsed = request::parse(&body).expect("valid request");
+    let cache = ReasoningCache::default();
     let ext = Extensions::new("openai", "direct", "req_0123456789abcdef0123456789abcdef");
     c.bench_function("openai: build upstream request", |b| {
         b.iter(|| {
@@ -78,6 +82,7 @@ fn translate(c: &mut Criterion) {
                 body: &parsed.body,
                 model: "gpt-4o-mini",
                 stream: false,
+                cache: &cache,
             };
             providers::build(Protocol::OpenAi, black_box(&ctx)).map(|call| call.body.len())
         })
@@ -136,6 +141,7 @@ fn anthropic_event(kind: &str, data: serde_json::Value) -> Vec<u8> {
 fn translate_anthropic(c: &mut Criterion) {
     let body = request_body(false);
     let parsed = request::parse(&body).expect("valid request");
+    let cache = ReasoningCache::default();
     let ext = Extensions::new(
         "anthropic",
         "pinned",
@@ -147,6 +153,7 @@ fn translate_anthropic(c: &mut Criterion) {
                 body: &parsed.body,
                 model: "claude-sonnet-4-5",
                 stream: false,
+                cache: &cache,
             };
             providers::build(Protocol::Anthropic, black_box(&ctx)).map(|call| call.body.len())
         })

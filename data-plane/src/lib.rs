@@ -58,6 +58,7 @@ pub use state::{DataPlaneConfig, DataPlaneState};
 pub mod hot_path {
     /// The provider adapters.
     pub mod providers {
+        pub use crate::providers::reasoning_cache::ReasoningCache;
         pub use crate::providers::{
             Flow, Protocol, RequestCtx, ResponseCtx, StreamTranslator, build, stream_translator,
             translate_response, upstream_error,

@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 use tokenrouter_proto::v1::Snapshot;
 
 use crate::limits::Limiter;
+use crate::providers::reasoning_cache::ReasoningCache;
 use crate::routing::availability::Availability;
 use crate::signals::Signals;
 use crate::snapshot::policy::RetryBudget;
@@ -75,6 +76,9 @@ pub struct DataPlaneState {
     pub limiter: Arc<Limiter>,
     /// What providers really serve (discovery, upstream "model not found").
     pub availability: Availability,
+    /// What answers left for later turns of their conversations (thinking blocks, signatures,
+    /// reasoning), this data plane's own.
+    pub reasoning: Arc<ReasoningCache>,
     /// The version of each snapshot applied, for tasks that follow configuration changes.
     applied: tokio::sync::watch::Sender<u64>,
 }
@@ -100,6 +104,7 @@ impl DataPlaneState {
             retry_budget: RetryBudget::default(),
             usage: UsageReporter::default(),
             availability: Availability::default(),
+            reasoning: Arc::default(),
             applied: tokio::sync::watch::Sender::new(0),
         })
     }
@@ -159,5 +164,22 @@ impl DataPlaneState {
 
     pub fn last_nack(&self) -> Option<Nack> {
         self.last_nack.lock().ok().and_then(|n| n.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// Two data planes in one process keep their own reasoning caches.
+    #[test]
+    fn states_do_not_share_the_reasoning_cache() {
+        let a = DataPlaneState::new(DataPlaneConfig::default());
+        let b = DataPlaneState::new(DataPlaneConfig::default());
+        a.reasoning.put("call_1", json!("thinking"));
+        assert_eq!(a.reasoning.get("call_1"), Some(json!("thinking")));
+        assert_eq!(b.reasoning.get("call_1"), None);
     }
 }

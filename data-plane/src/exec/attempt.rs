@@ -64,6 +64,7 @@ pub(super) async fn run(
             body: &request.body,
             model: &attempt.model,
             stream: request.stream,
+            cache: &state.reasoning,
         },
     )
     .map_err(AttemptError::Refused)?;
@@ -76,6 +77,7 @@ pub(super) async fn run(
         created: unix_secs(),
         model: attempt.model.clone(),
         include_usage: request.include_usage,
+        cache: state.reasoning.clone(),
     };
     // A stream's first-token timer starts when the request is sent: a provider that is slow to
     // even answer with headers is as late as one that answers and then says nothing.

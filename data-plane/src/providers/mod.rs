@@ -16,8 +16,11 @@ mod tests;
 use axum::http::HeaderMap;
 use serde_json::{Map, Value};
 
+use std::sync::Arc;
+
 use crate::error::ApiError;
 use crate::error::UpstreamError;
+use crate::providers::reasoning_cache::ReasoningCache;
 use crate::telemetry::usage::Usage;
 pub use crate::upstream::relay::{Flow, StreamTranslator};
 
@@ -87,6 +90,8 @@ pub struct RequestCtx<'a> {
     /// The model name to send upstream.
     pub model: &'a str,
     pub stream: bool,
+    /// What earlier answers left for later turns (thinking blocks, signatures, reasoning).
+    pub cache: &'a ReasoningCache,
 }
 
 /// One upstream HTTP request, relative to the provider's base URL.
@@ -129,6 +134,8 @@ pub struct ResponseCtx {
     pub model: String,
     /// Whether the client asked for the usage chunk (`stream_options.include_usage`).
     pub include_usage: bool,
+    /// Where answers leave what a later turn must send back (the data plane's own cache).
+    pub cache: Arc<ReasoningCache>,
 }
 
 /// A translated non-streaming answer: OpenAI `chat.completion` JSON bytes and the usage in it.

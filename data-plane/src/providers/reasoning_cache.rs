@@ -8,7 +8,7 @@
 //! have clients send `reasoning_content`/`reasoning_details` back themselves.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -32,12 +32,6 @@ pub struct ReasoningCache {
 }
 
 impl ReasoningCache {
-    /// The process-wide cache.
-    pub fn global() -> &'static ReasoningCache {
-        static CACHE: OnceLock<ReasoningCache> = OnceLock::new();
-        CACHE.get_or_init(ReasoningCache::default)
-    }
-
     pub fn put(&self, key: &str, value: Value) {
         self.put_many([key], value);
     }

@@ -240,6 +240,7 @@ pub fn try_build(openai: Value, stream: bool) -> Result<UpstreamCall, crate::err
         body: &request.body,
         model: &request.model,
         stream,
+        cache: &crate::test_support::fixtures::cache(),
     })
 }
 

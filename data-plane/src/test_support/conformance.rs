@@ -139,6 +139,7 @@ pub fn built(protocol: Protocol, client: &Value, model: &str) -> (Value, Vec<Str
             body: &request.body,
             model,
             stream: request.stream,
+            cache: &crate::test_support::fixtures::cache(),
         },
     )
     .expect("request accepted");
@@ -157,6 +158,7 @@ pub fn refused(protocol: Protocol, client: &Value, model: &str) -> crate::error:
             body: &request.body,
             model,
             stream: request.stream,
+            cache: &crate::test_support::fixtures::cache(),
         },
     )
     .expect_err("request refused")

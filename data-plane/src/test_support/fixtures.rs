@@ -2,10 +2,12 @@
 //! provenance) and replays streams through a translator, whole and split at every byte.
 
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
 use crate::error::UpstreamError;
+use crate::providers::reasoning_cache::ReasoningCache;
 use crate::providers::{Flow, Protocol, ResponseCtx, StreamTranslator, stream_translator};
 use crate::upstream::sse::SseDecoder;
 
@@ -100,6 +102,13 @@ pub fn cassette(rel: &str) -> Vec<Interaction> {
         .collect()
 }
 
+/// The reasoning cache the adapter tests share: one per test process, so a multi-turn test's
+/// later turn finds what its first turn's answer left (a data plane has its own, in its state).
+pub fn cache() -> Arc<ReasoningCache> {
+    static CACHE: OnceLock<Arc<ReasoningCache>> = OnceLock::new();
+    CACHE.get_or_init(Arc::default).clone()
+}
+
 /// A fixed context so translations are comparable.
 pub fn ctx(include_usage: bool) -> ResponseCtx {
     ResponseCtx {
@@ -107,6 +116,7 @@ pub fn ctx(include_usage: bool) -> ResponseCtx {
         created: 1_700_000_000,
         model: "test-model".into(),
         include_usage,
+        cache: cache(),
     }
 }
 

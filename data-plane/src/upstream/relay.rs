@@ -350,6 +350,7 @@ mod tests {
             created: 1,
             model: "m".into(),
             include_usage: false,
+            cache: Default::default(),
         };
         let mut translator = stream_translator(Protocol::OpenAi, ctx);
         let mut decoder = SseDecoder::new();

@@ -9,7 +9,7 @@
 pub mod seeds;
 
 use tokenrouter_data_plane::hot_path::providers::{
-    self, Flow, Protocol, RequestCtx, ResponseCtx, StreamTranslator,
+    self, Flow, Protocol, ReasoningCache, RequestCtx, ResponseCtx, StreamTranslator,
 };
 use tokenrouter_data_plane::hot_path::sse::{SseDecoder, SseError, SseEvent};
 use tokenrouter_data_plane::hot_path::{Extensions, request, translate_bytes, translate_close};
@@ -208,6 +208,7 @@ pub fn ctx() -> ResponseCtx {
         created: 1_700_000_000,
         model: "fuzz-model".into(),
         include_usage: true,
+        cache: Default::default(),
     }
 }
 
@@ -540,6 +541,7 @@ pub fn request_build(data: &[u8]) -> Verdict {
     let Ok(req) = request::parse(data) else {
         return Ok(());
     };
+    let cache = ReasoningCache::default();
     for protocol in [
         Protocol::OpenAi,
         Protocol::Compatible,
@@ -552,6 +554,7 @@ pub fn request_build(data: &[u8]) -> Verdict {
             body: &req.body,
             model: &req.model,
             stream: req.stream,
+            cache: &cache,
         };
         if let Ok(call) = providers::build(protocol, &ctx) {
             check_object(&format!("the {protocol:?} request body"), &call.body)?;

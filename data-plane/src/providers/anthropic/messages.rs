@@ -22,6 +22,7 @@ pub(in crate::providers) struct Converted {
 pub(in crate::providers) fn convert(
     messages: &[Value],
     thinking: bool,
+    cache: &ReasoningCache,
 ) -> Result<Converted, ApiError> {
     let mut system = Vec::new();
     let mut out: Vec<Value> = Vec::new();
@@ -45,7 +46,7 @@ pub(in crate::providers) fn convert(
                 push_user(&mut out, vec![block]);
             }
             "assistant" => {
-                let blocks = assistant(m, i, thinking)?;
+                let blocks = assistant(m, i, thinking, cache)?;
                 if !blocks.is_empty() {
                     out.push(json!({"role": "assistant", "content": blocks}));
                 }
@@ -218,7 +219,12 @@ fn document(part: &Value, param: &str) -> Result<Value, ApiError> {
 }
 
 /// An assistant turn: [thinking blocks] + text + `tool_use` blocks.
-fn assistant(m: &Value, i: usize, thinking: bool) -> Result<Vec<Value>, ApiError> {
+fn assistant(
+    m: &Value,
+    i: usize,
+    thinking: bool,
+    cache: &ReasoningCache,
+) -> Result<Vec<Value>, ApiError> {
     let content = m.get("content").unwrap_or(&Value::Null);
     let text = parts(content, i, Part::Assistant)?;
     let calls = m
@@ -252,7 +258,7 @@ fn assistant(m: &Value, i: usize, thinking: bool) -> Result<Vec<Value>, ApiError
     }
     let mut blocks = Vec::new();
     if thinking && !uses.is_empty() {
-        blocks = thinking_blocks(m, i, calls)?;
+        blocks = thinking_blocks(m, i, calls, cache)?;
     }
     blocks.extend(text);
     blocks.extend(uses);
@@ -261,7 +267,12 @@ fn assistant(m: &Value, i: usize, thinking: bool) -> Result<Vec<Value>, ApiError
 
 /// The signed thinking blocks of a tool-call turn: sent back by the client in `thinking_blocks`,
 /// else remembered from when we answered it.
-fn thinking_blocks(m: &Value, i: usize, calls: &[Value]) -> Result<Vec<Value>, ApiError> {
+fn thinking_blocks(
+    m: &Value,
+    i: usize,
+    calls: &[Value],
+    cache: &ReasoningCache,
+) -> Result<Vec<Value>, ApiError> {
     if let Some(sent) = m.get("thinking_blocks").filter(|v| !v.is_null()) {
         let list = sent.as_array().map(Vec::as_slice).unwrap_or(&[]);
         let mut blocks = Vec::with_capacity(list.len());
@@ -295,7 +306,7 @@ fn thinking_blocks(m: &Value, i: usize, calls: &[Value]) -> Result<Vec<Value>, A
     let cached = calls
         .iter()
         .filter_map(|c| c.get("id").and_then(Value::as_str))
-        .find_map(|id| ReasoningCache::global().get(id));
+        .find_map(|id| cache.get(id));
     Ok(match cached {
         Some(Value::Array(blocks)) => blocks,
         _ => Vec::new(),

@@ -102,11 +102,11 @@ pub(super) fn refusal_text(stop_details: Option<&Value>) -> String {
 
 /// Keeps an answer's thinking blocks (signatures included) under each of its tool-use ids, so the
 /// next request of the tool loop can send them back even if the client dropped them.
-pub(super) fn remember_thinking(blocks: &[Value], tool_ids: &[String]) {
+pub(super) fn remember_thinking(cache: &ReasoningCache, blocks: &[Value], tool_ids: &[String]) {
     if blocks.is_empty() {
         return;
     }
-    ReasoningCache::global().put_many(tool_ids, Value::Array(blocks.to_vec()));
+    cache.put_many(tool_ids, Value::Array(blocks.to_vec()));
 }
 
 /// The thinking text of thinking blocks, joined.

@@ -66,7 +66,7 @@ pub(in crate::providers) fn build(ctx: &RequestCtx<'_>) -> Result<UpstreamCall, 
     let Converted {
         system,
         mut messages,
-    } = messages::convert(messages, effort.is_some())?;
+    } = messages::convert(messages, effort.is_some(), ctx.cache)?;
     let mut budget = effort;
     if budget.is_some() && !messages::final_tool_turn_has_thinking(&messages) {
         // Anthropic requires the final tool-use turn to start with its signed thinking; without it

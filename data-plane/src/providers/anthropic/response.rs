@@ -60,7 +60,7 @@ pub(in crate::providers) fn translate(
         // The content must be the JSON alone: text the model wrote beside the tool is dropped.
         text = json;
     }
-    remember_thinking(&thinking, &tool_ids);
+    remember_thinking(&ctx.cache, &thinking, &tool_ids);
     let stop = message.stop_reason.as_deref();
     let refused = stop == Some("refusal");
     let mut msg = Map::new();

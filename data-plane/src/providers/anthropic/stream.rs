@@ -335,7 +335,7 @@ impl AnthropicStream {
             ));
         }
         if complete {
-            remember_thinking(&self.thinking, &self.tool_ids);
+            remember_thinking(&self.ctx.cache, &self.thinking, &self.tool_ids);
         }
         self.done = true;
     }

@@ -123,7 +123,7 @@ pub fn adapt_request(ctx: &RequestCtx<'_>) -> Result<Built, ApiError> {
             }
         }
     }
-    body.insert("messages".into(), messages(client, thinking));
+    body.insert("messages".into(), messages(client, thinking, ctx.cache));
     Ok(built)
 }
 
@@ -152,7 +152,7 @@ fn refuse_unsupported(client: &Map<String, Value>) -> Result<(), ApiError> {
 
 /// The conversation with DeepSeek's message keys, text-only part arrays as plain strings, and
 /// each assistant tool-call turn's reasoning restored.
-fn messages(client: &Map<String, Value>, thinking: bool) -> Value {
+fn messages(client: &Map<String, Value>, thinking: bool, cache: &ReasoningCache) -> Value {
     let Some(list) = client.get("messages").and_then(Value::as_array) else {
         return Value::Array(Vec::new());
     };
@@ -168,7 +168,7 @@ fn messages(client: &Map<String, Value>, thinking: bool) -> Value {
                 if let Some(text) = text {
                     fields.insert("content".into(), Value::from(text));
                 }
-                restore_reasoning(fields, thinking);
+                restore_reasoning(fields, thinking, cache);
             }
             m
         })
@@ -177,7 +177,7 @@ fn messages(client: &Map<String, Value>, thinking: bool) -> Value {
 }
 
 /// Puts back the `reasoning_content` of an assistant tool-call turn that came without it.
-fn restore_reasoning(message: &mut Map<String, Value>, thinking: bool) {
+fn restore_reasoning(message: &mut Map<String, Value>, thinking: bool, cache: &ReasoningCache) {
     if message.get("role").and_then(Value::as_str) != Some("assistant") {
         return;
     }
@@ -195,7 +195,7 @@ fn restore_reasoning(message: &mut Map<String, Value>, thinking: bool) {
     let cached = calls
         .iter()
         .filter_map(|c| c.get("id").and_then(Value::as_str))
-        .find_map(|id| ReasoningCache::global().get(&cache_key(id)));
+        .find_map(|id| cache.get(&cache_key(id)));
     match cached {
         Some(reasoning) => {
             message.insert("reasoning_content".into(), reasoning);

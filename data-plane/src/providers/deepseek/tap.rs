@@ -55,15 +55,15 @@ fn insufficient_resources() -> UpstreamError {
     }
 }
 
-fn store(ids: &[String], reasoning: &str) {
+fn store(cache: &ReasoningCache, ids: &[String], reasoning: &str) {
     if reasoning.is_empty() {
         return;
     }
-    ReasoningCache::global().put_many(ids.iter().map(|id| cache_key(id)), Value::from(reasoning));
+    cache.put_many(ids.iter().map(|id| cache_key(id)), Value::from(reasoning));
 }
 
 /// Reads a non-streaming answer (already known to be a chat completion).
-pub fn observe_response(body: &[u8]) -> Result<(), UpstreamError> {
+pub fn observe_response(body: &[u8], cache: &ReasoningCache) -> Result<(), UpstreamError> {
     let Ok(answer) = serde_json::from_slice::<Answer<'_>>(body) else {
         return Ok(());
     };
@@ -80,7 +80,11 @@ pub fn observe_response(body: &[u8]) -> Result<(), UpstreamError> {
             .into_iter()
             .filter_map(|c| c.id.map(Cow::into_owned))
             .collect();
-        store(&ids, message.reasoning_content.as_deref().unwrap_or(""));
+        store(
+            cache,
+            &ids,
+            message.reasoning_content.as_deref().unwrap_or(""),
+        );
     }
     Ok(())
 }
@@ -103,7 +107,7 @@ pub struct ReasoningTap {
 
 impl ReasoningTap {
     /// Reads one chunk's JSON; `Err` when DeepSeek gave up for lack of resources.
-    pub fn observe(&mut self, data: &str) -> Result<(), UpstreamError> {
+    pub fn observe(&mut self, data: &str, cache: &ReasoningCache) -> Result<(), UpstreamError> {
         let Ok(chunk) = serde_json::from_str::<Answer<'_>>(data) else {
             return Ok(());
         };
@@ -130,7 +134,7 @@ impl ReasoningTap {
                     if let Some(at) = self.turns.iter().position(|t| t.index == choice.index) {
                         let turn = self.turns.swap_remove(at);
                         if !turn.overflow {
-                            store(&turn.ids, &turn.reasoning);
+                            store(cache, &turn.ids, &turn.reasoning);
                         }
                     }
                 }

@@ -26,6 +26,7 @@ pub(in crate::providers) struct Conversation {
 pub(in crate::providers) fn convert(
     messages: &[Value],
     model: &str,
+    cache: &ReasoningCache,
 ) -> Result<Conversation, ApiError> {
     let mut conversation = Conversation::default();
     let mut names: HashMap<&str, &str> = HashMap::new();
@@ -43,11 +44,11 @@ pub(in crate::providers) fn convert(
                 push(&mut conversation.contents, "user", parts);
             }
             "assistant" => {
-                let parts = assistant_parts(m, i, &mut names)?;
+                let parts = assistant_parts(m, i, &mut names, cache)?;
                 push(&mut conversation.contents, "model", parts);
             }
             "tool" | "function" => {
-                let name = result_name(m, i, &names)?;
+                let name = result_name(m, i, &names, cache)?;
                 let text = texts(content, &format!("messages[{i}].content"), false)?.concat();
                 let part = json!({ "functionResponse": { "name": name, "response": { "content": text } } });
                 push(&mut conversation.contents, "user", vec![part]);
@@ -231,8 +232,8 @@ fn media_part(url: &str, param: &str) -> Result<Value, ApiError> {
 }
 
 /// A stored signature, or `None`.
-fn cached_signature(key: &str) -> Option<Value> {
-    ReasoningCache::global()
+fn cached_signature(cache: &ReasoningCache, key: &str) -> Option<Value> {
+    cache
         .get(key)
         .and_then(|v| v.get("signature").filter(|s| s.is_string()).cloned())
 }
@@ -241,12 +242,13 @@ fn assistant_parts<'a>(
     m: &'a Value,
     i: usize,
     names: &mut HashMap<&'a str, &'a str>,
+    cache: &ReasoningCache,
 ) -> Result<Vec<Value>, ApiError> {
     let mut parts = Vec::new();
     let text = texts(m.get("content"), &format!("messages[{i}].content"), true)?.concat();
     if !text.is_empty() {
         let mut part = json!({ "text": text });
-        if let Some(signature) = cached_signature(&text_key(&text_digest(&text))) {
+        if let Some(signature) = cached_signature(cache, &text_key(&text_digest(&text))) {
             part["thoughtSignature"] = signature;
         }
         parts.push(part);
@@ -282,7 +284,7 @@ fn assistant_parts<'a>(
             .pointer("/extra_content/google/thought_signature")
             .filter(|s| s.is_string())
             .cloned();
-        if let Some(signature) = sent.or_else(|| cached_signature(&call_key(id))) {
+        if let Some(signature) = sent.or_else(|| cached_signature(cache, &call_key(id))) {
             part["thoughtSignature"] = signature;
         }
         parts.push(part);
@@ -291,7 +293,12 @@ fn assistant_parts<'a>(
 }
 
 /// The function name a tool result answers.
-fn result_name(m: &Value, i: usize, names: &HashMap<&str, &str>) -> Result<String, ApiError> {
+fn result_name(
+    m: &Value,
+    i: usize,
+    names: &HashMap<&str, &str>,
+    cache: &ReasoningCache,
+) -> Result<String, ApiError> {
     if m["role"] == "function" {
         return m["name"].as_str().map(str::to_string).ok_or_else(|| {
             ApiError::invalid(
@@ -304,7 +311,7 @@ fn result_name(m: &Value, i: usize, names: &HashMap<&str, &str>) -> Result<Strin
     if let Some(name) = names.get(id) {
         return Ok((*name).to_string());
     }
-    ReasoningCache::global()
+    cache
         .get(&call_key(id))
         .and_then(|v| v["name"].as_str().map(str::to_string))
         .ok_or_else(|| {

@@ -72,8 +72,8 @@ pub(super) fn call_id(seed: &str, candidate: u32, n: u32) -> String {
 }
 
 /// Remembers a function call this adapter answered, for the next turn.
-pub(super) fn remember_call(id: &str, name: &str, signature: Option<&str>) {
-    ReasoningCache::global().put(
+pub(super) fn remember_call(cache: &ReasoningCache, id: &str, name: &str, signature: Option<&str>) {
+    cache.put(
         &call_key(id),
         json!({ "name": name, "signature": signature }),
     );

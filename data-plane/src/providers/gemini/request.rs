@@ -55,7 +55,7 @@ pub fn build_request(ctx: &RequestCtx<'_>) -> Result<UpstreamCall, ApiError> {
         .get("messages")
         .and_then(Value::as_array)
         .ok_or_else(|| ApiError::invalid("messages", "`messages` must be an array."))?;
-    let conversation = convert(messages, model)?;
+    let conversation = convert(messages, model, ctx.cache)?;
     let mut out = Map::new();
     out.insert("contents".into(), Value::Array(conversation.contents));
     if !conversation.system.is_empty() {

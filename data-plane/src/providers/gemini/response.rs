@@ -3,6 +3,8 @@
 //! synthesized ids, Vertex's streamed `partialArgs`, thought signatures), finish reasons, blocked
 //! prompts, and the non-streaming `chat.completion`.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -83,12 +85,15 @@ pub(in crate::providers) struct CandidateState {
     pub finished: bool,
     /// `parallel_tool_calls: false`: calls after the first are left out.
     one_call: bool,
+    /// Where calls and signatures are remembered for the next turn.
+    cache: Arc<ReasoningCache>,
 }
 
 impl CandidateState {
     /// The state of candidate `index` before its first part.
-    pub fn new(index: u32) -> Self {
+    pub fn new(index: u32, cache: Arc<ReasoningCache>) -> Self {
         CandidateState {
+            cache,
             index,
             calls: 0,
             pending: None,
@@ -102,10 +107,10 @@ impl CandidateState {
     }
 
     /// The state of candidate `index`, keeping only its first call if `one_call`.
-    pub fn shaped(index: u32, one_call: bool) -> Self {
+    pub fn shaped(index: u32, one_call: bool, cache: Arc<ReasoningCache>) -> Self {
         CandidateState {
             one_call,
-            ..CandidateState::new(index)
+            ..CandidateState::new(index, cache)
         }
     }
 
@@ -189,7 +194,12 @@ impl CandidateState {
         let index = self.calls;
         let id = call_id(seed, self.index, index);
         self.calls += 1;
-        remember_call(&id, &pending.name, pending.signature.as_deref());
+        remember_call(
+            &self.cache,
+            &id,
+            &pending.name,
+            pending.signature.as_deref(),
+        );
         delta.calls.push(ToolCall {
             index,
             id,
@@ -213,7 +223,8 @@ impl CandidateState {
             && self.text_len > 0
         {
             let digest = hex_digest(std::mem::take(&mut self.text));
-            ReasoningCache::global().put(&text_key(&digest), json!({ "signature": signature }));
+            self.cache
+                .put(&text_key(&digest), json!({ "signature": signature }));
         }
         finish_reason(reason, self.calls > 0)
     }
@@ -305,7 +316,7 @@ pub fn translate_shaped(
     }
     for (position, candidate) in response.candidates.into_iter().enumerate() {
         let index = candidate.index.unwrap_or(position as u32);
-        let mut state = CandidateState::shaped(index, shape.one_tool_call);
+        let mut state = CandidateState::shaped(index, shape.one_tool_call, ctx.cache.clone());
         let mut delta = Delta::default();
         let parts = candidate.content.map(|c| c.parts).unwrap_or_default();
         state.absorb(parts, &ctx.id, &mut delta)?;

@@ -134,8 +134,11 @@ impl GeminiStream {
                 "streamed more than {MAX_CANDIDATES} candidates"
             )));
         }
-        self.candidates
-            .push(CandidateState::shaped(index, self.shape.one_tool_call));
+        self.candidates.push(CandidateState::shaped(
+            index,
+            self.shape.one_tool_call,
+            self.ctx.cache.clone(),
+        ));
         Ok(self.candidates.len() - 1)
     }
 

@@ -125,7 +125,7 @@ struct Peek<'a> {
 pub fn translate_response(
     protocol: Protocol,
     body: &[u8],
-    _ctx: &ResponseCtx,
+    ctx: &ResponseCtx,
 ) -> Result<Translated, UpstreamError> {
     let trimmed = body.trim_ascii();
     let text = std::str::from_utf8(trimmed).map_err(|_| malformed())?;
@@ -139,7 +139,7 @@ pub fn translate_response(
     let usage = peek.usage.map(Usage::from);
     match protocol {
         Protocol::Mistral => return mistral::adapt_response(trimmed, usage),
-        Protocol::DeepSeek => deepseek::observe_response(trimmed)?,
+        Protocol::DeepSeek => deepseek::observe_response(trimmed, &ctx.cache)?,
         _ => {}
     }
     Ok(Translated {
@@ -240,7 +240,7 @@ impl StreamTranslator for OpenAiStream {
             self.usage = Some(Usage::from(u));
         }
         if self.protocol == Protocol::DeepSeek {
-            self.deepseek.observe(data)?;
+            self.deepseek.observe(data, &self.ctx.cache)?;
         }
         if usage_only {
             self.owed_usage_chunk = false;

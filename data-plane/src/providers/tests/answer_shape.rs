@@ -223,6 +223,7 @@ fn gemini_shape(parallel: Option<bool>) -> UpstreamCall {
         body: &body,
         model: "gemini-2.5-flash",
         stream: true,
+        cache: &crate::test_support::fixtures::cache(),
     };
     build(Protocol::Gemini, &ctx).unwrap()
 }

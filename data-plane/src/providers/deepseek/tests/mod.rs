@@ -10,7 +10,6 @@ use serde_json::{Value, json};
 
 use super::cache_key;
 use crate::error::UpstreamError;
-use crate::providers::reasoning_cache::ReasoningCache;
 use crate::providers::{Protocol, translate_response, upstream_error};
 use crate::test_support::conformance::{
     assert_splits, built, lines, sse_chunks, summarize, tokens, without_nulls,
@@ -114,7 +113,7 @@ fn tool_call_stream_keeps_its_reasoning_for_the_next_turn() {
     assert_eq!(s.finish, ["tool_calls"]);
     assert_eq!(s.usage, Some((339, 83, 422, 320, 39)));
     assert_eq!(
-        ReasoningCache::global().get(&cache_key(&call.id)),
+        crate::test_support::fixtures::cache().get(&cache_key(&call.id)),
         Some(Value::from(s.reasoning.clone()))
     );
     // The next turn, as an OpenAI client sends it, gets the reasoning back.
@@ -171,7 +170,7 @@ fn tool_call_answer_keeps_its_reasoning() {
     let message = &answer["choices"][0]["message"];
     let id = message["tool_calls"][0]["id"].as_str().unwrap();
     assert_eq!(
-        ReasoningCache::global().get(&cache_key(id)),
+        crate::test_support::fixtures::cache().get(&cache_key(id)),
         Some(message["reasoning_content"].clone())
     );
 }

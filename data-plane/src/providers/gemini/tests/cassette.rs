@@ -126,6 +126,7 @@ fn assert_equivalent(interaction: &Interaction, body: &Map<String, Value>) -> Va
         body,
         model,
         stream,
+        cache: &crate::test_support::fixtures::cache(),
     })
     .unwrap();
     assert_eq!(

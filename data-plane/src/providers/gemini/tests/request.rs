@@ -22,6 +22,7 @@ pub(in crate::providers) fn build_for(
         body: &body,
         model,
         stream,
+        cache: &crate::test_support::fixtures::cache(),
     })?;
     assert!(call.headers.is_empty());
     Ok((
