@@ -1,0 +1,71 @@
+//! A whole OpenAI-protocol answer: checked to be a JSON object and passed through, its usage read.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use crate::error::UpstreamError;
+use crate::providers::{Protocol, ResponseCtx, Translated, deepseek, mistral};
+use crate::telemetry::usage::{OpenAiUsage, Usage};
+
+#[derive(Deserialize)]
+pub(super) struct Peek<'a> {
+    #[serde(default)]
+    pub(super) choices: Option<Vec<IgnoredAny>>,
+    #[serde(default)]
+    pub(super) usage: Option<OpenAiUsage>,
+    #[serde(default)]
+    pub(super) error: Option<IgnoredAny>,
+    /// `"error"` on Mistral's flat error objects.
+    #[serde(borrow, default)]
+    pub(super) object: Option<Cow<'a, str>>,
+}
+
+/// Checks the answer is a JSON object and reads its usage; the bytes go to the client unchanged.
+/// The body must be UTF-8 (JSON text is, RFC 8259 §8.1): parsing into [`Peek`] skips the strings
+/// it ignores without looking at their bytes, so it would pass anything inside them through.
+pub fn translate_response(
+    protocol: Protocol,
+    body: &[u8],
+    ctx: &ResponseCtx,
+) -> Result<Translated, UpstreamError> {
+    let trimmed = body.trim_ascii();
+    let text = std::str::from_utf8(trimmed).map_err(|_| malformed())?;
+    let peek: Peek = match trimmed.first() {
+        Some(b'{') => serde_json::from_str(text).map_err(|_| malformed())?,
+        _ => return Err(malformed()),
+    };
+    if peek.choices.is_none() {
+        return Err(malformed());
+    }
+    let usage = peek.usage.map(Usage::from);
+    match protocol {
+        Protocol::Mistral => return mistral::adapt_response(trimmed, usage),
+        Protocol::DeepSeek => deepseek::observe_response(trimmed, &ctx.cache)?,
+        _ => {}
+    }
+    Ok(Translated {
+        body: trimmed.to_vec(),
+        usage,
+    })
+}
+
+/// The OpenAI passthrough of an owned answer: checked and read like [`translate_response`], then
+/// returned without copying.
+pub fn pass_through(body: Vec<u8>) -> Result<Translated, UpstreamError> {
+    let trimmed = body.trim_ascii();
+    if trimmed.first() != Some(&b'{') {
+        return Err(malformed());
+    }
+    let peek: Peek = serde_json::from_slice(trimmed).map_err(|_| malformed())?;
+    if peek.choices.is_none() {
+        return Err(malformed());
+    }
+    let usage = peek.usage.map(Usage::from);
+    Ok(Translated { body, usage })
+}
+
+fn malformed() -> UpstreamError {
+    UpstreamError::Malformed("answered with something that is not a chat completion".into())
+}
