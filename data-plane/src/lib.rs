@@ -80,6 +80,7 @@ pub mod hot_path {
     }
     pub use crate::signals::Signals;
     pub use crate::snapshot::runtime::KeyRt;
+    pub use crate::telemetry::usage::Usage;
     pub use crate::upstream::clients::ClientCache;
     pub use crate::upstream::extensions::Extensions;
     pub use crate::upstream::relay::{translate_bytes, translate_close};

@@ -218,7 +218,7 @@ pub struct Replay {
     pub chunks: Vec<String>,
     /// `Ok(())`: `[DONE]`; `Err`: the in-band error the stream ended with.
     pub end: Result<(), String>,
-    pub usage: Option<tokenrouter_data_plane::usage::Usage>,
+    pub usage: Option<tokenrouter_data_plane::hot_path::Usage>,
 }
 
 /// Relays `pieces` (successive upstream reads) through a fresh translator as the relay does.
