@@ -186,7 +186,10 @@ pub fn decode(pieces: &[&[u8]], limit: usize) -> Result<Decoded, String> {
 /// `sse_decoder`: any split of the bytes gives the same events, error and line count as the whole;
 /// buffering stays within the event limit (checked with the real limit and with [`SMALL_LIMIT`]).
 pub fn sse_decoder(data: &[u8], split_seed: u64) -> Verdict {
-    for limit in [tokenrouter_data_plane::hot_path::sse::MAX_EVENT_BYTES, SMALL_LIMIT] {
+    for limit in [
+        tokenrouter_data_plane::hot_path::sse::MAX_EVENT_BYTES,
+        SMALL_LIMIT,
+    ] {
         let whole = decode(&[data], limit)?;
         for (how, cuts) in splittings(data, split_seed) {
             let split = decode(&pieces(data, &cuts), limit)?;
