@@ -12,7 +12,6 @@ mod record;
 mod tests;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::http::HeaderValue;
 use axum::response::Response;
@@ -38,7 +37,6 @@ pub struct Job<'a> {
     pub request_id: &'a str,
     pub request: &'a ChatRequest,
     pub plan: &'a Plan,
-    pub started: Instant,
 }
 
 /// Admits the request and runs its plan. On `Err` the caller closes `record` with the error's
@@ -50,7 +48,6 @@ pub async fn execute(job: Job<'_>, record: &mut RequestRecord) -> Result<Respons
         request_id,
         request,
         plan,
-        started,
     } = job;
     record.accounting.routing_mode = plan.routing.mode.clone();
     let user = request.body.get("user").and_then(|u| u.as_str());
@@ -72,7 +69,7 @@ pub async fn execute(job: Job<'_>, record: &mut RequestRecord) -> Result<Respons
         state,
         request,
         routing: &routing,
-        started,
+        started: record.started(),
     };
     let base = &*record;
     let run = |index: usize| {

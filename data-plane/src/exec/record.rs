@@ -54,6 +54,11 @@ impl RequestRecord {
         }
     }
 
+    /// When the request arrived.
+    pub(super) fn started(&self) -> Instant {
+        self.started
+    }
+
     pub(super) fn hold(&mut self, reservation: Option<Arc<Reservation>>) {
         self.reservation = reservation;
     }

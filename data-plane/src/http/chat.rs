@@ -72,7 +72,6 @@ async fn handle(
         request_id,
         request: &request,
         plan: &plan,
-        started: authed.started,
     };
     exec::execute(job, record).await
 }

@@ -112,13 +112,6 @@ pub struct Reservation {
     settled: AtomicBool,
 }
 
-impl Reservation {
-    /// What admission reserved.
-    pub fn reserved(&self) -> Demand {
-        self.reserved
-    }
-}
-
 /// The outcome of admission for a request that may proceed.
 #[derive(Debug, Default)]
 pub struct Admission {
