@@ -1,15 +1,28 @@
 //! The execution paths in process (`app(state).oneshot(...)` against simulators): fallback after a
 //! failure, hedging, credential cool-downs, and one usage record per request whatever its attempts.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
 use tokenrouter_simulators::Fault;
 
 use http_body_util::BodyExt;
-use tokenrouter_simulators::{Protocol, SimConfig};
+use tokenrouter_simulators::{Protocol, SimConfig, Simulator};
 
+use crate::state::DataPlaneState;
 use crate::test_support::app::{Config, chat, requests_total, send, usage_records};
+
+/// Provider `primary` (model `m`) falling back to `backup` (model `b`) under rule `r`.
+async fn fallback_pair() -> (Arc<DataPlaneState>, Simulator, Simulator) {
+    let mut config = Config::default();
+    let primary = config.provider("primary", &["m"]).await;
+    let backup = config.provider("backup", &["b"]).await;
+    config.rule("r", ("primary", "m"), &[("backup", "b")], |p| {
+        p.backoff_base_ms = 1;
+    });
+    (config.start(), primary, backup)
+}
 
 fn ask(model: &str, stream: bool) -> serde_json::Value {
     json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]})
@@ -17,13 +30,7 @@ fn ask(model: &str, stream: bool) -> serde_json::Value {
 
 #[tokio::test]
 async fn a_failed_attempt_falls_back_and_the_request_is_one_record() {
-    let mut config = Config::default();
-    let primary = config.provider("primary", &["m"]).await;
-    let _backup = config.provider("backup", &["b"]).await;
-    config.rule("r", ("primary", "m"), &[("backup", "b")], |p| {
-        p.backoff_base_ms = 1;
-    });
-    let state = config.start();
+    let (state, primary, _backup) = fallback_pair().await;
     for stream in [false, true] {
         primary.push_fault(Fault::Status {
             status: 503,
@@ -50,13 +57,7 @@ async fn a_failed_attempt_falls_back_and_the_request_is_one_record() {
 
 #[tokio::test]
 async fn every_attempt_failing_is_one_failed_record_naming_the_last() {
-    let mut config = Config::default();
-    let primary = config.provider("primary", &["m"]).await;
-    let backup = config.provider("backup", &["b"]).await;
-    config.rule("r", ("primary", "m"), &[("backup", "b")], |p| {
-        p.backoff_base_ms = 1;
-    });
-    let state = config.start();
+    let (state, primary, backup) = fallback_pair().await;
     for sim in [&primary, &backup] {
         sim.push_fault(Fault::Status {
             status: 500,
@@ -116,13 +117,7 @@ async fn a_hedge_wins_over_a_silent_stream_and_the_loser_is_not_a_request() {
 /// provider at all (no backoff, no retry budget spent on it) and goes straight to the fallback.
 #[tokio::test]
 async fn a_rate_limited_credential_rests_for_its_retry_after() {
-    let mut config = Config::default();
-    let primary = config.provider("primary", &["m"]).await;
-    let backup = config.provider("backup", &["b"]).await;
-    config.rule("r", ("primary", "m"), &[("backup", "b")], |p| {
-        p.backoff_base_ms = 1;
-    });
-    let state = config.start();
+    let (state, primary, backup) = fallback_pair().await;
     primary.push_fault(Fault::Status {
         status: 429,
         retry_after_secs: Some(60),

@@ -10,7 +10,9 @@ use tokenrouter_simulators::{Fault, Protocol, SimConfig, Simulator};
 use tokenrouter_tests::{Backend, DataPlaneHandle, chat, data_plane_config};
 
 use crate::routing::provider_for;
-use crate::setup::{KEY, Stack, add_provider_full, add_simulated_provider, stack, user_message};
+use crate::setup::{
+    KEY, Stack, add_provider_full, add_simulated_provider, stack, usage_once, user_message,
+};
 
 #[tokio::test]
 async fn a_failing_provider_opens_its_breaker_and_stops_receiving_traffic() {
@@ -160,11 +162,13 @@ async fn timeouts_move_on_before_the_first_byte_and_end_streams_after_it() {
     assert!(started.elapsed() < Duration::from_secs(2));
 }
 
-#[tokio::test]
-async fn hedging_starts_the_next_candidate_and_cancels_the_slow_one() {
+/// Model `h` routed to provider `slow` (model `x`) under a policy that hedges to `quick` (model
+/// `y`) after `hedge_after_ms`; a data plane serving it. Returns what must stay alive: the stack,
+/// the simulators (`slow`, `quick`) and the data plane.
+async fn hedged(hedge_after_ms: u32) -> (Stack, Simulator, Simulator, DataPlaneHandle) {
     let stack = stack(Backend::Sqlite).await.unwrap();
     let (slow, _) = add_simulated_provider(&stack.cp, "slow", &["x"]).await;
-    let (_quick, _) = add_simulated_provider(&stack.cp, "quick", &["y"]).await;
+    let (quick, _) = add_simulated_provider(&stack.cp, "quick", &["y"]).await;
     let mut admin = stack.cp.admin().await;
     let policy = FallbackPolicy {
         name: "hedge".into(),
@@ -172,7 +176,7 @@ async fn hedging_starts_the_next_candidate_and_cancels_the_slow_one() {
             provider: "quick".into(),
             model: "y".into(),
         }],
-        hedge_after_ms: 150,
+        hedge_after_ms,
         ..Default::default()
     };
     admin
@@ -201,6 +205,12 @@ async fn hedging_starts_the_next_candidate_and_cancels_the_slow_one() {
         .version;
     let dp = DataPlaneHandle::start(data_plane_config("dp"), &stack.cp.url(), None).await;
     dp.wait_for_version(version).await;
+    (stack, slow, quick, dp)
+}
+
+#[tokio::test]
+async fn hedging_starts_the_next_candidate_and_cancels_the_slow_one() {
+    let (_stack, slow, _quick, dp) = hedged(150).await;
     slow.push_fault(Fault::DelayFirstByte(Duration::from_secs(5)));
     let started = Instant::now();
     let http = reqwest::Client::new();
@@ -231,45 +241,8 @@ async fn hedging_starts_the_next_candidate_and_cancels_the_slow_one() {
 /// not requests: no usage record and no `requests_total` for the slow provider.
 #[tokio::test]
 async fn a_hedged_request_is_one_usage_record_whoever_wins() {
-    let stack = stack(Backend::Sqlite).await.unwrap();
-    let (slow, _) = add_simulated_provider(&stack.cp, "slow", &["x"]).await;
-    let (_quick, _) = add_simulated_provider(&stack.cp, "quick", &["y"]).await;
+    let (stack, slow, _quick, dp) = hedged(100).await;
     let mut admin = stack.cp.admin().await;
-    let policy = FallbackPolicy {
-        name: "hedge".into(),
-        chain: vec![FallbackTarget {
-            provider: "quick".into(),
-            model: "y".into(),
-        }],
-        hedge_after_ms: 100,
-        ..Default::default()
-    };
-    admin
-        .create_fallback_policy(FallbackPolicyWrite {
-            policy: Some(policy),
-            expected_version: 0,
-        })
-        .await
-        .unwrap();
-    let rule = RoutingRule {
-        name: "h".into(),
-        match_model: "h".into(),
-        target_provider: "slow".into(),
-        target_model: "x".into(),
-        fallback_policy: "hedge".into(),
-        ..Default::default()
-    };
-    let version = admin
-        .create_routing_rule(RoutingRuleWrite {
-            rule: Some(rule),
-            expected_version: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .version;
-    let dp = DataPlaneHandle::start(data_plane_config("dp"), &stack.cp.url(), None).await;
-    dp.wait_for_version(version).await;
     let http = reqwest::Client::new();
     for _ in 0..2 {
         // Headers at once, then nothing: the slow attempt is waiting for its first token.
@@ -289,33 +262,10 @@ async fn a_hedged_request_is_one_usage_record_whoever_wins() {
         "both slow attempts are cancelled",
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let report = loop {
-        let report = admin
-            .get_usage(UsageQuery {
-                group_by: "provider".into(),
-                recent: 10,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        if report.recent.len() >= 2 {
-            // Anything recorded late (a loser's drop) has had time to arrive too.
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            break admin
-                .get_usage(UsageQuery {
-                    group_by: "provider".into(),
-                    recent: 10,
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .into_inner();
-        }
-        assert!(Instant::now() < deadline, "usage never arrived: {report:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    usage_once(&mut admin, "provider", 2).await;
+    // Anything recorded late (a loser's drop) has had time to arrive too.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let report = usage_once(&mut admin, "provider", 2).await;
     let by_provider: Vec<_> = report
         .rows
         .iter()

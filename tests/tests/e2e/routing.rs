@@ -9,7 +9,7 @@ use tokenrouter_proto::v1::*;
 use tokenrouter_simulators::{Protocol, SimConfig, Simulator};
 use tokenrouter_tests::{Backend, DataPlaneHandle, chat, data_plane_config};
 
-use crate::setup::{KEY, Stack, add_provider_full, stack, user_message};
+use crate::setup::{KEY, Stack, add_provider_full, stack, usage_once, user_message};
 
 fn entry(name: &str, price: f64, quality: u32, caps: &[&str]) -> ModelEntry {
     ModelEntry {
@@ -359,23 +359,7 @@ async fn usage_reaches_the_control_plane_with_metadata_cost_and_failures() {
     assert_eq!(status, 404);
 
     let mut admin = stack.cp.admin().await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let report = loop {
-        let report = admin
-            .get_usage(UsageQuery {
-                group_by: "requested_model".into(),
-                recent: 10,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        if report.recent.len() >= 3 {
-            break report;
-        }
-        assert!(Instant::now() < deadline, "usage never arrived: {report:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let report = usage_once(&mut admin, "requested_model", 3).await;
     let billed = report
         .recent
         .iter()

@@ -4,11 +4,15 @@
 use std::path::Path;
 use std::time::Duration;
 
-use tokenrouter_proto::v1::{ApiKeyCreate, Credential, CredentialWrite, Provider, ProviderWrite};
+use tokenrouter_proto::v1::admin_client::AdminClient;
+use tokenrouter_proto::v1::{
+    ApiKeyCreate, Credential, CredentialWrite, Provider, ProviderWrite, UsageQuery, UsageReport,
+};
 use tokenrouter_simulators::{Fault, Protocol, SimConfig, Simulator};
 use tokenrouter_tests::{
     Backend, ControlPlaneHandle, DataPlaneHandle, data_plane_config, fresh_store,
 };
+use tonic::transport::Channel;
 
 pub const KEY: &str = "sk-test-client-key";
 
@@ -126,6 +130,35 @@ pub async fn add_provider_full(
         .into_inner()
         .version;
     (sim, version)
+}
+
+/// The control plane's usage report grouped by `group_by`, once it holds at least `records`
+/// recent records (usage arrives asynchronously); fails after 10 s.
+pub async fn usage_once(
+    admin: &mut AdminClient<Channel>,
+    group_by: &str,
+    records: usize,
+) -> UsageReport {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let report = admin
+            .get_usage(UsageQuery {
+                group_by: group_by.into(),
+                recent: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if report.recent.len() >= records {
+            return report;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "usage never arrived: {report:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 pub fn user_message(text: &str) -> serde_json::Value {
