@@ -82,13 +82,9 @@ pub(super) async fn run(
     // A stream's first-token timer starts when the request is sent: a provider that is slow to
     // even answer with headers is as late as one that answers and then says nothing.
     let sent_at = Instant::now();
-    let response = match send(attempt, credential, call, &ext.request_id, request.stream).await {
-        Ok(r) => r,
-        Err(e) => {
-            target.failed(state, &e);
-            return Err(e.into());
-        }
-    };
+    let response = send(attempt, credential, call, &ext.request_id, request.stream)
+        .await
+        .map_err(|e| target.failed(state, e))?;
     target.headroom(state, response.headers());
     let answer = Answer {
         shared,
@@ -208,13 +204,7 @@ impl Answer<'_> {
             providers::translate_shaped(attempt.provider.protocol, bytes, ctx, shape)
         }
         .await;
-        let translated = match translated {
-            Ok(t) => t,
-            Err(e) => {
-                target.failed(state, &e);
-                return Err(e.into());
-            }
-        };
+        let translated = translated.map_err(|e| target.failed(state, e))?;
         let cost = target.cost(translated.usage.as_ref());
         let mut extra = String::with_capacity(shared.routing.len() + 40);
         extra.push_str("\"routing\":");
@@ -279,13 +269,7 @@ impl Answer<'_> {
             on_finish,
         )
         .await;
-        let relay = match opened {
-            Ok(relay) => relay,
-            Err(e) => {
-                self.target.failed(state, &e);
-                return Err(e.into());
-            }
-        };
+        let relay = opened.map_err(|e| self.target.failed(state, e))?;
         if let Ok(mut t) = ttft.lock() {
             *t = Some(sent_at.elapsed());
         }

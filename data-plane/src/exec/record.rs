@@ -123,10 +123,10 @@ impl Target {
         }
     }
 
-    /// A failed attempt: 429s cool the credential down, outages count against the breaker,
-    /// refusals of the request itself count for nothing.
-    pub(super) fn failed(&self, state: &DataPlaneState, e: &UpstreamError) {
-        match e {
+    /// A failed attempt, handed back: 429s cool the credential down, outages count against the
+    /// breaker, refusals of the request itself count for nothing.
+    pub(super) fn failed(&self, state: &DataPlaneState, e: UpstreamError) -> UpstreamError {
+        match &e {
             UpstreamError::Status {
                 status: 429,
                 retry_after,
@@ -142,6 +142,7 @@ impl Target {
                 state.signals.error(&self.aggregate);
             }
         }
+        e
     }
 
     /// What an answer costs at the model's catalog prices (unknown model: not priced).
