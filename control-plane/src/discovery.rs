@@ -9,13 +9,16 @@ use tokenrouter_proto::v1::{
     AckRequest, AckResponse, Snapshot, UsageBatch, WatchRequest, WatchResponse,
 };
 
-/// Most usage records one report may carry.
-const MAX_USAGE_BATCH: usize = 5000;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::state::ControlPlane;
+
+/// Most usage records one report may carry.
+const MAX_USAGE_BATCH: usize = 5000;
+/// Why a control plane without its store pushes nothing.
+const LOST_STORE: &str = "this control plane cannot reach its store; try another";
 
 /// Serves `tokenrouter.v1.Discovery` over a [`ControlPlane`].
 #[derive(Debug, Clone)]
@@ -50,6 +53,10 @@ impl Discovery for DiscoveryService {
         if *closing.borrow() {
             return Err(Status::unavailable("the control plane is shutting down"));
         }
+        let mut health = cp.health();
+        if !*health.borrow() {
+            return Err(Status::unavailable(LOST_STORE));
+        }
         let mut updates = cp.subscribe();
         let stream_no = cp.data_planes.connected(&req.node_id, req.serving_version);
         tracing::info!(node = %req.node_id, serving = req.serving_version, "data plane connected");
@@ -65,10 +72,16 @@ impl Discovery for DiscoveryService {
                 if tx.send(Ok(message)).await.is_err() {
                     break;
                 }
-                tokio::select! {
-                    changed = updates.changed() => if changed.is_err() { break },
+                let store_lost = tokio::select! {
+                    changed = updates.changed() => if changed.is_err() { break } else { false },
                     () = tx.closed() => break,
                     _ = closing.wait_for(|c| *c) => break,
+                    // What this copy holds may be stale now: send the data plane to another.
+                    _ = health.wait_for(|h| !*h) => true,
+                };
+                if store_lost {
+                    let _ = tx.send(Err(Status::unavailable(LOST_STORE))).await;
+                    break;
                 }
             }
             cp.data_planes.disconnected(&req.node_id, stream_no);

@@ -65,7 +65,34 @@ fn reflection_failed(e: tonic_reflection::server::Error) -> tonic_reflection::se
     e
 }
 
-/// Serves both gRPC services and server reflection (v1 and v1alpha) on `listener` until `shutdown` completes.
+/// Keeps `grpc.health.v1` in step with the store's health: the whole server (`""`) and each of
+/// TokenRouter's services are SERVING while the store answers and NOT_SERVING while it does not.
+async fn report_health(
+    mut healthy: tokio::sync::watch::Receiver<bool>,
+    reporter: tonic_health::server::HealthReporter,
+) {
+    use tonic::server::NamedService;
+    use tonic_health::ServingStatus;
+    loop {
+        let status = if *healthy.borrow_and_update() {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        for service in [
+            "",
+            <AdminServer<AdminService> as NamedService>::NAME,
+            <DiscoveryServer<DiscoveryService> as NamedService>::NAME,
+        ] {
+            reporter.set_service_status(service, status).await;
+        }
+        if healthy.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Serves both gRPC services, `grpc.health.v1` and server reflection (v1 and v1alpha) on `listener` until `shutdown` completes.
 /// With `admin_token` set, Admin and Discovery calls must carry it as a bearer token.
 pub async fn serve(
     listener: TcpListener,
@@ -88,7 +115,11 @@ pub async fn serve(
         shutdown.await;
         let _ = closing_tx.send(true);
     };
+    let (health, health_service) = tonic_health::server::health_reporter();
+    tokio::spawn(report_health(cp.health(), health));
     let mut router = tonic::transport::Server::builder()
+        // Unauthenticated, like any probe endpoint: it says SERVING or NOT_SERVING and nothing else.
+        .add_service(health_service)
         .add_service(AdminServer::with_interceptor(
             AdminService::new(cp.clone()),
             move |r| admin_check.check(r),

@@ -13,8 +13,12 @@ use crate::registry::Registry;
 use crate::resources::{Resource, snapshot_from_rows};
 use crate::store::{Change, Store, StoreError};
 
-/// How often a control plane checks the store for commits made by its peers.
+/// How often a control plane checks the store for commits made by its peers, when the store
+/// cannot announce them.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// How often it checks when the store announces commits (`LISTEN/NOTIFY`): a safety net for a
+/// notification lost while the listening connection was re-opened, and the store health probe.
+const SAFETY_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// How many times a write is re-applied when a peer commits first.
 const WRITE_RETRIES: usize = 3;
 
@@ -24,6 +28,8 @@ pub struct ControlPlane {
     key: MasterKey,
     write_lock: Mutex<()>,
     current: watch::Sender<Arc<Snapshot>>,
+    /// Whether the store answered the last probe; a control plane that lost it stops pushing.
+    healthy: watch::Sender<bool>,
     pub(crate) data_planes: Registry,
 }
 
@@ -49,6 +55,7 @@ impl ControlPlane {
             key,
             write_lock: Mutex::new(()),
             current,
+            healthy: watch::Sender::new(true),
             data_planes: Registry::default(),
         });
         tokio::spawn(poll_store(Arc::downgrade(&cp)));
@@ -63,6 +70,25 @@ impl ControlPlane {
     /// A receiver that sees every newly published snapshot.
     pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
         self.current.subscribe()
+    }
+
+    /// Whether the store answers: `false` from the first failed probe until one succeeds again.
+    pub fn health(&self) -> watch::Receiver<bool> {
+        self.healthy.subscribe()
+    }
+
+    /// Records a probe's outcome, logging only the transitions.
+    fn set_healthy(&self, healthy: bool, error: Option<&ControlPlaneError>) {
+        let changed = self
+            .healthy
+            .send_if_modified(|h| std::mem::replace(h, healthy) != healthy);
+        match (changed, healthy, error) {
+            (true, false, Some(e)) => {
+                tracing::error!(error = %e, "lost the store: reporting NOT_SERVING and pushing nothing until it is back")
+            }
+            (true, true, _) => tracing::info!("the store answers again; serving"),
+            _ => {}
+        }
     }
 
     /// Reloads from the store if a peer committed; returns whether a new snapshot was published.
@@ -231,15 +257,42 @@ async fn load(store: &dyn Store, key: &MasterKey) -> Result<Snapshot, ControlPla
     Ok(snapshot)
 }
 
-/// Notices commits made by other control planes sharing the store; ends when the plane is dropped.
+/// Notices commits made by other control planes sharing the store (at once when the store
+/// announces them, else by polling) and probes the store's health; ends when the plane is dropped.
 async fn poll_store(cp: Weak<ControlPlane>) {
+    let Some(mut commits) = cp.upgrade().and_then(|cp| cp.store.commits()) else {
+        return poll_only(cp).await;
+    };
+    let mut interval = tokio::time::interval(SAFETY_POLL_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            changed = commits.changed() => if changed.is_err() { return poll_only(cp).await },
+        }
+        let Some(cp) = cp.upgrade() else { return };
+        probe(&cp).await;
+    }
+}
+
+async fn poll_only(cp: Weak<ControlPlane>) {
     let mut interval = tokio::time::interval(POLL_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
         let Some(cp) = cp.upgrade() else { return };
-        if let Err(e) = cp.refresh().await {
-            tracing::warn!(error = %e, "cannot read the store; serving the last snapshot");
+        probe(&cp).await;
+    }
+}
+
+async fn probe(cp: &ControlPlane) {
+    match cp.refresh().await {
+        Ok(_) => cp.set_healthy(true, None),
+        Err(e) => {
+            if *cp.healthy.borrow() {
+                tracing::warn!(error = %e, "cannot read the store; serving the last snapshot");
+            }
+            cp.set_healthy(false, Some(&e));
         }
     }
 }

@@ -83,6 +83,11 @@ pub trait Store: Send + Sync + 'static {
     fn usage(&self, query: UsageQuery) -> BoxFuture<'_, Result<UsageReport, StoreError>>;
     /// A short description for logs and `/status` (never includes passwords).
     fn describe(&self) -> String;
+    /// Versions other writers announce as they commit (PostgreSQL `NOTIFY`); `None` when the
+    /// backend cannot announce, and peers' commits are found by polling [`Store::head`] alone.
+    fn commits(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (or a bare path) or `postgres://...`.
@@ -292,6 +297,31 @@ pub(crate) mod contract {
         let every = store.usage(query("", "api_key", 0)).await.unwrap();
         assert_eq!(every.rows.len(), 3);
         assert_eq!(every.recent.len(), 5);
+    }
+
+    /// A batch delivered twice (a lost ACK, a replayed spool) is stored once; records without an
+    /// id (older data planes) are all kept.
+    pub async fn ignores_a_redelivered_record(store: &dyn Store) {
+        use tokenrouter_proto::v1::{UsageQuery, UsageRecord};
+        let record = |id: &str, cost: f64| UsageRecord {
+            request_id: "same-client-request-id".into(),
+            record_id: id.into(),
+            api_key: "k".into(),
+            unix_ms: 1000,
+            status: 200,
+            cost_usd: cost,
+            completed: true,
+            ..Default::default()
+        };
+        let batch: Vec<_> = (0..500).map(|i| record(&format!("rec{i}"), 0.5)).collect();
+        store.record_usage(batch.clone().into()).await.unwrap();
+        store.record_usage(batch.into()).await.unwrap();
+        let mut mixed = vec![record("rec7", 0.5), record("new", 1.0), record("new", 1.0)];
+        mixed.extend([record("", 2.0), record("", 2.0)]);
+        store.record_usage(mixed.into()).await.unwrap();
+        let report = store.usage(UsageQuery::default()).await.unwrap();
+        assert_eq!(report.rows[0].requests, 503);
+        assert!((report.rows[0].cost_usd - 255.0).abs() < 1e-9);
     }
 
     pub async fn refuses_a_stale_base(store: &dyn Store) {

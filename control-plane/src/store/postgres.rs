@@ -1,8 +1,14 @@
-//! The PostgreSQL store, for several control-plane copies sharing one database.
+//! The PostgreSQL store, for several control-plane copies sharing one database: a connection
+//! pool (`deadpool-postgres`) so usage batches and Admin calls run side by side, whole-batch usage
+//! inserts, and `LISTEN/NOTIFY` so every copy hears of a commit as it happens.
 
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use futures::StreamExt;
 use futures::future::BoxFuture;
-use tokio::sync::Mutex;
-use tokio_postgres::{Client, NoTls};
+use tokio::sync::watch;
+use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 use tokenrouter_proto::v1::{UsageQuery, UsageRecord, UsageReport, UsageRow};
 
@@ -14,13 +20,30 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE tokenrouter_resources (kind TEXT NOT NULL, name TEXT NOT NULL, body BYTEA NOT NULL, PRIMARY KEY (kind, name));",
     "USAGE",
     usage_sql::KEY_INDEX,
+    usage_sql::RECORD_ID,
 ];
 
-/// PostgreSQL-backed store over one connection, reconnected on demand after a failure.
+/// Connections the pool opens at most (usage batches from many data planes run in parallel).
+const POOL_SIZE: usize = 16;
+/// How long a call waits to connect (or for a free pooled connection) before it fails.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Longest pause between attempts to re-open the `LISTEN` connection.
+const LISTEN_RETRY_CAP: Duration = Duration::from_secs(5);
+
+/// PostgreSQL-backed store over a pool of connections, each re-opened on demand after a failure.
 pub struct PostgresStore {
     url: String,
-    schema: Option<String>,
-    client: Mutex<Option<Client>>,
+    pool: Pool,
+    /// The latest version another copy announced (`NOTIFY`), fed by the listening task.
+    commits: watch::Receiver<u64>,
+    channel: String,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
 }
 
 impl PostgresStore {
@@ -40,38 +63,117 @@ impl PostgresStore {
                 "schema names are lowercase letters, digits and '_'".into(),
             ));
         }
-        let store = PostgresStore {
-            url: url.to_string(),
-            schema: schema.map(str::to_string),
-            client: Mutex::new(None),
+        let mut config: tokio_postgres::Config = url.parse()?;
+        config.connect_timeout(CONNECT_TIMEOUT);
+        if let Some(schema) = schema {
+            let (client, connection) = config.connect(NoTls).await?;
+            let driver = tokio::spawn(connection);
+            client
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .await?;
+            drop(client);
+            let _ = driver.await;
+            let options = match config.get_options() {
+                Some(o) => format!("{o} -c search_path={schema}"),
+                None => format!("-c search_path={schema}"),
+            };
+            config.options(&options);
+        }
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(CONNECT_TIMEOUT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .build()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let channel = match schema {
+            Some(s) => format!("tokenrouter_commits_{s}"),
+            None => "tokenrouter_commits".to_string(),
         };
-        let mut guard = store.client.lock().await;
-        let client = store.client(&mut guard).await?;
-        migrate(client).await?;
-        drop(guard);
-        Ok(store)
+        {
+            let mut client = pool.get().await?;
+            migrate(&mut client).await?;
+        }
+        let (announce, commits) = watch::channel(0);
+        let listener = tokio::spawn(listen(config, channel.clone(), announce));
+        Ok(PostgresStore {
+            url: url.to_string(),
+            pool,
+            commits,
+            channel,
+            listener,
+        })
     }
 
-    /// The live client, connecting first if there is none or the last one broke.
-    async fn client<'a>(&self, slot: &'a mut Option<Client>) -> Result<&'a mut Client, StoreError> {
-        if slot.as_ref().is_none_or(Client::is_closed) {
-            let (client, connection) = tokio_postgres::connect(&self.url, NoTls).await?;
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::warn!(error = %e, "postgres connection ended");
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        Ok(self.pool.get().await?)
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        StoreError::Backend(format!("postgres: {e}"))
+    }
+}
+
+/// Holds a `LISTEN` connection open (re-opening it after any failure) and announces each version
+/// another copy commits. Notifications missed while it reconnects are found by the poll.
+async fn listen(config: tokio_postgres::Config, channel: String, announce: watch::Sender<u64>) {
+    let mut failures: u32 = 0;
+    loop {
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let (done_tx, done) = tokio::sync::oneshot::channel::<()>();
+                let tx = announce.clone();
+                let driver = tokio::spawn(async move {
+                    let mut messages =
+                        futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+                    while let Some(message) = messages.next().await {
+                        match message {
+                            Ok(AsyncMessage::Notification(n)) => {
+                                if let Ok(version) = n.payload().parse::<u64>() {
+                                    tx.send_if_modified(|v| {
+                                        let newer = version > *v;
+                                        if newer {
+                                            *v = version;
+                                        }
+                                        newer
+                                    });
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                tracing::warn!(error = %e, "postgres LISTEN connection failed");
+                                break;
+                            }
+                        }
+                    }
+                    let _ = done_tx.send(());
+                });
+                match client.batch_execute(&format!("LISTEN {channel}")).await {
+                    Ok(()) => {
+                        failures = 0;
+                        let _ = done.await;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot LISTEN for commits"),
                 }
-            });
-            if let Some(schema) = &self.schema {
-                client
-                    .batch_execute(&format!(
-                        "CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}"
-                    ))
-                    .await?;
+                drop(client);
+                driver.abort();
             }
-            *slot = Some(client);
+            Err(e) => tracing::debug!(error = %e, "cannot open the LISTEN connection"),
         }
-        slot.as_mut()
-            .ok_or_else(|| StoreError::Backend("no postgres connection".into()))
+        failures = failures.saturating_add(1);
+        let pause = Duration::from_millis(100)
+            .saturating_mul(1 << failures.min(6))
+            .min(LISTEN_RETRY_CAP);
+        tokio::time::sleep(pause).await;
     }
 }
 
@@ -126,8 +228,7 @@ fn describe_url(url: &str) -> String {
 impl Store for PostgresStore {
     fn load(&self) -> BoxFuture<'_, Result<Stored, StoreError>> {
         Box::pin(async move {
-            let mut guard = self.client.lock().await;
-            let client = self.client(&mut guard).await?;
+            let mut client = self.client().await?;
             let tx = client
                 .build_transaction()
                 .read_only(true)
@@ -164,8 +265,7 @@ impl Store for PostgresStore {
 
     fn head(&self) -> BoxFuture<'_, Result<(u64, String), StoreError>> {
         Box::pin(async move {
-            let mut guard = self.client.lock().await;
-            let client = self.client(&mut guard).await?;
+            let client = self.client().await?;
             let meta = client
                 .query_one(
                     "SELECT version, epoch FROM tokenrouter_meta WHERE id = 1",
@@ -182,8 +282,7 @@ impl Store for PostgresStore {
         changes: Vec<Change>,
     ) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(async move {
-            let mut guard = self.client.lock().await;
-            let client = self.client(&mut guard).await?;
+            let mut client = self.client().await?;
             let tx = client.transaction().await?;
             let current: i64 = tx
                 .query_one(
@@ -218,6 +317,12 @@ impl Store for PostgresStore {
                 &[&next],
             )
             .await?;
+            // Delivered to every listening copy when (and only if) the transaction commits.
+            tx.execute(
+                "SELECT pg_notify($1, $2)",
+                &[&self.channel, &next.to_string()],
+            )
+            .await?;
             tx.commit().await?;
             Ok(next as u64)
         })
@@ -228,52 +333,12 @@ impl Store for PostgresStore {
         records: std::sync::Arc<[UsageRecord]>,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            let mut guard = self.client.lock().await;
-            let client = self.client(&mut guard).await?;
-            let tx = client.transaction().await?;
-            let stmt = tx.prepare(&usage_sql::insert(|i| format!("${i}"))).await?;
-            for r in records.iter() {
-                let text = usage_sql::bounded(r);
-                let (prompt, completion, cached, reasoning) = (
-                    r.prompt_tokens as i64,
-                    r.completion_tokens as i64,
-                    r.cached_tokens as i64,
-                    r.reasoning_tokens as i64,
-                );
-                let (status, latency, ttft, attempts) = (
-                    r.status as i32,
-                    i64::from(r.latency_ms),
-                    i64::from(r.ttft_ms),
-                    r.attempts as i32,
-                );
-                tx.execute(
-                    &stmt,
-                    &[
-                        &text.request_id,
-                        &r.unix_ms,
-                        &text.api_key,
-                        &text.provider,
-                        &text.model,
-                        &text.requested_model,
-                        &status,
-                        &prompt,
-                        &completion,
-                        &cached,
-                        &reasoning,
-                        &r.cost_usd,
-                        &latency,
-                        &ttft,
-                        &r.stream,
-                        &r.completed,
-                        &text.routing_mode,
-                        &attempts,
-                        &text.user_id,
-                        &text.metadata_json,
-                    ],
-                )
+            let client = self.client().await?;
+            let columns = Columns::of(&records);
+            let stmt = client
+                .prepare_cached(&usage_sql::insert_arrays(&Columns::TYPES))
                 .await?;
-            }
-            tx.commit().await?;
+            client.execute(&stmt, &columns.params()).await?;
             Ok(())
         })
     }
@@ -286,8 +351,7 @@ impl Store for PostgresStore {
             let mut args: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
                 vec![&since, &until, &query.api_key];
             args.truncate(usage_sql::filter_params(keyed));
-            let mut guard = self.client.lock().await;
-            let client = self.client(&mut guard).await?;
+            let client = self.client().await?;
             let rows = client
                 .query(
                     &usage_sql::summary(group, keyed, |i| format!("${i}")),
@@ -333,6 +397,7 @@ impl Store for PostgresStore {
                     attempts: r.get::<_, i32>(17) as u32,
                     user_id: r.get(18),
                     metadata_json: r.get(19),
+                    record_id: r.get::<_, Option<String>>(20).unwrap_or_default(),
                 })
                 .collect();
             Ok(UsageReport { rows, recent })
@@ -341,6 +406,117 @@ impl Store for PostgresStore {
 
     fn describe(&self) -> String {
         describe_url(&self.url)
+    }
+
+    fn commits(&self) -> Option<watch::Receiver<u64>> {
+        Some(self.commits.clone())
+    }
+}
+
+/// A usage batch as one array per column, for [`usage_sql::insert_arrays`].
+struct Columns<'a> {
+    text: [Vec<&'a str>; 8],
+    record_id: Vec<Option<&'a str>>,
+    unix_ms: Vec<i64>,
+    status: Vec<i32>,
+    counts: [Vec<i64>; 6],
+    cost: Vec<f64>,
+    flags: [Vec<bool>; 2],
+    attempts: Vec<i32>,
+}
+
+impl<'a> Columns<'a> {
+    /// Element types in [`usage_sql::COLUMNS`] order.
+    const TYPES: [&'static str; 21] = [
+        "text", "int8", "text", "text", "text", "text", "int4", "int8", "int8", "int8", "int8",
+        "float8", "int8", "int8", "bool", "bool", "text", "int4", "text", "text", "text",
+    ];
+
+    fn of(records: &'a [UsageRecord]) -> Self {
+        let n = records.len();
+        let mut c = Columns {
+            text: std::array::from_fn(|_| Vec::with_capacity(n)),
+            record_id: Vec::with_capacity(n),
+            unix_ms: Vec::with_capacity(n),
+            status: Vec::with_capacity(n),
+            counts: std::array::from_fn(|_| Vec::with_capacity(n)),
+            cost: Vec::with_capacity(n),
+            flags: std::array::from_fn(|_| Vec::with_capacity(n)),
+            attempts: Vec::with_capacity(n),
+        };
+        for r in records {
+            let t = usage_sql::bounded(r);
+            for (column, value) in c.text.iter_mut().zip([
+                t.request_id,
+                t.api_key,
+                t.provider,
+                t.model,
+                t.requested_model,
+                t.routing_mode,
+                t.user_id,
+                t.metadata_json,
+            ]) {
+                column.push(value);
+            }
+            c.record_id.push(usage_sql::record_id(r));
+            c.unix_ms.push(r.unix_ms);
+            c.status.push(i32::try_from(r.status).unwrap_or(i32::MAX));
+            for (column, value) in c.counts.iter_mut().zip([
+                r.prompt_tokens,
+                r.completion_tokens,
+                r.cached_tokens,
+                r.reasoning_tokens,
+                u64::from(r.latency_ms),
+                u64::from(r.ttft_ms),
+            ]) {
+                column.push(i64::try_from(value).unwrap_or(i64::MAX));
+            }
+            c.cost.push(r.cost_usd);
+            c.flags[0].push(r.stream);
+            c.flags[1].push(r.completed);
+            c.attempts
+                .push(i32::try_from(r.attempts).unwrap_or(i32::MAX));
+        }
+        c
+    }
+
+    /// The parameters in [`usage_sql::COLUMNS`] order.
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 21] {
+        let [
+            request_id,
+            api_key,
+            provider,
+            model,
+            requested_model,
+            routing_mode,
+            user_id,
+            metadata,
+        ] = &self.text;
+        let [prompt, completion, cached, reasoning, latency, ttft] = &self.counts;
+        let [stream, completed] = &self.flags;
+        [
+            request_id,
+            &self.unix_ms,
+            api_key,
+            provider,
+            model,
+            requested_model,
+            &self.status,
+            prompt,
+            completion,
+            cached,
+            reasoning,
+            &self.cost,
+            latency,
+            ttft,
+            stream,
+            completed,
+            routing_mode,
+            &self.attempts,
+            user_id,
+            metadata,
+            &self.record_id,
+        ]
     }
 }
 
@@ -382,6 +558,47 @@ mod tests {
         super::super::contract::records_and_summarises_usage(&store).await;
         let Some(store) = fresh().await else { return };
         super::super::contract::filters_usage_by_key(&store).await;
+        let Some(store) = fresh().await else { return };
+        super::super::contract::ignores_a_redelivered_record(&store).await;
+    }
+
+    /// A commit through one copy is announced to another on the same database and schema.
+    #[tokio::test]
+    async fn announces_each_commit_to_the_other_copies() {
+        let Some(url) = test_url() else { return };
+        let schema = format!("tr_test_{}", uuid::Uuid::new_v4().simple());
+        let writer = PostgresStore::connect_in_schema(&url, Some(&schema))
+            .await
+            .unwrap();
+        let reader = PostgresStore::connect_in_schema(&url, Some(&schema))
+            .await
+            .unwrap();
+        let mut commits = reader.commits().unwrap();
+        // The listening connection opens in the background; commit until one is heard.
+        let heard = tokio::time::timeout(Duration::from_secs(10), async {
+            let mut version = 0;
+            loop {
+                version = writer.commit(version, vec![]).await.unwrap();
+                if tokio::time::timeout(Duration::from_millis(200), commits.changed())
+                    .await
+                    .is_ok()
+                {
+                    return (version, *commits.borrow());
+                }
+            }
+        })
+        .await
+        .expect("a NOTIFY within 10 s");
+        assert_eq!(heard.0, heard.1);
+        let started = std::time::Instant::now();
+        let next = writer.commit(heard.0, vec![]).await.unwrap();
+        commits.changed().await.unwrap();
+        assert_eq!(*commits.borrow(), next);
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE resources (kind TEXT NOT NULL, name TEXT NOT NULL, body BLOB NOT NULL, PRIMARY KEY (kind, name));",
     "USAGE",
     usage_sql::KEY_INDEX,
+    usage_sql::RECORD_ID,
 ];
 
 /// SQLite-backed store. Calls run on the blocking pool; one connection serialises them.
@@ -193,6 +194,7 @@ impl Store for SqliteStore {
                         r.attempts,
                         text.user_id,
                         text.metadata_json,
+                        usage_sql::record_id(r),
                     ])?;
                 }
             }
@@ -250,6 +252,7 @@ impl Store for SqliteStore {
                         attempts: r.get(17)?,
                         user_id: r.get(18)?,
                         metadata_json: r.get(19)?,
+                        record_id: r.get::<_, Option<String>>(20)?.unwrap_or_default(),
                     })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -285,6 +288,8 @@ mod tests {
         super::super::contract::records_and_summarises_usage(&usage).await;
         let usage = SqliteStore::open(&temp_path()).await.unwrap();
         super::super::contract::filters_usage_by_key(&usage).await;
+        let usage = SqliteStore::open(&temp_path()).await.unwrap();
+        super::super::contract::ignores_a_redelivered_record(&usage).await;
     }
 
     #[tokio::test]

@@ -8,8 +8,8 @@ use super::StoreError;
 /// Most recent records a query may ask for.
 pub const MAX_RECENT: u32 = 1000;
 
-/// Columns in insert order (matching [`values`]).
-pub const COLUMNS: [&str; 20] = [
+/// Columns in insert order.
+pub const COLUMNS: [&str; 21] = [
     "request_id",
     "unix_ms",
     "api_key",
@@ -30,7 +30,15 @@ pub const COLUMNS: [&str; 20] = [
     "attempts",
     "user_id",
     "metadata_json",
+    "record_id",
 ];
+
+/// Adds the records' unique ids (older rows keep NULL, which a unique index lets repeat).
+pub const RECORD_ID: &str = "ALTER TABLE tokenrouter_usage ADD COLUMN record_id TEXT;
+     CREATE UNIQUE INDEX tokenrouter_usage_record ON tokenrouter_usage (record_id)";
+
+/// What an insert does with a record the store already holds: nothing (delivery is idempotent).
+const IGNORE_DUPLICATES: &str = "ON CONFLICT (record_id) DO NOTHING";
 
 /// The DDL, with the backend's auto-increment key and float type.
 pub fn create_table(id_column: &str, float: &str) -> String {
@@ -45,14 +53,48 @@ pub fn create_table(id_column: &str, float: &str) -> String {
     )
 }
 
-/// `INSERT` for one row; `p(i)` renders placeholder `i` (1-based).
+/// `INSERT` for one row, skipping a record id already stored; `p(i)` renders placeholder `i`
+/// (1-based).
 pub fn insert(p: impl Fn(usize) -> String) -> String {
     let marks: Vec<String> = (1..=COLUMNS.len()).map(p).collect();
     format!(
-        "INSERT INTO tokenrouter_usage ({}) VALUES ({})",
+        "INSERT INTO tokenrouter_usage ({}) VALUES ({}) {IGNORE_DUPLICATES}",
         COLUMNS.join(", "),
         marks.join(", ")
     )
+}
+
+/// PostgreSQL's whole-batch `INSERT`: one array parameter per column (of the given element
+/// types), unnested into rows, so a batch of any size is one statement and one round trip.
+pub fn insert_arrays(types: &[&str; 21]) -> String {
+    let arrays: Vec<String> = types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("${}::{t}[]", i + 1))
+        .collect();
+    format!(
+        "INSERT INTO tokenrouter_usage ({}) SELECT * FROM unnest({}) {IGNORE_DUPLICATES}",
+        COLUMNS.join(", "),
+        arrays.join(", ")
+    )
+}
+
+/// The record id to store: `None` (NULL) for records from data planes that set none.
+pub fn record_id(r: &UsageRecord) -> Option<&str> {
+    let id = r.record_id.as_str();
+    (!id.is_empty()).then(|| cap(id, 64))
+}
+
+/// `s` cut to at most `n` bytes, on a character boundary.
+fn cap(s: &str, n: usize) -> &str {
+    if s.len() <= n {
+        return s;
+    }
+    let mut end = n;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// The grouping expression for a query, from a fixed list (never from the caller's text).
@@ -146,16 +188,6 @@ pub struct Bounded<'a> {
 
 /// The capped text of `r` (borrowed: nothing is copied).
 pub fn bounded(r: &UsageRecord) -> Bounded<'_> {
-    fn cap(s: &str, n: usize) -> &str {
-        if s.len() <= n {
-            return s;
-        }
-        let mut end = n;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        &s[..end]
-    }
     Bounded {
         request_id: cap(&r.request_id, 128),
         api_key: cap(&r.api_key, 64),

@@ -73,5 +73,6 @@ pub fn account(metrics: &Metrics, sink: &UsageReporter, a: Accounting) {
         attempts: a.attempts,
         user_id: a.user_id,
         metadata_json: a.metadata_json,
+        record_id: crate::request::ids::prefixed_hex(""),
     });
 }
