@@ -65,7 +65,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::DataPlane(args) => {
             init_logging();
-            planes::data_plane(args).await
+            planes::data_plane(args, &cli.connection).await
         }
         Command::Admin(cmd) => admin::run(&cli.connection, cmd).await,
     }

@@ -8,7 +8,9 @@ use anyhow::Context;
 use tokenrouter_control_plane::{ControlPlane, MasterKey, store};
 use tokenrouter_data_plane::LocalUsage;
 use tokenrouter_data_plane::limits::{FailMode, LimiterConfig};
-use tokenrouter_data_plane::{CompilePolicy, DataPlaneConfig, DataPlaneState, WatchConfig};
+use tokenrouter_data_plane::{
+    CompilePolicy, DataPlaneConfig, DataPlaneState, SnapshotKey, SpoolConfig, WatchConfig,
+};
 use tokio::net::TcpListener;
 
 /// Where the control plane keeps its store and key file.
@@ -86,6 +88,10 @@ pub struct ServeArgs {
     /// Address of the gRPC admin and discovery API.
     #[arg(long, env = "TOKENROUTER_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     pub grpc_addr: SocketAddr,
+    /// Largest size of the usage spool (in the data directory), in bytes; past it the oldest
+    /// records are dropped and counted.
+    #[arg(long, env = "TOKENROUTER_USAGE_SPOOL_MAX_BYTES", default_value_t = tokenrouter_data_plane::DEFAULT_SPOOL_MAX_BYTES)]
+    pub usage_spool_max_bytes: u64,
     /// Also run local provider simulators and register them, so it works with no keys and no network.
     #[arg(long)]
     pub demo: bool,
@@ -97,22 +103,49 @@ pub struct ControlPlaneArgs {
     pub store: StoreArgs,
     #[arg(long, env = "TOKENROUTER_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     pub grpc_addr: SocketAddr,
+    /// Serve gRPC over TLS with this certificate chain (PEM); needs `--tls-key`.
+    #[arg(long, env = "TOKENROUTER_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The TLS certificate's private key (PEM).
+    #[arg(long, env = "TOKENROUTER_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: accept only clients (data planes, the CLI) whose certificate chains to this CA
+    /// (PEM), so only real data planes receive credentials. Needs `--tls-cert`.
+    #[arg(long, env = "TOKENROUTER_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+}
+
+impl ControlPlaneArgs {
+    fn tls(&self) -> anyhow::Result<Option<tokenrouter_control_plane::ServerTls>> {
+        let read =
+            |p: &PathBuf| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        Ok(Some(tokenrouter_control_plane::ServerTls {
+            cert_pem: read(cert)?,
+            key_pem: read(key)?,
+            client_ca_pem: self.tls_client_ca.as_ref().map(read).transpose()?,
+        }))
+    }
 }
 
 #[derive(clap::Args, Debug)]
 pub struct DataPlaneArgs {
     #[command(flatten)]
     pub http: HttpArgs,
-    /// gRPC URL of the control plane to watch.
-    #[arg(
-        long = "control-plane",
-        env = "TOKENROUTER_CONTROL_PLANE",
-        default_value = "http://127.0.0.1:50051"
-    )]
-    pub control_plane: String,
-    /// File keeping the last applied snapshot, to start while the control plane is down.
+    /// File keeping the last applied snapshot (sealed with AES-256-GCM), to start while the
+    /// control plane is down.
     #[arg(long, env = "TOKENROUTER_SNAPSHOT_FILE")]
     pub snapshot_file: Option<PathBuf>,
+    /// Directory where usage records wait while no control plane takes them (default: in the
+    /// data directory, one per node id).
+    #[arg(long, env = "TOKENROUTER_USAGE_SPOOL_DIR")]
+    pub usage_spool_dir: Option<PathBuf>,
+    /// Largest size of the usage spool, in bytes; past it the oldest records are dropped and
+    /// counted (`tokenrouter_usage_dropped_total`).
+    #[arg(long, env = "TOKENROUTER_USAGE_SPOOL_MAX_BYTES", default_value_t = tokenrouter_data_plane::DEFAULT_SPOOL_MAX_BYTES)]
+    pub usage_spool_max_bytes: u64,
     /// Stable id reported to the control plane (default: derived from the host name and HTTP address).
     #[arg(long, env = "TOKENROUTER_NODE_ID")]
     pub node_id: Option<String>,
@@ -136,7 +169,7 @@ fn admin_token() -> Option<String> {
 
 async fn open_control_plane(args: &StoreArgs) -> anyhow::Result<Arc<ControlPlane>> {
     let key = match std::env::var("TOKENROUTER_MASTER_KEY") {
-        Ok(text) => MasterKey::parse(&text)?,
+        Ok(text) => MasterKey::parse(&text).context("TOKENROUTER_MASTER_KEY")?,
         Err(_) => MasterKey::load_or_create(&args.data_dir.join("master.key"))?,
     };
     let url = args.store.clone().unwrap_or_else(|| {
@@ -175,15 +208,33 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// Where a data plane keeps what it must not lose: its snapshot file and its usage spool.
+struct Keep {
+    snapshot_path: Option<PathBuf>,
+    spool: SpoolConfig,
+}
+
+/// `TOKENROUTER_SNAPSHOT_KEY`, when set (else a key file beside the snapshot file is used).
+fn snapshot_key() -> anyhow::Result<Option<SnapshotKey>> {
+    match std::env::var("TOKENROUTER_SNAPSHOT_KEY") {
+        Ok(text) if !text.is_empty() => Ok(Some(
+            SnapshotKey::parse(&text).context("TOKENROUTER_SNAPSHOT_KEY")?,
+        )),
+        _ => Ok(None),
+    }
+}
+
 fn data_plane_state(
     http: &HttpArgs,
     node_id: String,
-    snapshot_path: Option<PathBuf>,
+    keep: Keep,
     local_usage: Option<LocalUsage>,
 ) -> anyhow::Result<Arc<DataPlaneState>> {
     Ok(DataPlaneState::new(DataPlaneConfig {
         node_id,
-        snapshot_path,
+        snapshot_path: keep.snapshot_path,
+        snapshot_key: snapshot_key()?,
+        usage_spool: Some(keep.spool),
         max_body_bytes: http.max_body_bytes,
         compile: CompilePolicy {
             deny_private_upstreams: http.deny_private_upstreams,
@@ -237,16 +288,15 @@ pub async fn serve_on(
         let cp = usage_cp.clone();
         Box::pin(async move { cp.record_usage(records).await.map_err(|e| e.to_string()) })
     }));
-    let state = data_plane_state(
-        &args.http,
-        "serve-local".into(),
-        Some(args.store.data_dir.join("snapshot.pb")),
-        Some(local_usage),
-    )?;
-    let watch = WatchConfig {
-        control_plane_url: format!("http://{grpc_addr}"),
-        token,
+    let keep = Keep {
+        snapshot_path: Some(args.store.data_dir.join("snapshot.pb")),
+        spool: SpoolConfig {
+            dir: args.store.data_dir.join("usage-spool"),
+            max_bytes: args.usage_spool_max_bytes,
+        },
     };
+    let state = data_plane_state(&args.http, "serve-local".into(), keep, Some(local_usage))?;
+    let watch = WatchConfig::new(&format!("http://{grpc_addr}")).with_token(token);
     eprintln!("TokenRouter is running.");
     eprintln!("  OpenAI-compatible API: http://{http_addr}/v1");
     eprintln!("  gRPC admin API:        http://{grpc_addr}");
@@ -273,27 +323,42 @@ pub async fn serve_on(
 
 /// The control plane alone.
 pub async fn control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
+    let tls = args.tls()?;
     let cp = open_control_plane(&args.store).await?;
     let grpc = bind(args.grpc_addr, "gRPC").await?;
-    tracing::info!(addr = %args.grpc_addr, "control plane listening");
-    tokenrouter_control_plane::serve(grpc, cp, admin_token(), shutdown_signal()).await?;
+    tracing::info!(addr = %args.grpc_addr, tls = tls.is_some(), mutual_tls = tls.as_ref().is_some_and(|t| t.client_ca_pem.is_some()), "control plane listening");
+    tokenrouter_control_plane::serve_with(grpc, cp, admin_token(), tls, shutdown_signal()).await?;
     Ok(())
 }
 
-/// One data plane, fed by a remote control plane.
-pub async fn data_plane(args: DataPlaneArgs) -> anyhow::Result<()> {
+/// One data plane, fed by the control planes `connection` lists (tried in turn).
+pub async fn data_plane(
+    args: DataPlaneArgs,
+    connection: &crate::admin::Connection,
+) -> anyhow::Result<()> {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "dp".into());
     let node_id = args
         .node_id
         .clone()
         .unwrap_or_else(|| format!("{host}-{}", args.http.http_addr.port()));
-    let state = data_plane_state(&args.http, node_id, args.snapshot_file.clone(), None)?;
-    let http = bind(args.http.http_addr, "HTTP").await?;
-    tracing::info!(addr = %args.http.http_addr, control_plane = %args.control_plane, "data plane listening");
-    let watch = WatchConfig {
-        control_plane_url: args.control_plane,
-        token: admin_token(),
+    let keep = Keep {
+        snapshot_path: args.snapshot_file.clone(),
+        spool: SpoolConfig {
+            dir: args
+                .usage_spool_dir
+                .clone()
+                .unwrap_or_else(|| default_data_dir().join("usage-spool").join(&node_id)),
+            max_bytes: args.usage_spool_max_bytes,
+        },
     };
+    let state = data_plane_state(&args.http, node_id, keep, None)?;
+    let mut watch = WatchConfig::new(&connection.control_plane).with_token(admin_token());
+    watch.tls = connection.client_tls()?;
+    if watch.control_planes.is_empty() {
+        anyhow::bail!("--control-plane: give at least one control plane URL");
+    }
+    let http = bind(args.http.http_addr, "HTTP").await?;
+    tracing::info!(addr = %args.http.http_addr, control_planes = ?watch.control_planes, "data plane listening");
     tokenrouter_data_plane::serve(http, state, Some(watch), shutdown_signal()).await?;
     Ok(())
 }

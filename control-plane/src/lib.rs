@@ -92,12 +92,33 @@ async fn report_health(
     }
 }
 
-/// Serves both gRPC services, `grpc.health.v1` and server reflection (v1 and v1alpha) on `listener` until `shutdown` completes.
-/// With `admin_token` set, Admin and Discovery calls must carry it as a bearer token.
+/// TLS on the gRPC port: the server's certificate chain and key (PEM) and, for mutual TLS, the CA
+/// that client certificates must chain to (a client without one is refused in the handshake).
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+    pub client_ca_pem: Option<Vec<u8>>,
+}
+
+/// Serves without TLS: see [`serve_with`].
 pub async fn serve(
     listener: TcpListener,
     cp: Arc<ControlPlane>,
     admin_token: Option<String>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    serve_with(listener, cp, admin_token, None, shutdown).await
+}
+
+/// Serves both gRPC services, `grpc.health.v1` and server reflection (v1 and v1alpha) on
+/// `listener` until `shutdown` completes, over TLS when `tls` is given. With `admin_token` set,
+/// Admin and Discovery calls must carry it as a bearer token (on top of any client certificate).
+pub async fn serve_with(
+    listener: TcpListener,
+    cp: Arc<ControlPlane>,
+    admin_token: Option<String>,
+    tls: Option<ServerTls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     let check = TokenCheck {
@@ -117,7 +138,17 @@ pub async fn serve(
     };
     let (health, health_service) = tonic_health::server::health_reporter();
     tokio::spawn(report_health(cp.health(), health));
-    let mut router = tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        let mut config = tonic::transport::ServerTlsConfig::new().identity(
+            tonic::transport::Identity::from_pem(tls.cert_pem, tls.key_pem),
+        );
+        if let Some(ca) = tls.client_ca_pem {
+            config = config.client_ca_root(tonic::transport::Certificate::from_pem(ca));
+        }
+        server = server.tls_config(config)?;
+    }
+    let mut router = server
         // Unauthenticated, like any probe endpoint: it says SERVING or NOT_SERVING and nothing else.
         .add_service(health_service)
         .add_service(AdminServer::with_interceptor(

@@ -46,11 +46,13 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 pub use control::usage_report::LocalUsage;
-pub use control::watch::WatchConfig;
+pub use control::watch::{ClientTls, WatchConfig};
 pub use error::ApiError;
 pub use http::app;
 pub use snapshot::{CompilePolicy, Runtime};
 pub use state::{DataPlaneConfig, DataPlaneState};
+pub use telemetry::spool::{DEFAULT_MAX_BYTES as DEFAULT_SPOOL_MAX_BYTES, SpoolConfig};
+pub use tokenrouter_proto::sealed::MasterKey as SnapshotKey;
 
 /// The hot-path functions the fuzz targets (`fuzz/`) and the micro-benchmarks (`benches/`) drive,
 /// exactly the code a live request runs: the request parser, routing, the adapters and the relay's

@@ -26,8 +26,13 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 pub struct DataPlaneConfig {
     /// Stable id reported to the control plane.
     pub node_id: String,
-    /// Where the last applied snapshot is kept (None: not persisted).
+    /// Where the last applied snapshot is kept (None: not persisted), sealed with AES-256-GCM.
     pub snapshot_path: Option<PathBuf>,
+    /// The key sealing the snapshot file (`TOKENROUTER_SNAPSHOT_KEY`); without one, a random key
+    /// is kept beside the file (`<file>.key`, owner-only).
+    pub snapshot_key: Option<tokenrouter_proto::sealed::MasterKey>,
+    /// Where usage records wait while no control plane takes them (None: memory only).
+    pub usage_spool: Option<crate::telemetry::spool::SpoolConfig>,
     pub max_body_bytes: usize,
     pub compile: CompilePolicy,
     /// A streaming client that accepts nothing for this long is disconnected (and the upstream cancelled).
@@ -43,6 +48,8 @@ impl Default for DataPlaneConfig {
         DataPlaneConfig {
             node_id: format!("dp-{}", uuid::Uuid::new_v4().simple()),
             snapshot_path: None,
+            snapshot_key: None,
+            usage_spool: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             compile: CompilePolicy::default(),
             client_stall_timeout: std::time::Duration::from_secs(60),
@@ -121,6 +128,17 @@ impl DataPlaneState {
             && current.version == snapshot.version
             && current.content_hash == snapshot.content_hash
         {
+            return Ok(());
+        }
+        // Control planes sharing a store share its epoch: one that lags (it has not heard of the
+        // latest commit yet) must not take a data plane back to an older configuration.
+        if self.is_ready() && current.epoch == snapshot.epoch && snapshot.version < current.version
+        {
+            tracing::debug!(
+                offered = snapshot.version,
+                serving = current.version,
+                "ignored an older snapshot"
+            );
             return Ok(());
         }
         match Runtime::compile(snapshot, self.config.compile, &self.clients) {

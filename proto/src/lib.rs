@@ -1,8 +1,9 @@
 //! The gRPC contract shared by both planes (generated from `proto/`), the snapshot checks both run,
-//! and the spend-control arithmetic both use (`limits`).
+//! the spend-control arithmetic both use (`limits`), and encryption at rest (`sealed`).
 
 pub mod base_url;
 pub mod limits;
+pub mod sealed;
 pub mod validate;
 
 /// Generated messages and services of package `tokenrouter.v1`.

@@ -158,16 +158,18 @@ impl DataPlaneHandle {
         control_plane_url: &str,
         token: Option<&str>,
     ) -> Self {
+        let watch = WatchConfig::new(control_plane_url).with_token(token.map(str::to_string));
+        Self::start_watching(config, watch).await
+    }
+
+    /// Starts with a watch already configured (several control planes, TLS).
+    pub async fn start_watching(config: DataPlaneConfig, watch: WatchConfig) -> Self {
         let state = DataPlaneState::new(config);
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind data plane");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        let watch = WatchConfig {
-            control_plane_url: control_plane_url.to_string(),
-            token: token.map(str::to_string),
-        };
         let task = tokio::spawn(tokenrouter_data_plane::serve(
             listener,
             state.clone(),

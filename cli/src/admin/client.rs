@@ -71,20 +71,43 @@ fn normalize_address(address: &str) -> String {
 }
 
 /// Connects eagerly so an unreachable control plane is reported as such, not as a failed call.
+/// With several addresses, the first that answers.
 pub(super) async fn connect(conn: &Connection) -> anyhow::Result<Client> {
     let interceptor = AuthInterceptor::new(conn.admin_token.as_deref())?;
-    let address = normalize_address(&conn.control_plane);
-    let endpoint = Endpoint::from_shared(address.clone())
+    let tls = conn.client_tls()?;
+    let mut failure = anyhow!("no control-plane address given (--control-plane)");
+    for address in conn
+        .control_plane
+        .split(',')
+        .filter(|a| !a.trim().is_empty())
+    {
+        match connect_one(&normalize_address(address), &tls).await {
+            Ok(channel) => return Ok(AdminClient::with_interceptor(channel, interceptor)),
+            Err(e) => failure = e,
+        }
+    }
+    Err(failure)
+}
+
+async fn connect_one(
+    address: &str,
+    tls: &tokenrouter_data_plane::ClientTls,
+) -> anyhow::Result<Channel> {
+    let mut endpoint = Endpoint::from_shared(address.to_string())
         .with_context(|| format!("invalid control-plane address {address:?}"))?
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(CALL_TIMEOUT);
-    let channel = endpoint.connect().await.map_err(|err| {
+    if address.starts_with("https://") {
+        endpoint = endpoint
+            .tls_config(tls.to_tonic())
+            .with_context(|| format!("TLS settings for {address}"))?;
+    }
+    endpoint.connect().await.map_err(|err| {
         anyhow!(
             "cannot reach the control plane at {address}: {}",
             error_chain(&err)
         )
-    })?;
-    Ok(AdminClient::with_interceptor(channel, interceptor))
+    })
 }
 
 /// Awaits one admin call and unwraps its response, mapping a failure to a one-line error.

@@ -311,5 +311,8 @@ pub(super) async fn start(fake: Fake, token: Option<&str>, json: bool) -> Connec
         control_plane: format!("http://{address}"),
         admin_token: token.map(str::to_string),
         json,
+        tls_ca: None,
+        tls_client_cert: None,
+        tls_client_key: None,
     }
 }

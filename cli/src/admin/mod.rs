@@ -44,7 +44,8 @@ const CONNECTION_ORDER: usize = 900;
 /// How to reach the control plane; flatten into the top-level clap parser.
 #[derive(Args, Debug, Clone)]
 pub struct Connection {
-    /// gRPC address of the control plane.
+    /// gRPC address of the control plane (`https://` for TLS); a comma-separated list is tried
+    /// in turn (data planes follow the list: they move to the next when one fails).
     #[arg(
         long = "control-plane",
         env = "TOKENROUTER_CONTROL_PLANE",
@@ -65,6 +66,27 @@ pub struct Connection {
     /// Print JSON for scripts instead of tables.
     #[arg(long, global = true, display_order = CONNECTION_ORDER + 2)]
     pub json: bool,
+    /// CA certificate (PEM) that the control plane's TLS certificate must chain to (for
+    /// `https://` control planes; without it, the web's public roots).
+    #[arg(long, env = "TOKENROUTER_TLS_CA", global = true, display_order = CONNECTION_ORDER + 3)]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// Client certificate (PEM) for a control plane that requires mutual TLS.
+    #[arg(long, env = "TOKENROUTER_TLS_CLIENT_CERT", global = true, display_order = CONNECTION_ORDER + 4)]
+    pub tls_client_cert: Option<std::path::PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, env = "TOKENROUTER_TLS_CLIENT_KEY", global = true, display_order = CONNECTION_ORDER + 5)]
+    pub tls_client_key: Option<std::path::PathBuf>,
+}
+
+impl Connection {
+    /// The TLS files, read.
+    pub fn client_tls(&self) -> anyhow::Result<tokenrouter_data_plane::ClientTls> {
+        Ok(tokenrouter_data_plane::ClientTls::from_files(
+            self.tls_ca.as_deref(),
+            self.tls_client_cert.as_deref(),
+            self.tls_client_key.as_deref(),
+        )?)
+    }
 }
 
 /// The admin resource subcommands.

@@ -309,6 +309,9 @@ async fn unreachable_control_plane_is_reported_with_its_address() {
         control_plane: address.to_string(),
         admin_token: None,
         json: false,
+        tls_ca: None,
+        tls_client_cert: None,
+        tls_client_key: None,
     };
     let err = run_cli(&conn, &["snapshot"]).await.unwrap_err().to_string();
     let prefix = format!("cannot reach the control plane at http://{address}: ");

@@ -1,9 +1,11 @@
-//! The snapshot file: every applied snapshot is written (tmp + rename) so a data plane can start and
-//! serve while the control plane is down.
+//! The snapshot file: every applied snapshot is sealed (AES-256-GCM) and written (tmp + rename) so a
+//! data plane can start and serve while the control plane is down, and nobody who reads the file
+//! learns a provider credential.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use prost::Message;
+use tokenrouter_proto::sealed::MasterKey;
 use tokenrouter_proto::v1::Snapshot;
 
 /// Why the snapshot file could not be read or written.
@@ -16,11 +18,32 @@ pub enum PersistError {
     },
     #[error("snapshot file {0} is not a valid snapshot")]
     Corrupt(String),
+    #[error(
+        "snapshot file {0} cannot be decrypted with this key (TOKENROUTER_SNAPSHOT_KEY or the key file changed?)"
+    )]
+    WrongKey(String),
+    #[error("snapshot key: {0}")]
+    Key(#[from] tokenrouter_proto::sealed::CryptoError),
 }
 
-/// Writes atomically with owner-only permissions (the snapshot holds provider credentials).
-pub async fn save(path: &Path, snapshot: &Snapshot) -> Result<(), PersistError> {
-    let bytes = snapshot.encode_to_vec();
+/// The key file used when no key is configured: beside the snapshot file.
+pub fn key_file(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".key");
+    PathBuf::from(name)
+}
+
+/// The configured key, or the one in [`key_file`] (created on first use).
+pub fn key_for(path: &Path, configured: Option<&MasterKey>) -> Result<MasterKey, PersistError> {
+    match configured {
+        Some(key) => Ok(key.clone()),
+        None => Ok(MasterKey::load_or_create(&key_file(path))?),
+    }
+}
+
+/// Seals and writes atomically with owner-only permissions.
+pub async fn save(path: &Path, key: &MasterKey, snapshot: &Snapshot) -> Result<(), PersistError> {
+    let bytes = key.seal(&snapshot.encode_to_vec());
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
         .await
@@ -53,12 +76,22 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), PersistError> {
     std::fs::rename(&tmp, path).map_err(io)
 }
 
-/// Reads the snapshot file; `Ok(None)` when there is none yet.
-pub fn load(path: &Path) -> Result<Option<Snapshot>, PersistError> {
+/// Reads and opens the snapshot file; `Ok(None)` when there is none yet. A file written before
+/// files were sealed is read as it is (and sealed on the next save).
+pub fn load(path: &Path, key: &MasterKey) -> Result<Option<Snapshot>, PersistError> {
+    let shown = || path.display().to_string();
     match std::fs::read(path) {
-        Ok(bytes) => Snapshot::decode(bytes.as_slice())
-            .map(Some)
-            .map_err(|_| PersistError::Corrupt(path.display().to_string())),
+        Ok(bytes) => {
+            let plain = if MasterKey::is_sealed(&bytes) {
+                key.open(&bytes)
+                    .map_err(|_| PersistError::WrongKey(shown()))?
+            } else {
+                bytes
+            };
+            Snapshot::decode(plain.as_slice())
+                .map(Some)
+                .map_err(|_| PersistError::Corrupt(shown()))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(PersistError::Io {
             path: path.display().to_string(),
@@ -72,19 +105,36 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn round_trips_and_reports_corruption() {
+    async fn round_trips_sealed_and_reports_corruption_and_a_wrong_key() {
         let dir = std::env::temp_dir().join(format!("tr-snap-{}", uuid::Uuid::new_v4()));
         let path = dir.join("snapshot.pb");
-        assert!(load(&path).unwrap().is_none());
+        let key = key_for(&path, None).unwrap();
+        assert!(load(&path, &key).unwrap().is_none());
         let s = Snapshot {
             version: 4,
             epoch: "e".into(),
+            credentials: vec![tokenrouter_proto::v1::Credential {
+                name: "c".into(),
+                secret: "sk-canary-in-the-file".into(),
+                ..Default::default()
+            }],
             ..Default::default()
         };
-        save(&path, &s).await.unwrap();
-        assert_eq!(load(&path).unwrap(), Some(s));
+        save(&path, &key, &s).await.unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(!bytes.windows(6).any(|w| w == b"canary"), "sealed on disk");
+        assert_eq!(load(&path, &key).unwrap(), Some(s.clone()));
+        // The generated key is kept, owner-only, and found again.
+        assert_eq!(
+            load(&path, &key_for(&path, None).unwrap()).unwrap(),
+            Some(s)
+        );
+        let wrong = MasterKey::from_bytes(&[9; 32]);
+        let err = load(&path, &wrong).unwrap_err();
+        assert!(matches!(err, PersistError::WrongKey(_)), "{err}");
+        assert!(err.to_string().contains("cannot be decrypted"));
         std::fs::write(&path, b"\xff\xff\xff").unwrap();
-        assert!(matches!(load(&path), Err(PersistError::Corrupt(_))));
+        assert!(matches!(load(&path, &key), Err(PersistError::Corrupt(_))));
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -1,98 +1,276 @@
-//! Ships usage records to the control plane: a bounded queue the hot path never waits on (it counts
-//! what it drops), batched (a batch leaves when it holds 1,000 records or its first record is a
-//! second old), retried while the control plane is away with at most 10,000 records held, and
-//! flushed when the data plane shuts down.
+//! Ships usage records to the control plane without ever waiting on it. The hot path's queue is
+//! drained into batches (a batch leaves when it holds 1,000 records or its first record is a second
+//! old); up to four batches are in flight at once; a batch that cannot leave now (control plane
+//! away, or every slot busy) goes to the backlog (the spool on disk, else memory), which a replay
+//! task delivers oldest first once a control plane takes them. Every record carries its id, so a
+//! batch delivered twice (a lost ACK, a replay after a crash) is stored once. On shutdown the
+//! same path: what cannot be delivered in time stays in the spool for the next start.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prost::Message as _;
 use tokenrouter_proto::v1::{UsageBatch, UsageRecord};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, Semaphore, mpsc};
 
-use crate::control::watch::{WatchConfig, discovery_client};
-pub use crate::telemetry::usage_queue::{LocalUsage, UsageReporter};
+use crate::control::watch::{Client, WatchConfig, discovery_client};
+use crate::state::DataPlaneState;
+use crate::telemetry::spool::Backlog;
+pub use crate::telemetry::usage_queue::LocalUsage;
 
 const BATCH: usize = 1_000;
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
-const MAX_PENDING: usize = 10_000;
+/// Batches delivered at the same time (live and replayed together).
+const IN_FLIGHT: usize = 4;
+/// The longest pause between replay attempts while no control plane takes records.
+const REPLAY_BACKOFF_CAP: Duration = Duration::from_secs(5);
 /// How long a shutting-down data plane tries to deliver what it still holds.
 pub const FINAL_FLUSH: Duration = Duration::from_secs(5);
 
-/// Sends batches until [`UsageReporter::stop`]: then sends what is held once more and ends. Only
-/// one sender task may run per reporter.
-pub async fn run(reporter: std::sync::Arc<crate::state::DataPlaneState>, config: WatchConfig) {
-    let Some(mut rx) = reporter.usage.rx.lock().ok().and_then(|mut r| r.take()) else {
-        return;
-    };
-    let mut stopping = reporter.usage.stopping.subscribe();
-    let mut pending: Vec<UsageRecord> = Vec::new();
-    let mut client = None;
-    let mut failures: u32 = 0;
-    loop {
-        let stop = gather(&mut rx, &mut pending, &mut stopping).await;
-        if pending.is_empty() {
-            if stop {
-                return;
+/// Where batches go: the in-process store (`serve`) or a control plane over gRPC.
+struct Sink {
+    state: Arc<DataPlaneState>,
+    config: WatchConfig,
+    client: tokio::sync::Mutex<Option<(String, Client)>>,
+}
+
+impl Sink {
+    /// Delivers one batch; `Err` gives it back.
+    async fn deliver(&self, records: Vec<UsageRecord>) -> Result<(), Vec<UsageRecord>> {
+        let usage = &self.state.usage;
+        if let Some(local) = &self.state.config.local_usage {
+            let dropped = usage.take_unreported();
+            if dropped > 0 {
+                tracing::warn!(dropped, "usage records were dropped");
             }
-            continue;
+            let records: Arc<[UsageRecord]> = records.into();
+            return match (local.0)(records.clone()).await {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot store usage yet; keeping it");
+                    Err(records.to_vec())
+                }
+            };
         }
-        let local = reporter.config.local_usage.as_ref();
-        if client.is_none() && local.is_none() {
-            client = discovery_client(&config).await.ok();
+        let Some(mut client) = self.client().await else {
+            return Err(records);
+        };
+        let dropped = usage.take_unreported();
+        let batch = UsageBatch {
+            node_id: self.state.config.node_id.clone(),
+            records,
+            dropped,
+        };
+        // The call consumes the batch; its encoding (one buffer, not a copy of every string) is
+        // what brings it back if the control plane does not take it.
+        let backup = batch.encode_to_vec();
+        let sent = batch.records.len() as u64;
+        match client.report_usage(batch).await {
+            Ok(answer) => {
+                self.state
+                    .limiter
+                    .set_peers(u64::from(answer.into_inner().data_planes));
+                Ok(())
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot report usage yet; keeping it");
+                usage.unreport(dropped);
+                *self.client.lock().await = None;
+                // Cannot fail (we encoded it); counted rather than ignored if it ever did.
+                Err(UsageBatch::decode(backup.as_slice()).map_or_else(
+                    |_| {
+                        usage.count_dropped(sent);
+                        Vec::new()
+                    },
+                    |b| b.records,
+                ))
+            }
         }
-        let sent = match (local, client.as_mut()) {
-            (Some(local), _) => deliver_local(local, &reporter.usage, &mut pending).await,
-            (None, Some(c)) => {
-                let batch = UsageBatch {
-                    node_id: reporter.config.node_id.clone(),
-                    records: std::mem::take(&mut pending),
-                    dropped: reporter.usage.take_dropped(),
+    }
+
+    /// A client for the control plane the watch is on (re-made when the watch moved).
+    async fn client(&self) -> Option<Client> {
+        let url = self.config.current().to_string();
+        let mut slot = self.client.lock().await;
+        if let Some((at, client)) = slot.as_ref()
+            && *at == url
+        {
+            return Some(client.clone());
+        }
+        let client = discovery_client(&self.config, &url).await.ok()?;
+        *slot = Some((url, client.clone()));
+        Some(client)
+    }
+}
+
+/// The backlog and who waits on it.
+struct Outbox {
+    backlog: Mutex<Backlog>,
+    /// Woken when the backlog gains a batch.
+    grew: Notify,
+    slots: Arc<Semaphore>,
+    sink: Sink,
+}
+
+impl Outbox {
+    /// Appends a batch to the backlog off the async threads (the spool syncs each write).
+    async fn spool(self: &Arc<Self>, batch: Vec<UsageRecord>) {
+        let me = self.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let Ok(mut backlog) = me.backlog.lock() else {
+                return batch.len() as u64;
+            };
+            let dropped = backlog.append(batch);
+            me.publish(&backlog);
+            dropped
+        })
+        .await;
+        self.sink
+            .state
+            .usage
+            .count_dropped(done.unwrap_or_default());
+        self.grew.notify_one();
+    }
+
+    fn publish(&self, backlog: &Backlog) {
+        self.sink
+            .state
+            .usage
+            .spooled
+            .store(backlog.records(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn backlog_empty(&self) -> bool {
+        self.backlog.lock().map_or(true, |b| b.is_empty())
+    }
+
+    /// Sends a fresh batch now if the backlog is empty and a slot is free, else spools it.
+    async fn send_or_spool(self: &Arc<Self>, batch: Vec<UsageRecord>) {
+        if !self.backlog_empty() {
+            // Behind what already waits, so records reach the store in order.
+            return self.spool(batch).await;
+        }
+        let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+            return self.spool(batch).await;
+        };
+        let me = self.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            if let Err(batch) = me.sink.deliver(batch).await {
+                me.spool(batch).await;
+            }
+        });
+    }
+
+    /// Delivers the backlog oldest first, until it is empty or a delivery fails; returns whether
+    /// it emptied.
+    async fn replay_once(self: &Arc<Self>) -> bool {
+        loop {
+            let me = self.clone();
+            let oldest = tokio::task::spawn_blocking(move || {
+                me.backlog
+                    .lock()
+                    .ok()
+                    .and_then(|mut b| b.oldest().ok().flatten())
+            })
+            .await
+            .ok()
+            .flatten();
+            let Some(waiting) = oldest else { return true };
+            for batch in waiting.batches {
+                let Ok(_slot) = self.slots.acquire().await else {
+                    return false;
                 };
-                // The send consumes the batch; its encoding (one buffer, not a copy of every
-                // string) is what brings it back if the control plane does not take it.
-                let backup = batch.encode_to_vec();
-                let records = batch.records.len();
-                match c.report_usage(batch).await {
-                    Ok(answer) => {
-                        reporter
-                            .limiter
-                            .set_peers(u64::from(answer.into_inner().data_planes));
-                        true
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "cannot report usage yet; keeping it");
-                        client = None;
-                        restore(&reporter.usage, &backup, records, &mut pending);
-                        false
-                    }
+                if self.sink.deliver(batch).await.is_err() {
+                    return false;
                 }
             }
-            (None, None) => false,
-        };
-        if sent {
-            failures = 0;
-        } else {
-            failures = failures.saturating_add(1);
-            trim(&reporter.usage, &mut pending);
+            if let Ok(mut b) = self.backlog.lock() {
+                b.remove(waiting.segment);
+                self.publish(&b);
+            }
+        }
+    }
+
+    /// Replays whenever the backlog holds something, backing off while nothing takes it.
+    async fn replay(self: Arc<Self>) {
+        let mut failures: u32 = 0;
+        loop {
+            if self.backlog_empty() {
+                failures = 0;
+                self.grew.notified().await;
+                continue;
+            }
+            if self.replay_once().await {
+                failures = 0;
+            } else {
+                failures = failures.saturating_add(1);
+                let pause = FLUSH_EVERY
+                    .saturating_mul(failures.min(5))
+                    .min(REPLAY_BACKOFF_CAP);
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+
+    /// Waits until no delivery is in flight.
+    async fn settle(&self) {
+        if let Ok(all) = self.slots.acquire_many(IN_FLIGHT as u32).await {
+            drop(all);
+        }
+    }
+}
+
+/// Sends batches until [`UsageReporter::stop`]; then delivers what is held (spooling what it
+/// cannot within [`FINAL_FLUSH`]) and ends. Only one sender task may run per reporter.
+pub async fn run(state: Arc<DataPlaneState>, config: WatchConfig) {
+    let Some(mut rx) = state.usage.rx.lock().ok().and_then(|mut r| r.take()) else {
+        return;
+    };
+    let mut stopping = state.usage.stopping.subscribe();
+    let backlog = Backlog::open(state.config.usage_spool.as_ref());
+    let outbox = Arc::new(Outbox {
+        backlog: Mutex::new(backlog),
+        grew: Notify::new(),
+        slots: Arc::new(Semaphore::new(IN_FLIGHT)),
+        sink: Sink {
+            state: state.clone(),
+            config,
+            client: tokio::sync::Mutex::new(None),
+        },
+    });
+    if let Ok(b) = outbox.backlog.lock() {
+        outbox.publish(&b);
+    }
+    let replayer = tokio::spawn(outbox.clone().replay());
+    let mut pending: Vec<UsageRecord> = Vec::new();
+    loop {
+        let stop = gather(&mut rx, &mut pending, &mut stopping).await;
+        if !pending.is_empty() {
+            outbox.send_or_spool(std::mem::take(&mut pending)).await;
         }
         if stop {
-            if !pending.is_empty() {
-                tracing::warn!(
-                    records = pending.len(),
-                    "stopping with usage records the control plane did not take"
-                );
-            }
-            return;
+            break;
         }
-        if !sent {
-            let pause = FLUSH_EVERY.saturating_mul(failures.min(10));
-            tokio::select! {
-                () = tokio::time::sleep(pause) => {}
-                _ = stopping.wait_for(|s| *s) => {}
-            }
-        }
+    }
+    replayer.abort();
+    let flushed = tokio::time::timeout(FINAL_FLUSH, async {
+        outbox.settle().await;
+        outbox.replay_once().await
+    })
+    .await
+    .unwrap_or(false);
+    if !flushed {
+        let left = outbox.backlog.lock().map_or(0, |b| match &*b {
+            Backlog::Disk(_) => 0,
+            Backlog::Memory { records, .. } => *records as u64,
+        });
+        state.usage.count_dropped(left);
+        tracing::warn!(
+            spooled = state.usage.spooled(),
+            lost = left,
+            "stopping before a control plane took every usage record; the spool keeps them for the next start"
+        );
     }
 }
 
@@ -123,61 +301,10 @@ async fn gather(
     *stopping.borrow()
 }
 
-/// Hands `pending` to the in-process control plane; on failure it stays pending.
-async fn deliver_local(
-    local: &LocalUsage,
-    reporter: &UsageReporter,
-    pending: &mut Vec<UsageRecord>,
-) -> bool {
-    let dropped = reporter.take_dropped();
-    if dropped > 0 {
-        tracing::warn!(dropped, "usage records were dropped (buffer full)");
-    }
-    let records: Arc<[UsageRecord]> = std::mem::take(pending).into();
-    match (local.0)(records.clone()).await {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot store usage yet; keeping it");
-            *pending = records.to_vec();
-            false
-        }
-    }
-}
-
-/// Puts an unsent batch back into `pending` (empty while a batch is out) and its drop count back
-/// on the counter.
-fn restore(
-    reporter: &UsageReporter,
-    encoded: &[u8],
-    records: usize,
-    pending: &mut Vec<UsageRecord>,
-) {
-    match UsageBatch::decode(encoded) {
-        Ok(batch) => {
-            reporter.dropped.fetch_add(batch.dropped, Ordering::Relaxed);
-            pending.extend(batch.records);
-        }
-        // Cannot happen (we encoded it); counted as dropped rather than ignored.
-        Err(_) => {
-            reporter
-                .dropped
-                .fetch_add(records as u64, Ordering::Relaxed);
-        }
-    }
-}
-
-/// Keeps at most [`MAX_PENDING`] records, dropping (and counting) the oldest.
-fn trim(reporter: &UsageReporter, pending: &mut Vec<UsageRecord>) {
-    if pending.len() > MAX_PENDING {
-        let excess = pending.len() - MAX_PENDING;
-        pending.drain(..excess);
-        reporter.dropped.fetch_add(excess as u64, Ordering::Relaxed);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::telemetry::usage_queue::UsageReporter;
 
     fn record(id: &str) -> UsageRecord {
         UsageRecord {
@@ -232,21 +359,5 @@ mod tests {
         let mut pending = Vec::new();
         assert!(gather(&mut rx, &mut pending, &mut stopping).await);
         assert_eq!(pending.len(), 2);
-    }
-
-    /// An unsent batch comes back whole from its encoding, drop count included.
-    #[test]
-    fn an_unsent_batch_is_restored() {
-        let reporter = UsageReporter::default();
-        let batch = UsageBatch {
-            node_id: "n".into(),
-            records: vec![record("a"), record("b")],
-            dropped: 7,
-        };
-        let encoded = batch.encode_to_vec();
-        let mut pending = Vec::new();
-        restore(&reporter, &encoded, 2, &mut pending);
-        assert_eq!(pending, batch.records);
-        assert_eq!(reporter.dropped(), 7);
     }
 }

@@ -66,8 +66,13 @@ pub async fn metrics(
     }
     let _ = writeln!(
         text,
-        "# HELP tokenrouter_usage_dropped Usage records dropped because the report queue was full\n# TYPE tokenrouter_usage_dropped gauge\ntokenrouter_usage_dropped {}",
+        "# HELP tokenrouter_usage_dropped_total Usage records lost for good since start (queue or spool full, spool unwritable)\n# TYPE tokenrouter_usage_dropped_total counter\ntokenrouter_usage_dropped_total {}",
         state.usage.dropped()
+    );
+    let _ = writeln!(
+        text,
+        "# HELP tokenrouter_usage_spooled Usage records waiting for a control plane (spool or memory backlog)\n# TYPE tokenrouter_usage_spooled gauge\ntokenrouter_usage_spooled {}",
+        state.usage.spooled()
     );
     let _ = writeln!(
         text,

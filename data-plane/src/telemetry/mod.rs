@@ -1,8 +1,10 @@
 //! What the data plane reports about finished requests: token usage read from answers, the
-//! Prometheus counters, the usage record of each request and the queue it waits in.
+//! Prometheus counters, the usage record of each request, the queue it waits in and the spool it
+//! waits in while no control plane takes it.
 
 pub mod accounting;
 pub mod clock;
 pub mod metrics;
+pub mod spool;
 pub mod usage;
 pub mod usage_queue;

@@ -32,7 +32,12 @@ impl std::fmt::Debug for LocalUsage {
 pub struct UsageReporter {
     tx: mpsc::Sender<UsageRecord>,
     pub(crate) rx: Mutex<Option<mpsc::Receiver<UsageRecord>>>,
-    pub(crate) dropped: AtomicU64,
+    /// Every record ever dropped (never reset: the `tokenrouter_usage_dropped_total` counter).
+    dropped: AtomicU64,
+    /// Dropped records no control plane has been told of yet.
+    unreported: AtomicU64,
+    /// Records waiting in the spool (or the memory backlog) for a control plane.
+    pub(crate) spooled: AtomicU64,
     /// Set when the data plane stops: send what is held, then end.
     pub(crate) stopping: tokio::sync::watch::Sender<bool>,
 }
@@ -44,6 +49,8 @@ impl Default for UsageReporter {
             tx,
             rx: Mutex::new(Some(rx)),
             dropped: AtomicU64::new(0),
+            unreported: AtomicU64::new(0),
+            spooled: AtomicU64::new(0),
             stopping: tokio::sync::watch::Sender::new(false),
         }
     }
@@ -53,12 +60,31 @@ impl UsageReporter {
     /// Queues a record; never waits. A full queue drops it and counts the drop.
     pub fn record(&self, record: UsageRecord) {
         if self.tx.try_send(record).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.count_dropped(1);
         }
     }
 
-    pub(crate) fn take_dropped(&self) -> u64 {
-        self.dropped.swap(0, Ordering::Relaxed)
+    /// Counts records lost for good (queue or spool full, spool unwritable).
+    pub(crate) fn count_dropped(&self, n: u64) {
+        if n > 0 {
+            self.dropped.fetch_add(n, Ordering::Relaxed);
+            self.unreported.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes the drops to tell the control plane of; [`UsageReporter::unreport`] gives them back
+    /// when the telling failed.
+    pub(crate) fn take_unreported(&self) -> u64 {
+        self.unreported.swap(0, Ordering::Relaxed)
+    }
+
+    pub(crate) fn unreport(&self, n: u64) {
+        self.unreported.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Records waiting for a control plane (spool or memory backlog).
+    pub fn spooled(&self) -> u64 {
+        self.spooled.load(Ordering::Relaxed)
     }
 
     /// Asks the sender task to deliver what it holds and end.
@@ -66,7 +92,7 @@ impl UsageReporter {
         self.stopping.send_replace(true);
     }
 
-    /// Records dropped so far (not yet reported).
+    /// Records dropped since the data plane started.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }

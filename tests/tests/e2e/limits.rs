@@ -257,10 +257,7 @@ impl Killable {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 let addr = listener.local_addr().unwrap();
                 let state = tokenrouter_data_plane::DataPlaneState::new(config);
-                let watch = tokenrouter_data_plane::WatchConfig {
-                    control_plane_url: cp_url,
-                    token: None,
-                };
+                let watch = tokenrouter_data_plane::WatchConfig::new(&cp_url);
                 tokio::spawn(tokenrouter_data_plane::serve(
                     listener,
                     state,
