@@ -12,5 +12,6 @@ mod python;
 mod replay;
 mod resilience;
 mod routing;
+mod scale_out;
 mod setup;
 mod sync;

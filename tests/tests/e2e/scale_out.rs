@@ -1,0 +1,252 @@
+//! Several control planes on one PostgreSQL database, several data planes following them: a
+//! control plane lost under load costs no request and no usage record; commits reach every data
+//! plane whichever control plane it is on; usage survives an outage exactly.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokenrouter_data_plane::{SpoolConfig, WatchConfig};
+use tokenrouter_proto::v1::{ApiKeyCreate, UsageQuery};
+use tokenrouter_tests::{
+    Backend, ControlPlaneHandle, DataPlaneHandle, data_plane_config, reopen_store,
+};
+
+use crate::setup::{self, KEY};
+
+/// What the clients saw: answers, failures, and the cost the answers reported.
+#[derive(Default)]
+struct Tally {
+    answered: AtomicU64,
+    failed: AtomicU64,
+    /// Cost shown to clients, in nano-dollars (summed exactly).
+    cost_nano: AtomicU64,
+}
+
+/// `workers` clients sending `each` requests round-robin over `dps`.
+async fn load(dps: Vec<String>, workers: usize, each: usize, tally: Arc<Tally>) {
+    let http = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let (http, dps, tally) = (http.clone(), dps.clone(), tally.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..each {
+                let url = &dps[(w + i) % dps.len()];
+                let sent = http
+                    .post(format!("{url}/v1/chat/completions"))
+                    .bearer_auth(KEY)
+                    .json(&json!({"model": "gpt-4o-mini", "messages": setup::user_message("count me")}))
+                    .send()
+                    .await;
+                let body = match sent {
+                    Ok(r) if r.status().is_success() => r.json::<serde_json::Value>().await.ok(),
+                    _ => None,
+                };
+                match body {
+                    Some(body) => {
+                        let cost = body["cost_usd"].as_f64().unwrap_or(0.0);
+                        tally
+                            .cost_nano
+                            .fetch_add((cost * 1e9).round() as u64, Ordering::Relaxed);
+                        tally.answered.fetch_add(1, Ordering::Relaxed);
+                    }
+                    None => {
+                        tally.failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+/// Waits until the store holds `expected` records and returns (records, cost in nano-dollars).
+async fn stored(cp: &ControlPlaneHandle, expected: u64) -> (u64, u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let report = cp.cp.usage(UsageQuery::default()).await.unwrap();
+        let (n, cost) = report
+            .rows
+            .first()
+            .map_or((0, 0.0), |r| (r.requests, r.cost_usd));
+        if n >= expected || Instant::now() > deadline {
+            return (n, (cost * 1e9).round() as u64);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn spool_dir() -> SpoolConfig {
+    SpoolConfig {
+        dir: std::env::temp_dir().join(format!("tr-spool-{}", uuid::Uuid::new_v4().simple())),
+        max_bytes: tokenrouter_data_plane::DEFAULT_SPOOL_MAX_BYTES,
+    }
+}
+
+/// A data plane following `urls`, starting on the `first`-th.
+async fn follower(name: &str, urls: &str, first: usize) -> (DataPlaneHandle, WatchConfig) {
+    let watch = WatchConfig::new(urls);
+    watch.active.store(first, Ordering::Relaxed);
+    let mut config = data_plane_config(name);
+    config.usage_spool = Some(spool_dir());
+    (
+        DataPlaneHandle::start_watching(config, watch.clone()).await,
+        watch,
+    )
+}
+
+#[tokio::test]
+async fn losing_one_of_two_control_planes_under_load_loses_nothing() {
+    let Some(stack) = setup::stack(Backend::Postgres).await else {
+        return eprintln!("skipped: TOKENROUTER_TEST_POSTGRES_URL unset");
+    };
+    let mut cp1 = stack.cp;
+    let cp2 = ControlPlaneHandle::start(
+        reopen_store(Backend::Postgres, &stack.store_id).await,
+        None,
+        None,
+    )
+    .await;
+    let (_sim, version) = setup::add_simulated_provider(&cp1, "sim", &["gpt-4o-mini"]).await;
+    let urls = format!("{},{}", cp1.url(), cp2.url());
+    let mut dps = Vec::new();
+    for i in 0..3 {
+        dps.push(follower(&format!("dp{i}"), &urls, i % 2).await);
+    }
+    for (dp, _) in &dps {
+        dp.wait_for_version(version).await;
+    }
+
+    // A write through the second copy reaches the data planes on the first by NOTIFY.
+    let v = cp2
+        .admin()
+        .await
+        .create_api_key(ApiKeyCreate {
+            name: "second".into(),
+            key: "sk-second".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .version;
+    let started = Instant::now();
+    for (dp, _) in &dps {
+        dp.wait_for_version(v).await;
+    }
+    let across = started.elapsed();
+    eprintln!("commit through cp2 served by all three data planes after {across:?}");
+    assert!(across < Duration::from_millis(100), "{across:?}");
+
+    let tally = Arc::new(Tally::default());
+    let urls_http: Vec<String> = dps.iter().map(|(dp, _)| dp.url("")).collect();
+    let traffic = tokio::spawn(load(urls_http, 6, 400, tally.clone()));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    cp1.stop().await;
+    let killed = Instant::now();
+    let cp2_url = cp2.url();
+    for (dp, watch) in &dps {
+        dp.wait_until("on the surviving control plane", |s| {
+            s.is_connected() && watch.current() == cp2_url
+        })
+        .await;
+    }
+    eprintln!(
+        "all data planes on cp2 {:?} after cp1 stopped",
+        killed.elapsed()
+    );
+
+    // A commit through the survivor is served everywhere within 100 ms.
+    let v = cp2
+        .admin()
+        .await
+        .create_api_key(ApiKeyCreate {
+            name: "third".into(),
+            key: "sk-third".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .version;
+    let started = Instant::now();
+    for (dp, _) in &dps {
+        dp.wait_for_version(v).await;
+    }
+    let pushed = started.elapsed();
+    eprintln!("commit through the survivor served by all three after {pushed:?}");
+    assert!(pushed < Duration::from_millis(100), "{pushed:?}");
+
+    // The killed copy comes back: nobody moves, nothing flaps.
+    let cp1_again = ControlPlaneHandle::start(
+        reopen_store(Backend::Postgres, &stack.store_id).await,
+        Some(cp1.addr),
+        None,
+    )
+    .await;
+    traffic.await.unwrap();
+    for _ in 0..20 {
+        for (dp, watch) in &dps {
+            assert!(dp.state.is_connected() && watch.current() == cp2_url);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let answered = tally.answered.load(Ordering::Relaxed);
+    assert_eq!(tally.failed.load(Ordering::Relaxed), 0, "no request failed");
+    assert_eq!(answered, 6 * 400);
+    let (records, cost) = stored(&cp2, answered).await;
+    assert_eq!(records, answered, "one usage record per answered request");
+    assert_eq!(cost, tally.cost_nano.load(Ordering::Relaxed));
+    assert_eq!(
+        cp1_again
+            .cp
+            .usage(UsageQuery::default())
+            .await
+            .unwrap()
+            .rows[0]
+            .requests,
+        answered
+    );
+    for (dp, _) in &dps {
+        assert_eq!(dp.state.usage.dropped(), 0);
+    }
+}
+
+/// The control plane away for seconds under load, then back: the store ends with exactly one
+/// record per answered request and the cost the clients were shown.
+#[tokio::test]
+async fn usage_waits_in_the_spool_while_the_control_plane_is_away() {
+    let Some(stack) = setup::stack(Backend::Sqlite).await else {
+        return;
+    };
+    let mut cp = stack.cp;
+    let (_sim, version) = setup::add_simulated_provider(&cp, "sim", &["gpt-4o-mini"]).await;
+    let (dp, _watch) = follower("spooler", &cp.url(), 0).await;
+    dp.wait_for_version(version).await;
+    let tally = Arc::new(Tally::default());
+    let traffic = tokio::spawn(load(vec![dp.url("")], 4, 500, tally.clone()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cp.stop().await;
+    dp.wait_until("usage spooled", |s| s.usage.spooled() > 0)
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let cp = ControlPlaneHandle::start(
+        reopen_store(Backend::Sqlite, &stack.store_id).await,
+        Some(cp.addr),
+        None,
+    )
+    .await;
+    traffic.await.unwrap();
+    let answered = tally.answered.load(Ordering::Relaxed);
+    assert_eq!(tally.failed.load(Ordering::Relaxed), 0);
+    let (records, cost) = stored(&cp, answered).await;
+    assert_eq!(records, answered);
+    assert_eq!(cost, tally.cost_nano.load(Ordering::Relaxed));
+    assert!(cost > 0, "the answers were priced");
+    dp.wait_until("spool drained", |s| s.usage.spooled() == 0)
+        .await;
+    assert_eq!(dp.state.usage.dropped(), 0);
+}
