@@ -72,6 +72,8 @@ pub async fn reopen_store(backend: Backend, id: &str) -> Arc<dyn Store> {
 pub struct ControlPlaneHandle {
     pub cp: Arc<ControlPlane>,
     pub addr: SocketAddr,
+    /// How [`ControlPlaneHandle::admin`] reaches a control plane serving TLS.
+    pub admin_tls: Option<tokenrouter_data_plane::ClientTls>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -83,6 +85,16 @@ impl ControlPlaneHandle {
         addr: Option<SocketAddr>,
         token: Option<&str>,
     ) -> Self {
+        Self::start_with(store, addr, token, None).await
+    }
+
+    /// [`ControlPlaneHandle::start`], serving gRPC over TLS when `tls` is given.
+    pub async fn start_with(
+        store: Arc<dyn Store>,
+        addr: Option<SocketAddr>,
+        token: Option<&str>,
+        tls: Option<tokenrouter_control_plane::ServerTls>,
+    ) -> Self {
         let cp = ControlPlane::open(store, master_key())
             .await
             .expect("open control plane");
@@ -92,10 +104,11 @@ impl ControlPlaneHandle {
                 .expect("bind control plane");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        let serve = tokenrouter_control_plane::serve(
+        let serve = tokenrouter_control_plane::serve_with(
             listener,
             cp.clone(),
             token.map(str::to_string),
+            tls,
             async {
                 let _ = stopped.await;
             },
@@ -106,20 +119,26 @@ impl ControlPlaneHandle {
         ControlPlaneHandle {
             cp,
             addr,
+            admin_tls: None,
             stop: Some(stop),
             task: Some(task),
         }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.admin_tls {
+            Some(_) => format!("https://{}", self.addr),
+            None => format!("http://{}", self.addr),
+        }
     }
 
     /// An Admin client for this control plane.
     pub async fn admin(&self) -> AdminClient<Channel> {
-        AdminClient::connect(self.url())
-            .await
-            .expect("connect admin")
+        let mut endpoint = tonic::transport::Endpoint::from_shared(self.url()).expect("url");
+        if let Some(tls) = &self.admin_tls {
+            endpoint = endpoint.tls_config(tls.to_tonic()).expect("tls");
+        }
+        AdminClient::new(endpoint.connect().await.expect("connect admin"))
     }
 
     /// Shuts down gracefully (open watch streams are ended) and waits until the port is closed.
