@@ -235,6 +235,7 @@ fn data_plane_state(
         snapshot_path: keep.snapshot_path,
         snapshot_key: snapshot_key()?,
         usage_spool: Some(keep.spool),
+        proxy: tokenrouter_data_plane::ProxyConfig::from_env(),
         max_body_bytes: http.max_body_bytes,
         compile: CompilePolicy {
             deny_private_upstreams: http.deny_private_upstreams,

@@ -53,6 +53,7 @@ pub use snapshot::{CompilePolicy, Runtime};
 pub use state::{DataPlaneConfig, DataPlaneState};
 pub use telemetry::spool::{DEFAULT_MAX_BYTES as DEFAULT_SPOOL_MAX_BYTES, SpoolConfig};
 pub use tokenrouter_proto::sealed::MasterKey as SnapshotKey;
+pub use upstream::proxy::ProxyConfig;
 
 /// The hot-path functions the fuzz targets (`fuzz/`) and the micro-benchmarks (`benches/`) drive,
 /// exactly the code a live request runs: the request parser, routing, the adapters and the relay's

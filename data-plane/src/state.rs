@@ -31,6 +31,8 @@ pub struct DataPlaneConfig {
     /// The key sealing the snapshot file (`TOKENROUTER_SNAPSHOT_KEY`); without one, a random key
     /// is kept beside the file (`<file>.key`, owner-only).
     pub snapshot_key: Option<tokenrouter_proto::sealed::MasterKey>,
+    /// The egress proxy for provider calls (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`).
+    pub proxy: crate::upstream::proxy::ProxyConfig,
     /// Where usage records wait while no control plane takes them (None: memory only).
     pub usage_spool: Option<crate::telemetry::spool::SpoolConfig>,
     pub max_body_bytes: usize,
@@ -50,6 +52,7 @@ impl Default for DataPlaneConfig {
             snapshot_path: None,
             snapshot_key: None,
             usage_spool: None,
+            proxy: crate::upstream::proxy::ProxyConfig::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             compile: CompilePolicy::default(),
             client_stall_timeout: std::time::Duration::from_secs(60),
@@ -94,6 +97,7 @@ impl DataPlaneState {
     /// The state for `config`. An invalid Redis URL (the CLI checks it first) is logged and the
     /// limiter counts in memory.
     pub fn new(config: DataPlaneConfig) -> Arc<Self> {
+        let clients = ClientCache::with_proxy(config.proxy.clone());
         let limiter = Limiter::new(config.limits.clone()).unwrap_or_else(|e| {
             tracing::error!(error = %e, "limiter configuration refused; counting in memory");
             Limiter::in_memory(config.limits.clone())
@@ -105,7 +109,7 @@ impl DataPlaneState {
             ready: AtomicBool::new(false),
             connected: AtomicBool::new(false),
             last_nack: Mutex::new(None),
-            clients: ClientCache::default(),
+            clients,
             metrics: Metrics::default(),
             signals: Signals::default(),
             retry_budget: RetryBudget::default(),

@@ -1,7 +1,8 @@
 //! Pooled upstream HTTP clients, one per connect timeout, kept across snapshot swaps so a config
 //! change does not drop warm connections. hyper's pooled client over rustls (HTTP/2 when the
 //! provider offers it by ALPN, else HTTP/1.1), TCP_NODELAY on; it follows no redirect (an admin
-//! configured the upstream; a redirect could carry our credential elsewhere) and uses no proxy.
+//! configured the upstream; a redirect could carry our credential elsewhere); new connections go
+//! through the egress proxy when one is configured (`proxy`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -14,8 +15,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use crate::upstream::proxy::{ProxyConfig, ProxyConnector};
+
 /// The client providers are called with.
-pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub type HttpClient = Client<HttpsConnector<ProxyConnector>, Full<Bytes>>;
 
 /// How long an idle pooled connection is kept.
 const POOL_IDLE: Duration = Duration::from_secs(90);
@@ -24,22 +27,31 @@ const POOL_IDLE: Duration = Duration::from_secs(90);
 #[derive(Debug, Default)]
 pub struct ClientCache {
     clients: Mutex<HashMap<Duration, HttpClient>>,
+    proxy: ProxyConfig,
 }
 
 impl ClientCache {
+    /// Clients that reach providers through `proxy` where it applies.
+    pub fn with_proxy(proxy: ProxyConfig) -> Self {
+        ClientCache {
+            clients: Mutex::default(),
+            proxy,
+        }
+    }
+
     /// The client for this connect timeout, built on first use.
     pub fn get(&self, connect_timeout: Duration) -> HttpClient {
         let Ok(mut clients) = self.clients.lock() else {
-            return build(connect_timeout);
+            return build(connect_timeout, &self.proxy);
         };
         clients
             .entry(connect_timeout)
-            .or_insert_with(|| build(connect_timeout))
+            .or_insert_with(|| build(connect_timeout, &self.proxy))
             .clone()
     }
 }
 
-fn build(connect_timeout: Duration) -> HttpClient {
+fn build(connect_timeout: Duration, proxy: &ProxyConfig) -> HttpClient {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
@@ -49,7 +61,7 @@ fn build(connect_timeout: Duration) -> HttpClient {
         .https_or_http()
         .enable_http1()
         .enable_http2()
-        .wrap_connector(http);
+        .wrap_connector(ProxyConnector::new(http, proxy));
     Client::builder(TokioExecutor::new())
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(POOL_IDLE)

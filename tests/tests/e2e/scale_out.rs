@@ -341,3 +341,90 @@ async fn only_a_data_plane_with_a_client_certificate_receives_credentials() {
     assert!(!stranger.state.is_ready(), "no certificate, no snapshot");
     assert_eq!(stranger.state.runtime().version, 0);
 }
+
+/// A minimal HTTP CONNECT proxy on loopback; counts the tunnels it opened.
+async fn connect_proxy() -> (String, Arc<AtomicU64>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tunnels = Arc::new(AtomicU64::new(0));
+    let counted = tunnels.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if client.read_exact(&mut byte).await.is_err() {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).to_string();
+                let Some(target) = head
+                    .strip_prefix("CONNECT ")
+                    .and_then(|r| r.split(' ').next())
+                else {
+                    let _ = client
+                        .write_all(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
+                        .await;
+                    return;
+                };
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(target).await else {
+                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+                    return;
+                };
+                counted.fetch_add(1, Ordering::Relaxed);
+                let _ = client
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await;
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            });
+        }
+    });
+    (format!("http://{addr}"), tunnels)
+}
+
+/// Provider calls go through the egress proxy when one is set, and directly for NO_PROXY hosts.
+#[tokio::test]
+async fn provider_calls_tunnel_through_the_egress_proxy_unless_no_proxy_covers_them() {
+    let Some(stack) = setup::stack(Backend::Sqlite).await else {
+        return;
+    };
+    let (_sim, version) = setup::add_simulated_provider(&stack.cp, "sim", &["gpt-4o-mini"]).await;
+    let (proxy, tunnels) = connect_proxy().await;
+    let http = reqwest::Client::new();
+    let body = json!({"model": "gpt-4o-mini", "messages": setup::user_message("via the proxy")});
+
+    let mut config = data_plane_config("proxied");
+    config.proxy = tokenrouter_data_plane::ProxyConfig {
+        http: Some(proxy.clone()),
+        https: Some(proxy.clone()),
+        no_proxy: None,
+    };
+    let proxied = DataPlaneHandle::start(config, &stack.cp.url(), None).await;
+    proxied.wait_for_version(version).await;
+    let (status, answer) = tokenrouter_tests::chat(&http, &proxied, KEY, body.clone()).await;
+    assert_eq!(status, 200, "{answer}");
+    // The chat call and model discovery (the provider's list endpoint) both leave by the proxy.
+    let through = tunnels.load(Ordering::Relaxed);
+    assert!(through >= 1, "provider calls went through the proxy");
+
+    let mut config = data_plane_config("direct");
+    config.proxy = tokenrouter_data_plane::ProxyConfig {
+        http: Some(proxy.clone()),
+        https: Some(proxy),
+        no_proxy: Some("localhost,127.0.0.1".into()),
+    };
+    let direct = DataPlaneHandle::start(config, &stack.cp.url(), None).await;
+    direct.wait_for_version(version).await;
+    let (status, answer) = tokenrouter_tests::chat(&http, &direct, KEY, body).await;
+    assert_eq!(status, 200, "{answer}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        tunnels.load(Ordering::Relaxed),
+        through,
+        "NO_PROXY hosts are dialled directly"
+    );
+}
