@@ -104,6 +104,7 @@ pub async fn serve(
     let watcher = watch.map(|w| tokio::spawn(control::watch::run(state.clone(), w)));
     let discovery = tokio::spawn(control::discovery::run(state.clone()));
     let limiter = tokio::spawn(state.limiter.clone().run());
+    let reasoning = tokio::spawn(state.reasoning.clone().connect());
     // Without TCP_NODELAY, Nagle holds each small SSE chunk written after the response head until
     // the client ACKs (its delayed ACK: ~40 ms), which added ~45 ms to time-to-first-token.
     let listener = listener.tap_io(|tcp| {
@@ -120,6 +121,7 @@ pub async fn serve(
     }
     discovery.abort();
     limiter.abort();
+    reasoning.abort();
     // Usage of the requests just served is still queued: deliver it before going.
     state_for_shutdown.usage.stop();
     if let Some(task) = reporter

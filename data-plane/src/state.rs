@@ -98,6 +98,19 @@ impl DataPlaneState {
     /// limiter counts in memory.
     pub fn new(config: DataPlaneConfig) -> Arc<Self> {
         let clients = ClientCache::with_proxy(config.proxy.clone());
+        // Shared through the limiter's Redis when there is one, so any data plane can continue a
+        // conversation another one started.
+        let reasoning = match &config.limits.redis_url {
+            Some(url) => ReasoningCache::with_redis(
+                url,
+                &format!("{}reasoning:", config.limits.redis_prefix),
+            )
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "reasoning cache: Redis URL refused; memory only");
+                ReasoningCache::default()
+            }),
+            None => ReasoningCache::default(),
+        };
         let limiter = Limiter::new(config.limits.clone()).unwrap_or_else(|e| {
             tracing::error!(error = %e, "limiter configuration refused; counting in memory");
             Limiter::in_memory(config.limits.clone())
@@ -115,7 +128,7 @@ impl DataPlaneState {
             retry_budget: RetryBudget::default(),
             usage: UsageReporter::default(),
             availability: Availability::default(),
-            reasoning: Arc::default(),
+            reasoning: Arc::new(reasoning),
             applied: tokio::sync::watch::Sender::new(0),
         })
     }

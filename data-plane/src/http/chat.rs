@@ -58,6 +58,8 @@ async fn handle(
         .map_err(|_| ApiError::payload_too_large(limit))?;
     let request = request::parse(&bytes)?;
     record.describe(&request);
+    // With Redis: this conversation's earlier turns may have been answered by another data plane.
+    state.reasoning.prefetch(&request.body).await;
     let plan = resolve(&RouteCtx {
         rt: &authed.runtime,
         signals: &state.signals,

@@ -4,14 +4,17 @@
 //! tool use with thinking models: adapters store the state when they answer and restore it when
 //! the client's history comes back without it.
 //!
-//! It is per process: behind a load balancer, give a conversation's requests session affinity or
-//! have clients send `reasoning_content`/`reasoning_details` back themselves.
+//! With Redis configured (the limiter's `--redis-url`), entries are also written to Redis (expiring
+//! like the memory ones) and a request's history is looked up there before it is translated, so
+//! turn 2 of a conversation can land on another data plane behind a round-robin load balancer.
+//! Without Redis, or while it is away, the cache is this process's memory alone.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde_json::{Map, Value};
 
 /// Most entries kept; the oldest are evicted first.
 const CAPACITY: usize = 50_000;
@@ -25,21 +28,168 @@ struct Inner {
     order: VecDeque<String>,
 }
 
+/// The longest a request waits for Redis to return its history's entries.
+const PREFETCH_TIMEOUT: Duration = Duration::from_millis(100);
+/// Entries larger than this stay in memory only.
+const MAX_SHARED_BYTES: usize = 4 << 20;
+/// Most keys one request looks up.
+const MAX_PREFETCH_KEYS: usize = 256;
+
+/// The Redis tier: entries written through, a request's keys read back before translation.
+struct SharedTier {
+    client: redis::Client,
+    conn: tokio::sync::OnceCell<ConnectionManager>,
+    prefix: String,
+}
+
 /// See the module documentation.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ReasoningCache {
     inner: Mutex<Inner>,
+    shared: Option<SharedTier>,
+}
+
+impl std::fmt::Debug for ReasoningCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReasoningCache")
+            .field("shared", &self.shared.as_ref().map(|s| &s.prefix))
+            .finish_non_exhaustive()
+    }
 }
 
 impl ReasoningCache {
+    /// A cache that also keeps its entries in Redis at `url`, under `prefix`.
+    pub fn with_redis(url: &str, prefix: &str) -> Result<Self, redis::RedisError> {
+        Ok(ReasoningCache {
+            inner: Mutex::default(),
+            shared: Some(SharedTier {
+                client: redis::Client::open(url)?,
+                conn: tokio::sync::OnceCell::new(),
+                prefix: prefix.to_string(),
+            }),
+        })
+    }
+
+    /// Connects the Redis tier (retrying until it succeeds; the connection manager reconnects by
+    /// itself afterwards). Returns at once without one.
+    pub async fn connect(self: Arc<Self>) {
+        let Some(shared) = &self.shared else { return };
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(Duration::from_secs(2)))
+                .set_response_timeout(Some(PREFETCH_TIMEOUT))
+                .set_number_of_retries(1);
+            match ConnectionManager::new_with_config(shared.client.clone(), config).await {
+                Ok(conn) => {
+                    let _ = shared.conn.set(conn);
+                    tracing::info!("reasoning cache shared through Redis");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "reasoning cache cannot reach Redis yet; memory only");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Whether the Redis tier is connected.
+    pub fn is_shared_connected(&self) -> bool {
+        self.shared.as_ref().is_some_and(|s| s.conn.initialized())
+    }
+
+    /// Copies the entries `body`'s history refers to from Redis into memory, so the adapters find
+    /// them there. Bounded by [`PREFETCH_TIMEOUT`]; a miss or a failure leaves memory as it was.
+    pub async fn prefetch(&self, body: &Map<String, Value>) {
+        let Some((shared, mut conn)) = self
+            .shared
+            .as_ref()
+            .and_then(|s| Some((s, s.conn.get()?.clone())))
+        else {
+            return;
+        };
+        let keys: Vec<String> = history_keys(body)
+            .into_iter()
+            .filter(|k| self.get(k).is_none())
+            .collect();
+        if keys.is_empty() {
+            return;
+        }
+        let full: Vec<String> = keys
+            .iter()
+            .map(|k| format!("{}{k}", shared.prefix))
+            .collect();
+        let fetched = tokio::time::timeout(
+            PREFETCH_TIMEOUT,
+            redis::cmd("MGET")
+                .arg(&full)
+                .query_async::<Vec<Option<String>>>(&mut conn),
+        )
+        .await;
+        match fetched {
+            Ok(Ok(values)) => {
+                for (key, value) in keys.iter().zip(values) {
+                    if let Some(value) = value.and_then(|v| serde_json::from_str(&v).ok()) {
+                        self.put_local([key.as_str()], Arc::new(value));
+                    }
+                }
+            }
+            Ok(Err(e)) => tracing::debug!(error = %e, "reasoning cache: Redis lookup failed"),
+            Err(_) => tracing::debug!("reasoning cache: Redis lookup timed out"),
+        }
+    }
+
     pub fn put(&self, key: &str, value: Value) {
         self.put_many([key], value);
     }
 
     /// Stores one value under every key, held once however many keys there are: an answer with
-    /// many tool calls must not multiply its thinking in memory.
+    /// many tool calls must not multiply its thinking in memory. With Redis, also written there
+    /// (in the background: the answer does not wait).
     pub fn put_many<K: AsRef<str>>(&self, keys: impl IntoIterator<Item = K>, value: Value) {
         let value = Arc::new(value);
+        if self.shared.is_none() {
+            return self.put_local(keys, value);
+        }
+        let keys: Vec<String> = keys.into_iter().map(|k| k.as_ref().to_string()).collect();
+        self.write_through(&keys, &value);
+        self.put_local(keys, value);
+    }
+
+    fn write_through(&self, keys: &[String], value: &Value) {
+        let Some((shared, mut conn)) = self
+            .shared
+            .as_ref()
+            .and_then(|s| Some((s, s.conn.get()?.clone())))
+        else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let text = value.to_string();
+        if text.len() > MAX_SHARED_BYTES {
+            return;
+        }
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("SET")
+                .arg(format!("{}{key}", shared.prefix))
+                .arg(&text)
+                .arg("PX")
+                .arg(TTL.as_millis() as u64)
+                .ignore();
+        }
+        runtime.spawn(async move {
+            if let Err(e) = pipe.query_async::<()>(&mut conn).await {
+                tracing::debug!(error = %e, "reasoning cache: Redis write failed");
+            }
+        });
+    }
+
+    fn put_local<K: AsRef<str>>(&self, keys: impl IntoIterator<Item = K>, value: Arc<Value>) {
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
@@ -71,6 +221,42 @@ impl ReasoningCache {
             .filter(|(at, _)| at.elapsed() < TTL)
             .map(|(_, v)| Value::clone(v))
     }
+}
+
+/// The keys under which adapters keep state for `body`'s history: each assistant tool call's id
+/// (Anthropic thinking, DeepSeek reasoning, Gemini's call signature) and each assistant text
+/// (Gemini's text signature).
+fn history_keys(body: &Map<String, Value>) -> Vec<String> {
+    let mut keys = Vec::new();
+    let messages = body.get("messages").and_then(Value::as_array);
+    for m in messages.into_iter().flatten() {
+        if m.get("role").and_then(Value::as_str) != Some("assistant") {
+            continue;
+        }
+        let calls = m.get("tool_calls").and_then(Value::as_array);
+        for id in calls
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.get("id").and_then(Value::as_str))
+        {
+            keys.push(id.to_string());
+            keys.push(super::deepseek::cache_key(id));
+            keys.push(super::gemini::call_key(id));
+        }
+        let text = match m.get("content") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Array(parts)) => parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .collect(),
+            _ => String::new(),
+        };
+        if !text.is_empty() {
+            keys.push(super::gemini::text_key(&super::gemini::text_digest(&text)));
+        }
+    }
+    keys.truncate(MAX_PREFETCH_KEYS);
+    keys
 }
 
 #[cfg(test)]
