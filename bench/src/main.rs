@@ -4,6 +4,7 @@
 //! prints one table and writes raw JSON. Load goes to 127.0.0.1 only; every loop is bounded.
 
 mod client;
+mod ingest;
 mod load;
 mod passthrough;
 mod procs;
@@ -49,6 +50,17 @@ enum Cmd {
         #[arg(long)]
         stream: bool,
     },
+    /// Usage records a second each store takes (SQLite, and PostgreSQL with --postgres).
+    Ingest {
+        /// PostgreSQL URL (a fresh schema is created in it).
+        #[arg(long, env = "TOKENROUTER_TEST_POSTGRES_URL")]
+        postgres: Option<String>,
+        /// Batches in flight at once (data planes × batches each).
+        #[arg(long, default_value_t = 8)]
+        writers: usize,
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+    },
     /// The bare pass-through baseline (started by `all`; not meant to be run by hand).
     #[command(hide = true)]
     Passthrough {
@@ -62,6 +74,11 @@ enum Cmd {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::Passthrough { port, upstream } => passthrough::run(port, upstream),
+        Cmd::Ingest {
+            postgres,
+            writers,
+            secs,
+        } => tokio::runtime::Runtime::new()?.block_on(ingest::run(postgres, writers, secs)),
         Cmd::Load {
             port,
             model,
