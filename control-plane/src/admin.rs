@@ -385,7 +385,7 @@ impl Admin for AdminService {
     ) -> Result<Response<ListDataPlanesResponse>, Status> {
         let version = self.cp.snapshot().version;
         Ok(Response::new(ListDataPlanesResponse {
-            data_planes: self.cp.data_planes.list(),
+            data_planes: self.cp.list_data_planes().await,
             version,
         }))
     }

@@ -85,6 +85,7 @@ impl Discovery for DiscoveryService {
                 }
             }
             cp.data_planes.disconnected(&req.node_id, stream_no);
+            cp.save_data_planes().await;
             tracing::info!(node = %req.node_id, "data plane disconnected");
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))

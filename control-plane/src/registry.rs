@@ -1,10 +1,16 @@
-//! Which data planes are connected and which version each one serves (from their ACKs and NACKs).
+//! Which data planes are connected and which version each one serves (from their ACKs and NACKs):
+//! this copy's own table, written to the store's shared table so that copies sharing a store list
+//! each data plane once, whichever copy it is on.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use prost::Message;
 use tokenrouter_proto::v1::{AckRequest, DataPlaneStatus};
+
+use crate::store::{DataPlaneRow, STALE_MS};
 
 /// How many disconnected data planes are remembered before the oldest are forgotten.
 const MAX_REMEMBERED: usize = 1024;
@@ -14,15 +20,19 @@ struct Entry {
     status: DataPlaneStatus,
     /// Counts Watch streams, so a late disconnect of an old stream does not mark a new one gone.
     stream: u64,
+    /// Changed since it was last written to the store.
+    changed: bool,
 }
 
 /// Shared table of data planes, updated by the discovery service.
 #[derive(Debug, Default)]
 pub struct Registry {
     entries: Mutex<HashMap<String, Entry>>,
+    /// Data planes connected to any copy, as of the last read of the shared table.
+    everywhere: AtomicU32,
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -46,6 +56,7 @@ impl Registry {
         }
         let entry = entries.entry(node_id.to_string()).or_default();
         entry.stream += 1;
+        entry.changed = true;
         entry.status.node_id = node_id.to_string();
         entry.status.connected = true;
         if entry.status.serving_version == 0 {
@@ -61,6 +72,7 @@ impl Registry {
             return;
         };
         if let Some(entry) = entries.get_mut(node_id).filter(|e| e.stream == stream) {
+            entry.changed = true;
             entry.status.connected = false;
             entry.status.last_seen_unix_ms = now_ms();
         }
@@ -74,6 +86,7 @@ impl Registry {
         let Some(entry) = entries.get_mut(&ack.node_id) else {
             return;
         };
+        entry.changed = true;
         entry.status.serving_version = ack.version;
         entry.status.last_seen_unix_ms = now_ms();
         if ack.error.is_empty() {
@@ -87,19 +100,90 @@ impl Registry {
         }
     }
 
-    /// How many data planes are connected now.
+    /// How many data planes are connected now, to this copy or (as last read) to any copy.
     pub fn connected_count(&self) -> u32 {
-        self.entries.lock().map_or(0, |e| {
+        let here = self.entries.lock().map_or(0, |e| {
             e.values().filter(|e| e.status.connected).count() as u32
-        })
+        });
+        here.max(self.everywhere.load(Ordering::Relaxed))
     }
 
-    /// Every known data plane, sorted by id.
+    /// Every data plane this copy knows, sorted by id.
     pub fn list(&self) -> Vec<DataPlaneStatus> {
         let Ok(entries) = self.entries.lock() else {
             return Vec::new();
         };
         let mut out: Vec<_> = entries.values().map(|e| e.status.clone()).collect();
+        out.sort_by(|a, b| a.node_id.cmp(&b.node_id));
+        out
+    }
+
+    /// The rows to write to the shared table: every connected data plane (a heartbeat) and every
+    /// one that changed since the last write.
+    pub fn rows_to_save(&self, owner: &str) -> Vec<DataPlaneRow> {
+        let Ok(mut entries) = self.entries.lock() else {
+            return Vec::new();
+        };
+        let now = now_ms();
+        entries
+            .values_mut()
+            .filter(|e| e.changed || e.status.connected)
+            .map(|e| {
+                e.changed = false;
+                e.status.control_plane = owner.to_string();
+                DataPlaneRow {
+                    node_id: e.status.node_id.clone(),
+                    owner: owner.to_string(),
+                    connected: e.status.connected,
+                    seen_ms: if e.status.connected {
+                        now
+                    } else {
+                        e.status.last_seen_unix_ms
+                    },
+                    body: e.status.encode_to_vec(),
+                }
+            })
+            .collect()
+    }
+
+    /// Marks rows as changed again after a failed write.
+    pub fn unsaved(&self, rows: &[DataPlaneRow]) {
+        if let Ok(mut entries) = self.entries.lock() {
+            for r in rows {
+                if let Some(e) = entries.get_mut(&r.node_id) {
+                    e.changed = true;
+                }
+            }
+        }
+    }
+
+    /// This copy's table merged with the shared one, each data plane once: a connection open here
+    /// wins; otherwise the shared row (shown disconnected once its copy stopped refreshing it).
+    pub fn merged(&self, owner: &str, shared: &[DataPlaneRow]) -> Vec<DataPlaneStatus> {
+        let now = now_ms();
+        let mut all: HashMap<String, DataPlaneStatus> = HashMap::new();
+        for row in shared {
+            let Ok(mut status) = DataPlaneStatus::decode(row.body.as_slice()) else {
+                continue;
+            };
+            status.control_plane = row.owner.clone();
+            status.connected = row.connected && now - row.seen_ms < STALE_MS;
+            all.insert(row.node_id.clone(), status);
+        }
+        for mut status in self.list() {
+            status.control_plane = owner.to_string();
+            let keep_shared = all.get(&status.node_id).is_some_and(|s| {
+                !status.connected && (s.connected || s.last_seen_unix_ms > status.last_seen_unix_ms)
+            });
+            if !keep_shared {
+                all.insert(status.node_id.clone(), status);
+            }
+        }
+        self.everywhere.store(
+            all.values().filter(|s| s.connected).count() as u32,
+            Ordering::Relaxed,
+        );
+        let mut out: Vec<_> = all.into_values().collect();
         out.sort_by(|a, b| a.node_id.cmp(&b.node_id));
         out
     }
@@ -144,5 +228,40 @@ mod tests {
             ..Default::default()
         });
         assert!(r.list()[0].last_error.is_empty());
+    }
+
+    #[test]
+    fn lists_each_data_plane_once_across_copies() {
+        let here = Registry::default();
+        here.connected("dp-here", 1);
+        here.connected("dp-moved", 1);
+        here.disconnected("dp-moved", 1);
+        let there = Registry::default();
+        there.connected("dp-moved", 1);
+        there.connected("dp-there", 1);
+        let mut shared = here.rows_to_save("cp-a");
+        assert_eq!(shared.len(), 2, "{shared:?}");
+        shared.retain(|r| r.node_id != "dp-moved");
+        shared.extend(there.rows_to_save("cp-b"));
+        let list = here.merged("cp-a", &shared);
+        let seen: Vec<_> = list
+            .iter()
+            .map(|s| (s.node_id.as_str(), s.connected, s.control_plane.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("dp-here", true, "cp-a"),
+                ("dp-moved", true, "cp-b"),
+                ("dp-there", true, "cp-b")
+            ]
+        );
+        assert_eq!(here.connected_count(), 3);
+        assert!(
+            here.rows_to_save("cp-a")
+                .iter()
+                .all(|r| r.node_id == "dp-here"),
+            "only heartbeats left"
+        );
     }
 }

@@ -19,6 +19,8 @@ const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// How often it checks when the store announces commits (`LISTEN/NOTIFY`): a safety net for a
 /// notification lost while the listening connection was re-opened, and the store health probe.
 const SAFETY_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// How often this copy writes its data planes to the shared table (and reads everyone's).
+const DATA_PLANE_SYNC: Duration = Duration::from_secs(2);
 /// How many times a write is re-applied when a peer commits first.
 const WRITE_RETRIES: usize = 3;
 
@@ -31,6 +33,8 @@ pub struct ControlPlane {
     /// Whether the store answered the last probe; a control plane that lost it stops pushing.
     healthy: watch::Sender<bool>,
     pub(crate) data_planes: Registry,
+    /// This copy's id in the shared data-plane table (host name and a random suffix).
+    instance: String,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -57,8 +61,14 @@ impl ControlPlane {
             current,
             healthy: watch::Sender::new(true),
             data_planes: Registry::default(),
+            instance: format!(
+                "{}-{}",
+                std::env::var("HOSTNAME").unwrap_or_else(|_| "cp".into()),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
         });
         tokio::spawn(poll_store(Arc::downgrade(&cp)));
+        tokio::spawn(sync_data_planes(Arc::downgrade(&cp)));
         Ok(cp)
     }
 
@@ -70,6 +80,36 @@ impl ControlPlane {
     /// A receiver that sees every newly published snapshot.
     pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
         self.current.subscribe()
+    }
+
+    /// This copy's instance id (the `control_plane` of the data planes it serves).
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// Every data plane any copy sharing the store serves, each once; this copy's own table
+    /// alone when the store cannot be read.
+    pub async fn list_data_planes(&self) -> Vec<tokenrouter_proto::v1::DataPlaneStatus> {
+        let shared = match self.store.data_planes().await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the shared data-plane table; listing this copy's");
+                Vec::new()
+            }
+        };
+        self.data_planes.merged(&self.instance, &shared)
+    }
+
+    /// Writes this copy's data planes to the shared table.
+    pub async fn save_data_planes(&self) {
+        let rows = self.data_planes.rows_to_save(&self.instance);
+        if rows.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.save_data_planes(rows.clone()).await {
+            tracing::debug!(error = %e, "cannot write the shared data-plane table yet");
+            self.data_planes.unsaved(&rows);
+        }
     }
 
     /// Whether the store answers: `false` from the first failed probe until one succeeds again.
@@ -272,6 +312,19 @@ async fn poll_store(cp: Weak<ControlPlane>) {
         }
         let Some(cp) = cp.upgrade() else { return };
         probe(&cp).await;
+    }
+}
+
+/// Keeps the shared data-plane table current (and the count of data planes on every copy, which
+/// the limiter's local shares divide by); ends when the plane is dropped.
+async fn sync_data_planes(cp: Weak<ControlPlane>) {
+    let mut interval = tokio::time::interval(DATA_PLANE_SYNC);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let Some(cp) = cp.upgrade() else { return };
+        cp.save_data_planes().await;
+        cp.list_data_planes().await;
     }
 }
 

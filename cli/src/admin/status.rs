@@ -64,6 +64,7 @@ fn data_plane_json(status: &DataPlaneStatus) -> Value {
         "last_error": status.last_error,
         "rejected_version": status.rejected_version,
         "last_seen_unix_ms": status.last_seen_unix_ms,
+        "control_plane": status.control_plane,
     })
 }
 
@@ -89,8 +90,14 @@ fn data_planes_table(response: &ListDataPlanesResponse, now_ms: i64) -> String {
             response.version
         );
     }
-    let mut table =
-        Table::with_headers(&["NODE", "CONNECTED", "SERVING", "LAST SEEN", "LAST ERROR"]);
+    let mut table = Table::with_headers(&[
+        "NODE",
+        "CONNECTED",
+        "CONTROL PLANE",
+        "SERVING",
+        "LAST SEEN",
+        "LAST ERROR",
+    ]);
     for status in &response.data_planes {
         let serving = match status.serving_version {
             0 => "-".to_string(),
@@ -108,6 +115,11 @@ fn data_planes_table(response: &ListDataPlanesResponse, now_ms: i64) -> String {
         table.row(vec![
             status.node_id.clone(),
             if status.connected { "yes" } else { "no" }.to_string(),
+            if status.control_plane.is_empty() {
+                "-".to_string()
+            } else {
+                status.control_plane.clone()
+            },
             serving,
             ago(now_ms, status.last_seen_unix_ms),
             last_error,
@@ -203,6 +215,7 @@ mod unit {
                     connected: true,
                     serving_version: 12,
                     last_seen_unix_ms: 9_000,
+                    control_plane: "cp-a1".into(),
                     ..Default::default()
                 },
                 DataPlaneStatus {
@@ -217,9 +230,9 @@ mod unit {
         };
         assert_eq!(
             data_planes_table(&response, 10_000),
-            "NODE  CONNECTED  SERVING       LAST SEEN  LAST ERROR\n\
-             dp-1  yes        12 (current)  1s ago     -\n\
-             dp-2  no         11            -          rejected 12: bad base_url\n\
+            "NODE  CONNECTED  CONTROL PLANE  SERVING       LAST SEEN  LAST ERROR\n\
+             dp-1  yes        cp-a1          12 (current)  1s ago     -\n\
+             dp-2  no         -              11            -          rejected 12: bad base_url\n\
              control plane version 12\n"
         );
         assert_eq!(

@@ -4,6 +4,7 @@
 //! A commit applies a batch of changes only if the counter still equals the caller's base version,
 //! which makes every write a compare-and-swap even across control-plane copies.
 
+mod data_planes_sql;
 mod postgres;
 mod sqlite;
 mod usage_sql;
@@ -35,6 +36,22 @@ pub struct Stored {
     pub version: u64,
     pub epoch: String,
     pub rows: Vec<Row>,
+}
+
+/// A connected data plane whose copy has not refreshed it for this long is shown disconnected
+/// (that copy stopped; the data plane is reconnecting elsewhere).
+pub const STALE_MS: i64 = 10_000;
+
+/// One copy's record of a data plane, as the shared table holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataPlaneRow {
+    pub node_id: String,
+    /// The instance id of the copy that wrote it.
+    pub owner: String,
+    pub connected: bool,
+    pub seen_ms: i64,
+    /// The encoded `DataPlaneStatus`.
+    pub body: Vec<u8>,
 }
 
 /// Why a store operation failed.
@@ -83,6 +100,10 @@ pub trait Store: Send + Sync + 'static {
     fn usage(&self, query: UsageQuery) -> BoxFuture<'_, Result<UsageReport, StoreError>>;
     /// A short description for logs and `/status` (never includes passwords).
     fn describe(&self) -> String;
+    /// Records this copy's view of some data planes (see [`DataPlaneRow`]).
+    fn save_data_planes(&self, rows: Vec<DataPlaneRow>) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Every data plane any copy recorded.
+    fn data_planes(&self) -> BoxFuture<'_, Result<Vec<DataPlaneRow>, StoreError>>;
     /// Versions other writers announce as they commit (PostgreSQL `NOTIFY`); `None` when the
     /// backend cannot announce, and peers' commits are found by polling [`Store::head`] alone.
     fn commits(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
@@ -322,6 +343,52 @@ pub(crate) mod contract {
         let report = store.usage(UsageQuery::default()).await.unwrap();
         assert_eq!(report.rows[0].requests, 503);
         assert!((report.rows[0].cost_usd - 255.0).abs() < 1e-9);
+    }
+
+    /// Two copies record the same data plane: the one it is connected to wins, and a late
+    /// "disconnected" from the copy it left does not hide it.
+    pub async fn shares_the_data_plane_table(store: &dyn Store) {
+        let row = |owner: &str, connected: bool, seen_ms: i64| DataPlaneRow {
+            node_id: "dp1".into(),
+            owner: owner.into(),
+            connected,
+            seen_ms,
+            body: owner.as_bytes().to_vec(),
+        };
+        store
+            .save_data_planes(vec![row("cp-a", true, 1000)])
+            .await
+            .unwrap();
+        store
+            .save_data_planes(vec![row("cp-b", true, 2000)])
+            .await
+            .unwrap();
+        store
+            .save_data_planes(vec![row("cp-a", false, 2500)])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.data_planes().await.unwrap(),
+            vec![row("cp-b", true, 2000)]
+        );
+        store
+            .save_data_planes(vec![row("cp-b", false, 3000)])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.data_planes().await.unwrap(),
+            vec![row("cp-b", false, 3000)]
+        );
+        // A copy that stopped refreshing is overruled once its row is stale.
+        store
+            .save_data_planes(vec![row("cp-a", true, 4000)])
+            .await
+            .unwrap();
+        store
+            .save_data_planes(vec![row("cp-b", false, 4000 + STALE_MS + 1)])
+            .await
+            .unwrap();
+        assert_eq!(store.data_planes().await.unwrap()[0].owner, "cp-b");
     }
 
     pub async fn refuses_a_stale_base(store: &dyn Store) {

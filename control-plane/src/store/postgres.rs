@@ -12,7 +12,7 @@ use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 use tokenrouter_proto::v1::{UsageQuery, UsageRecord, UsageReport, UsageRow};
 
-use super::{Change, Row, Store, StoreError, Stored, usage_sql};
+use super::{Change, DataPlaneRow, Row, Store, StoreError, Stored, data_planes_sql, usage_sql};
 
 /// Schema migrations, applied in order; `tokenrouter_migrations` records which ran.
 const MIGRATIONS: &[&str] = &[
@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     "USAGE",
     usage_sql::KEY_INDEX,
     usage_sql::RECORD_ID,
+    "DATA_PLANES",
 ];
 
 /// Connections the pool opens at most (usage batches from many data planes run in parallel).
@@ -196,6 +197,9 @@ async fn migrate(client: &mut Client) -> Result<(), StoreError> {
                 "DOUBLE PRECISION",
             ))
             .await?;
+        } else if *sql == "DATA_PLANES" {
+            tx.batch_execute(&data_planes_sql::create_table("BYTEA"))
+                .await?;
         } else {
             tx.batch_execute(sql).await?;
         }
@@ -408,6 +412,44 @@ impl Store for PostgresStore {
         describe_url(&self.url)
     }
 
+    fn save_data_planes(&self, rows: Vec<DataPlaneRow>) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await?;
+            let stmt = tx
+                .prepare_cached(&data_planes_sql::upsert(|i| format!("${i}")))
+                .await?;
+            for r in &rows {
+                tx.execute(
+                    &stmt,
+                    &[&r.node_id, &r.owner, &r.connected, &r.seen_ms, &r.body],
+                )
+                .await?;
+            }
+            tx.batch_execute(&data_planes_sql::prune("ALL")).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn data_planes(&self) -> BoxFuture<'_, Result<Vec<DataPlaneRow>, StoreError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            Ok(client
+                .query(data_planes_sql::SELECT, &[])
+                .await?
+                .into_iter()
+                .map(|r| DataPlaneRow {
+                    node_id: r.get(0),
+                    owner: r.get(1),
+                    connected: r.get(2),
+                    seen_ms: r.get(3),
+                    body: r.get(4),
+                })
+                .collect())
+        })
+    }
+
     fn commits(&self) -> Option<watch::Receiver<u64>> {
         Some(self.commits.clone())
     }
@@ -560,6 +602,8 @@ mod tests {
         super::super::contract::filters_usage_by_key(&store).await;
         let Some(store) = fresh().await else { return };
         super::super::contract::ignores_a_redelivered_record(&store).await;
+        let Some(store) = fresh().await else { return };
+        super::super::contract::shares_the_data_plane_table(&store).await;
     }
 
     /// A commit through one copy is announced to another on the same database and schema.

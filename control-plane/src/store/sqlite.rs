@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use tokenrouter_proto::v1::{UsageQuery, UsageRecord, UsageReport, UsageRow};
 
-use super::{Change, Row, Store, StoreError, Stored, usage_sql};
+use super::{Change, DataPlaneRow, Row, Store, StoreError, Stored, data_planes_sql, usage_sql};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     "USAGE",
     usage_sql::KEY_INDEX,
     usage_sql::RECORD_ID,
+    "DATA_PLANES",
 ];
 
 /// SQLite-backed store. Calls run on the blocking pool; one connection serialises them.
@@ -76,6 +77,8 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
                 "id INTEGER PRIMARY KEY AUTOINCREMENT",
                 "REAL",
             ))?;
+        } else if *sql == "DATA_PLANES" {
+            tx.execute_batch(&data_planes_sql::create_table("BLOB"))?;
         } else {
             tx.execute_batch(sql)?;
         }
@@ -203,6 +206,39 @@ impl Store for SqliteStore {
         })
     }
 
+    fn save_data_planes(&self, rows: Vec<DataPlaneRow>) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.run(move |conn| {
+            let tx = conn.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(&data_planes_sql::upsert(|i| format!("?{i}")))?;
+                for r in &rows {
+                    stmt.execute(params![r.node_id, r.owner, r.connected, r.seen_ms, r.body])?;
+                }
+            }
+            tx.execute_batch(&data_planes_sql::prune("-1"))?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn data_planes(&self) -> BoxFuture<'_, Result<Vec<DataPlaneRow>, StoreError>> {
+        self.run(|conn| {
+            let mut stmt = conn.prepare_cached(data_planes_sql::SELECT)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(DataPlaneRow {
+                        node_id: r.get(0)?,
+                        owner: r.get(1)?,
+                        connected: r.get(2)?,
+                        seen_ms: r.get(3)?,
+                        body: r.get(4)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+    }
+
     fn usage(&self, query: UsageQuery) -> BoxFuture<'_, Result<UsageReport, StoreError>> {
         self.run(move |conn| {
             let group = usage_sql::group_expr(&query.group_by)?;
@@ -290,6 +326,8 @@ mod tests {
         super::super::contract::filters_usage_by_key(&usage).await;
         let usage = SqliteStore::open(&temp_path()).await.unwrap();
         super::super::contract::ignores_a_redelivered_record(&usage).await;
+        let planes = SqliteStore::open(&temp_path()).await.unwrap();
+        super::super::contract::shares_the_data_plane_table(&planes).await;
     }
 
     #[tokio::test]
