@@ -103,6 +103,36 @@ pub fn check_base_url(field: &str, raw: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// Checks a provider's egress override: empty, `direct`, or an http(s) proxy URL without
+/// credentials, path, query or fragment.
+pub fn check_proxy(field: &str, raw: &str) -> Result<(), ValidationError> {
+    if raw.is_empty() || raw == "direct" {
+        return Ok(());
+    }
+    let parsed = url::Url::parse(raw).map_err(|_| {
+        bad(
+            field,
+            "must be empty (the environment), \"direct\" or a proxy URL such as http://proxy:3128",
+        )
+    })?;
+    if parsed.scheme() != "http" && parsed.scheme() != "https" {
+        return Err(bad(field, "scheme must be http or https"));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(bad(field, "must name a host"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(bad(
+            field,
+            "must not carry credentials (admins can read it back); put an authenticated proxy in the data plane's HTTPS_PROXY",
+        ));
+    }
+    if parsed.path() != "/" || parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(bad(field, "must be scheme://host[:port] only"));
+    }
+    Ok(())
+}
+
 fn check_kind(field: &str, kind: &str) -> Result<(), ValidationError> {
     if SUPPORTED_KINDS.contains(&kind) {
         return Ok(());
@@ -150,6 +180,7 @@ pub fn validate_snapshot(s: &Snapshot) -> Result<(), ValidationError> {
         unique(&mut providers, at("name"), &p.name)?;
         check_kind(&at("kind"), &p.kind)?;
         check_base_url(&at("base_url"), &p.base_url)?;
+        check_proxy(&at("proxy"), &p.proxy)?;
         let mut models = HashSet::new();
         for m in &p.models {
             check_model_name(&at("models"), m)?;
@@ -470,6 +501,22 @@ mod tests {
         assert!(check_base_url("f", &p.base_url).is_err());
         p.base_url = "https://user:pw@example.com".into();
         assert!(check_base_url("f", &p.base_url).is_err());
+        for ok in [
+            "",
+            "direct",
+            "http://proxy.internal:3128",
+            "https://10.0.0.1:8443/",
+        ] {
+            assert!(check_proxy("f", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "socks5://p:1080",
+            "http://u:pw@p:3128",
+            "http://p:3128/path",
+            "nearby",
+        ] {
+            assert!(check_proxy("f", bad).is_err(), "{bad}");
+        }
         let mut p = provider("g");
         p.kind = "bedrock".into();
         let err = validate_snapshot(&Snapshot {

@@ -60,6 +60,10 @@ pub struct ProviderArgs {
     /// Longest silence between two stream events in milliseconds; any bytes reset it (default 300000).
     #[arg(long = "idle-timeout-ms", value_name = "N")]
     pub idle_timeout_ms: Option<u32>,
+    /// Egress for this provider: `direct` (never a proxy) or a proxy URL such as
+    /// `http://proxy.internal:3128`; without it, the data plane's HTTPS_PROXY / NO_PROXY apply.
+    #[arg(long, value_name = "URL|direct")]
+    pub proxy: Option<String>,
     /// Keep the provider configured but do not route to it.
     #[arg(long)]
     pub disabled: bool,
@@ -84,6 +88,7 @@ impl ProviderArgs {
                 disabled: self.disabled,
                 first_token_timeout_ms: self.first_token_timeout_ms.unwrap_or(0),
                 idle_timeout_ms: self.idle_timeout_ms.unwrap_or(0),
+                proxy: self.proxy.unwrap_or_default(),
             }),
             expected_version: self.write.proto(),
         }
@@ -133,6 +138,7 @@ impl Resource for Provider {
             "name": self.name,
             "kind": self.kind,
             "base_url": self.base_url,
+            "proxy": self.proxy,
             "models": self.models,
             "timeout_ms": self.timeout_ms,
             "connect_timeout_ms": self.connect_timeout_ms,
@@ -234,6 +240,8 @@ mod unit {
             "90000",
             "--idle-timeout-ms",
             "45000",
+            "--proxy",
+            "direct",
             "--disabled",
             "--expected-version",
             "7",
@@ -258,6 +266,7 @@ mod unit {
                 disabled: true,
                 first_token_timeout_ms: 90000,
                 idle_timeout_ms: 45000,
+                proxy: "direct".into(),
             }
         );
     }
@@ -407,7 +416,7 @@ mod unit {
         assert_eq!(
             provider.to_json(),
             json!({"name": "local", "kind": "openai-compatible", "base_url": "http://127.0.0.1:8000/v1",
-                   "models": [], "timeout_ms": 1500, "connect_timeout_ms": 0,
+                   "proxy": "", "models": [], "timeout_ms": 1500, "connect_timeout_ms": 0,
                    "first_token_timeout_ms": 0, "idle_timeout_ms": 20000, "disabled": false})
         );
     }

@@ -245,7 +245,10 @@ impl Runtime {
                     DEFAULT_FIRST_TOKEN_TIMEOUT,
                 ),
                 idle_timeout: millis_or(p.idle_timeout_ms, DEFAULT_IDLE_TIMEOUT),
-                client: clients.get(millis_or(p.connect_timeout_ms, DEFAULT_CONNECT_TIMEOUT)),
+                client: clients.get(
+                    millis_or(p.connect_timeout_ms, DEFAULT_CONNECT_TIMEOUT),
+                    &p.proxy,
+                ),
             };
             providers.insert(p.name.clone(), Arc::new(rt));
         }

@@ -23,10 +23,11 @@ pub type HttpClient = Client<HttpsConnector<ProxyConnector>, Full<Bytes>>;
 /// How long an idle pooled connection is kept.
 const POOL_IDLE: Duration = Duration::from_secs(90);
 
-/// Shares clients (and so their connection pools) between snapshots.
+/// Shares clients (and so their connection pools) between snapshots: one per connect timeout and
+/// egress choice (a provider's `proxy`: "" for the environment's, "direct", or a proxy URL).
 #[derive(Debug, Default)]
 pub struct ClientCache {
-    clients: Mutex<HashMap<Duration, HttpClient>>,
+    clients: Mutex<HashMap<(Duration, String), HttpClient>>,
     proxy: ProxyConfig,
 }
 
@@ -39,14 +40,15 @@ impl ClientCache {
         }
     }
 
-    /// The client for this connect timeout, built on first use.
-    pub fn get(&self, connect_timeout: Duration) -> HttpClient {
+    /// The client for this connect timeout and egress choice, built on first use.
+    pub fn get(&self, connect_timeout: Duration, proxy: &str) -> HttpClient {
+        let egress = self.proxy.overridden_by(proxy);
         let Ok(mut clients) = self.clients.lock() else {
-            return build(connect_timeout, &self.proxy);
+            return build(connect_timeout, &egress);
         };
         clients
-            .entry(connect_timeout)
-            .or_insert_with(|| build(connect_timeout, &self.proxy))
+            .entry((connect_timeout, proxy.to_string()))
+            .or_insert_with(|| build(connect_timeout, &egress))
             .clone()
     }
 }

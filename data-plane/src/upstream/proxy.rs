@@ -46,6 +46,20 @@ impl ProxyConfig {
         }
     }
 
+    /// The egress for a provider whose `proxy` field is `choice`: "" keeps this one, "direct" is
+    /// none, a URL is that proxy for every host.
+    pub fn overridden_by(&self, choice: &str) -> ProxyConfig {
+        match choice {
+            "" => self.clone(),
+            "direct" => ProxyConfig::default(),
+            url => ProxyConfig {
+                http: Some(url.to_string()),
+                https: Some(url.to_string()),
+                no_proxy: None,
+            },
+        }
+    }
+
     fn is_empty(&self) -> bool {
         self.http.is_none() && self.https.is_none()
     }

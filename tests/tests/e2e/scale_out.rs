@@ -342,16 +342,16 @@ async fn only_a_data_plane_with_a_client_certificate_receives_credentials() {
     assert_eq!(stranger.state.runtime().version, 0);
 }
 
-/// A minimal HTTP CONNECT proxy on loopback; counts the tunnels it opened.
-async fn connect_proxy() -> (String, Arc<AtomicU64>) {
+/// A minimal HTTP CONNECT proxy on loopback; records the target of every tunnel it opened.
+async fn connect_proxy() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let tunnels = Arc::new(AtomicU64::new(0));
-    let counted = tunnels.clone();
+    let tunnels = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = tunnels.clone();
     tokio::spawn(async move {
         while let Ok((mut client, _)) = listener.accept().await {
-            let counted = counted.clone();
+            let seen = seen.clone();
             tokio::spawn(async move {
                 let mut head = Vec::new();
                 let mut byte = [0u8; 1];
@@ -375,7 +375,7 @@ async fn connect_proxy() -> (String, Arc<AtomicU64>) {
                     let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
                     return;
                 };
-                counted.fetch_add(1, Ordering::Relaxed);
+                seen.lock().unwrap().push(target.to_string());
                 let _ = client
                     .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
                     .await;
@@ -386,17 +386,58 @@ async fn connect_proxy() -> (String, Arc<AtomicU64>) {
     (format!("http://{addr}"), tunnels)
 }
 
-/// Provider calls go through the egress proxy when one is set, and directly for NO_PROXY hosts.
+/// Provider calls go through the egress proxy when one is set, directly for NO_PROXY hosts, and as
+/// each provider's `proxy` field says when it overrides the environment.
 #[tokio::test]
 async fn provider_calls_tunnel_through_the_egress_proxy_unless_no_proxy_covers_them() {
+    use tokenrouter_proto::v1::Provider;
+    use tokenrouter_simulators::{Protocol, SimConfig};
     let Some(stack) = setup::stack(Backend::Sqlite).await else {
         return;
     };
-    let (_sim, version) = setup::add_simulated_provider(&stack.cp, "sim", &["gpt-4o-mini"]).await;
     let (proxy, tunnels) = connect_proxy().await;
+    let mut sims = Vec::new();
+    let mut version = 0;
+    for (name, egress) in [
+        ("envsim", ""),
+        ("directsim", "direct"),
+        ("pinnedsim", proxy.as_str()),
+    ] {
+        let (sim, v) = setup::add_provider_full(
+            &stack.cp,
+            SimConfig::new(Protocol::OpenAi, name, &format!("sim-secret-{name}")),
+            Provider {
+                models: vec!["gpt-4o-mini".into()],
+                proxy: egress.into(),
+                ..Default::default()
+            },
+        )
+        .await;
+        sims.push((name, sim.base_url(), sim));
+        version = v;
+    }
+    let port_of = |name: &str| {
+        let url = &sims.iter().find(|(n, _, _)| *n == name).unwrap().1;
+        url.rsplit(':')
+            .next()
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let tunnelled = |name: &str| {
+        let port = port_of(name);
+        tunnels
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|t| t.ends_with(&format!(":{port}")))
+    };
     let http = reqwest::Client::new();
-    let body = json!({"model": "gpt-4o-mini", "messages": setup::user_message("via the proxy")});
+    let ask = |provider: &str| json!({"model": format!("{provider}:gpt-4o-mini"), "messages": setup::user_message("via the proxy?")});
 
+    // The environment says: everything through the proxy.
     let mut config = data_plane_config("proxied");
     config.proxy = tokenrouter_data_plane::ProxyConfig {
         http: Some(proxy.clone()),
@@ -405,27 +446,34 @@ async fn provider_calls_tunnel_through_the_egress_proxy_unless_no_proxy_covers_t
     };
     let proxied = DataPlaneHandle::start(config, &stack.cp.url(), None).await;
     proxied.wait_for_version(version).await;
-    let (status, answer) = tokenrouter_tests::chat(&http, &proxied, KEY, body.clone()).await;
-    assert_eq!(status, 200, "{answer}");
-    // The chat call and model discovery (the provider's list endpoint) both leave by the proxy.
-    let through = tunnels.load(Ordering::Relaxed);
-    assert!(through >= 1, "provider calls went through the proxy");
+    for provider in ["envsim", "directsim"] {
+        let (status, answer) = tokenrouter_tests::chat(&http, &proxied, KEY, ask(provider)).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    assert!(tunnelled("envsim"), "the environment's proxy was used");
+    assert!(!tunnelled("directsim"), "a provider set to direct never is");
 
+    // No proxy in the environment, NO_PROXY covering loopback: only the pinned provider tunnels.
+    let before = tunnels.lock().unwrap().len();
     let mut config = data_plane_config("direct");
     config.proxy = tokenrouter_data_plane::ProxyConfig {
         http: Some(proxy.clone()),
-        https: Some(proxy),
+        https: Some(proxy.clone()),
         no_proxy: Some("localhost,127.0.0.1".into()),
     };
     let direct = DataPlaneHandle::start(config, &stack.cp.url(), None).await;
     direct.wait_for_version(version).await;
-    let (status, answer) = tokenrouter_tests::chat(&http, &direct, KEY, body).await;
+    let (status, answer) = tokenrouter_tests::chat(&http, &direct, KEY, ask("envsim")).await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = tokenrouter_tests::chat(&http, &direct, KEY, ask("pinnedsim")).await;
     assert_eq!(status, 200, "{answer}");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(
-        tunnels.load(Ordering::Relaxed),
-        through,
-        "NO_PROXY hosts are dialled directly"
+    let after: Vec<String> = tunnels.lock().unwrap()[before..].to_vec();
+    let pinned = format!(":{}", port_of("pinnedsim"));
+    assert!(after.iter().any(|t| t.ends_with(&pinned)), "{after:?}");
+    assert!(
+        after.iter().all(|t| t.ends_with(&pinned)),
+        "NO_PROXY hosts are dialled directly: {after:?}"
     );
 }
 
