@@ -15,7 +15,11 @@ const BATCH: usize = 1_000;
 fn batch(writer: usize, n: u64) -> Arc<[UsageRecord]> {
     (0..BATCH)
         .map(|i| UsageRecord {
-            record_id: format!("w{writer}-b{n}-r{i}"),
+            // Time-ordered like the data plane's (12 hex digits of time, then the rest).
+            record_id: format!(
+                "{:012x}{writer:04x}{n:010x}{i:06x}",
+                1_700_000_000_000u64 + n
+            ),
             request_id: format!("req_{writer}_{n}_{i}"),
             unix_ms: 1_700_000_000_000 + n as i64,
             api_key: "bench".into(),

@@ -22,6 +22,9 @@ const MIGRATIONS: &[&str] = &[
     usage_sql::KEY_INDEX,
     usage_sql::RECORD_ID,
     "DATA_PLANES",
+    // The serial key cost a sequence step and an index entry per record (~22% of an insert); the
+    // record id orders and identifies rows now.
+    "ALTER TABLE tokenrouter_usage DROP COLUMN id",
 ];
 
 /// Connections the pool opens at most (usage batches from many data planes run in parallel).
@@ -339,11 +342,22 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let client = self.client().await?;
             let columns = Columns::of(&records);
-            let stmt = client
-                .prepare_cached(&usage_sql::insert_arrays(&Columns::TYPES))
+            let params = columns.params();
+            let plain = client
+                .prepare_cached(&usage_sql::insert_arrays(&Columns::TYPES, false))
                 .await?;
-            client.execute(&stmt, &columns.params()).await?;
-            Ok(())
+            match client.execute(&plain, &params).await {
+                Ok(_) => Ok(()),
+                // A redelivered batch (a lost ACK, a replayed spool): store what is new in it.
+                Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                    let ignoring = client
+                        .prepare_cached(&usage_sql::insert_arrays(&Columns::TYPES, true))
+                        .await?;
+                    client.execute(&ignoring, &params).await?;
+                    Ok(())
+                }
+                Err(e) => Err(e.into()),
+            }
         })
     }
 

@@ -65,17 +65,24 @@ pub fn insert(p: impl Fn(usize) -> String) -> String {
 }
 
 /// PostgreSQL's whole-batch `INSERT`: one array parameter per column (of the given element
-/// types), unnested into rows, so a batch of any size is one statement and one round trip.
-pub fn insert_arrays(types: &[&str; 21]) -> String {
+/// types), unnested into rows, so a batch of any size is one statement and one round trip. With
+/// `ignore_duplicates` false it fails on a record id already stored (the fast path: PostgreSQL's
+/// per-row conflict check costs ~45% more); the caller then runs the ignoring form.
+pub fn insert_arrays(types: &[&str; 21], ignore_duplicates: bool) -> String {
     let arrays: Vec<String> = types
         .iter()
         .enumerate()
         .map(|(i, t)| format!("${}::{t}[]", i + 1))
         .collect();
     format!(
-        "INSERT INTO tokenrouter_usage ({}) SELECT * FROM unnest({}) {IGNORE_DUPLICATES}",
+        "INSERT INTO tokenrouter_usage ({}) SELECT * FROM unnest({}) {}",
         COLUMNS.join(", "),
-        arrays.join(", ")
+        arrays.join(", "),
+        if ignore_duplicates {
+            IGNORE_DUPLICATES
+        } else {
+            ""
+        }
     )
 }
 
@@ -151,7 +158,7 @@ pub fn summary(group: &str, keyed: bool, p: impl Fn(usize) -> String) -> String 
 /// The most recent records; the parameters of [`filter`], then the limit.
 pub fn recent(keyed: bool, p: impl Fn(usize) -> String) -> String {
     format!(
-        "SELECT {} FROM tokenrouter_usage WHERE {} ORDER BY unix_ms DESC, id DESC LIMIT {}",
+        "SELECT {} FROM tokenrouter_usage WHERE {} ORDER BY unix_ms DESC, record_id DESC LIMIT {}",
         COLUMNS.join(", "),
         filter(keyed, &p),
         p(filter_params(keyed) + 1)

@@ -52,9 +52,10 @@ pub fn account(metrics: &Metrics, sink: &UsageReporter, a: Accounting) {
         completed: a.completed,
     });
     let usage = a.usage.unwrap_or_default();
+    let unix_ms = unix_millis();
     sink.record(UsageRecord {
         request_id: a.request_id,
-        unix_ms: unix_millis(),
+        unix_ms,
         api_key: a.key,
         provider: a.provider,
         model: a.model,
@@ -73,6 +74,6 @@ pub fn account(metrics: &Metrics, sink: &UsageReporter, a: Accounting) {
         attempts: a.attempts,
         user_id: a.user_id,
         metadata_json: a.metadata_json,
-        record_id: crate::request::ids::prefixed_hex(""),
+        record_id: crate::request::ids::time_ordered_hex(unix_ms),
     });
 }
