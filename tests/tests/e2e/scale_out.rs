@@ -490,6 +490,7 @@ async fn thinking_across_data_planes(
     for (protocol, name, model) in [
         (Protocol::Anthropic, "anthropic", "claude-sonnet-4-5"),
         (Protocol::Gemini, "gemini", "gemini-3-pro-preview"),
+        (Protocol::DeepSeek, "deepseek", "deepseek-reasoner"),
     ] {
         let (sim, v) = setup::add_provider_with(
             &stack.cp,
@@ -527,6 +528,7 @@ async fn thinking_across_data_planes(
     for (provider, model) in [
         ("anthropic", "anthropic:claude-sonnet-4-5"),
         ("gemini", "gemini:gemini-3-pro-preview"),
+        ("deepseek", "deepseek:deepseek-reasoner"),
     ] {
         let (status, turn) = tokenrouter_tests::chat(
             &http,
@@ -563,9 +565,11 @@ async fn thinking_across_data_planes(
     outcomes
 }
 
-/// With Redis, turn 2 on another data plane round-trips Anthropic's signed thinking (the simulator
-/// checks it) and Gemini's thought signature; without it, Anthropic's turn 2 can only be answered
-/// by giving up thinking (`x-tokenrouter-dropped-params: reasoning_effort`).
+/// With Redis, turn 2 on another data plane round-trips Anthropic's signed thinking and DeepSeek's
+/// reasoning (the simulators check both) and Gemini's thought signature; without it, Anthropic's
+/// turn 2 can only be answered by giving up thinking (`x-tokenrouter-dropped-params:
+/// reasoning_effort`) and DeepSeek refuses it (400). (Gemini accepts Google's documented skip
+/// signature, so its turn 2 succeeds either way.)
 #[tokio::test]
 async fn multi_turn_thinking_continues_on_another_data_plane_through_redis() {
     let Some(redis) = std::env::var("TOKENROUTER_TEST_REDIS_URL").ok() else {
@@ -589,6 +593,11 @@ async fn multi_turn_thinking_continues_on_another_data_plane_through_redis() {
     assert!(
         dropped.contains("reasoning_effort"),
         "anthropic without a shared cache loses its thinking: {dropped:?}"
+    );
+    let (_, status, body, _) = &without[2];
+    assert_eq!(
+        *status, 400,
+        "deepseek refuses a tool turn without its reasoning_content: {body}"
     );
 }
 
