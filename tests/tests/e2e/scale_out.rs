@@ -111,7 +111,10 @@ async fn losing_one_of_two_control_planes_under_load_loses_nothing() {
     )
     .await;
     let (_sim, version) = setup::add_simulated_provider(&cp1, "sim", &["gpt-4o-mini"]).await;
-    let urls = format!("{},{}", cp1.url(), cp2.url());
+    // The data planes reach cp1 through a link the test can cut, so its death is abrupt: no
+    // graceful end of the watch streams, usage reports cut off mid-call.
+    let link = tokenrouter_tests::tcp_cut::TcpCut::start(cp1.addr).await;
+    let urls = format!("http://{},{}", link.addr, cp2.url());
     let mut dps = Vec::new();
     for i in 0..3 {
         dps.push(follower(&format!("dp{i}"), &urls, i % 2).await);
@@ -145,8 +148,9 @@ async fn losing_one_of_two_control_planes_under_load_loses_nothing() {
     let urls_http: Vec<String> = dps.iter().map(|(dp, _)| dp.url("")).collect();
     let traffic = tokio::spawn(load(urls_http, 6, 400, tally.clone()));
     tokio::time::sleep(Duration::from_millis(400)).await;
-    cp1.stop().await;
+    link.cut();
     let killed = Instant::now();
+    cp1.stop().await;
     let cp2_url = cp2.url();
     for (dp, watch) in &dps {
         dp.wait_until("on the surviving control plane", |s| {
@@ -187,6 +191,7 @@ async fn losing_one_of_two_control_planes_under_load_loses_nothing() {
         None,
     )
     .await;
+    link.restore();
     traffic.await.unwrap();
     for _ in 0..20 {
         for (dp, watch) in &dps {
