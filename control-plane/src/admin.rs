@@ -283,6 +283,47 @@ impl Admin for AdminService {
         )
     }
 
+    async fn list_firewall_rules(
+        &self,
+        _: Request<ListRequest>,
+    ) -> Result<Response<ListFirewallRulesResponse>, Status> {
+        let (rules, version) = self.listed();
+        Ok(Response::new(ListFirewallRulesResponse { rules, version }))
+    }
+    async fn create_firewall_rule(
+        &self,
+        r: Request<FirewallRuleWrite>,
+    ) -> Result<Response<WriteResponse>, Status> {
+        let r = r.into_inner();
+        written(
+            self.cp
+                .create(required("rule", r.rule)?, r.expected_version)
+                .await,
+        )
+    }
+    async fn update_firewall_rule(
+        &self,
+        r: Request<FirewallRuleWrite>,
+    ) -> Result<Response<WriteResponse>, Status> {
+        let r = r.into_inner();
+        written(
+            self.cp
+                .update(required("rule", r.rule)?, r.expected_version)
+                .await,
+        )
+    }
+    async fn delete_firewall_rule(
+        &self,
+        r: Request<DeleteRequest>,
+    ) -> Result<Response<WriteResponse>, Status> {
+        let r = r.into_inner();
+        written(
+            self.cp
+                .delete::<FirewallRule>(&r.name, r.expected_version)
+                .await,
+        )
+    }
+
     async fn list_fallback_policies(
         &self,
         _: Request<ListRequest>,

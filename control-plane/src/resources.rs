@@ -2,7 +2,7 @@
 
 use prost::Message;
 use tokenrouter_proto::v1::{
-    ApiKey, Credential, FallbackPolicy, ModelEntry, Provider, RoutingRule, Snapshot,
+    ApiKey, Credential, FallbackPolicy, FirewallRule, ModelEntry, Provider, RoutingRule, Snapshot,
 };
 use tokenrouter_proto::{ValidationError, normalize_base_url};
 
@@ -83,6 +83,7 @@ resource!(Provider, "provider", providers);
 resource!(Credential, "credential", credentials);
 resource!(ApiKey, "api_key", api_keys);
 resource!(RoutingRule, "routing_rule", routing_rules);
+resource!(FirewallRule, "firewall_rule", firewall_rules);
 resource!(FallbackPolicy, "fallback_policy", fallback_policies);
 resource!(ModelEntry, "model", models);
 
@@ -96,6 +97,9 @@ pub fn snapshot_from_rows(rows: &[Row], key: &MasterKey) -> Result<Snapshot, Cry
             Credential::KIND => s.credentials.push(Credential::from_row(&row.body, key)?),
             ApiKey::KIND => s.api_keys.push(ApiKey::from_row(&row.body, key)?),
             RoutingRule::KIND => s.routing_rules.push(RoutingRule::from_row(&row.body, key)?),
+            FirewallRule::KIND => s
+                .firewall_rules
+                .push(FirewallRule::from_row(&row.body, key)?),
             FallbackPolicy::KIND => s
                 .fallback_policies
                 .push(FallbackPolicy::from_row(&row.body, key)?),

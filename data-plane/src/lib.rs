@@ -26,6 +26,7 @@
 mod control;
 mod error;
 mod exec;
+pub mod firewall;
 mod http;
 pub mod limits;
 mod providers;

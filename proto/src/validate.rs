@@ -22,6 +22,25 @@ pub const SUPPORTED_KINDS: &[&str] = &[
     "gemini",
 ];
 /// Routing modes a rule may send requests to.
+/// The firewall's built-in detectors.
+pub const FIREWALL_DETECTORS: &[&str] = &[
+    "email",
+    "phone",
+    "credit_card",
+    "us_ssn",
+    "iban",
+    "ipv4",
+    "api_key",
+    "prompt_injection",
+];
+/// What a firewall rule does, and where it looks.
+pub const FIREWALL_ACTIONS: &[&str] = &["block", "mask", "flag"];
+pub const FIREWALL_DIRECTIONS: &[&str] = &["input", "output", "both"];
+/// Longest custom pattern, and the most compiled program one may grow into (a hostile pattern
+/// such as `(a{1000}){1000}` is refused rather than allowed to eat memory).
+pub const MAX_FIREWALL_REGEX: usize = 1_000;
+pub const FIREWALL_REGEX_SIZE_LIMIT: usize = 1 << 20;
+
 pub const AUTO_MODES: &[&str] = &["auto:fast", "auto:balance", "auto:cost", "auto:quality"];
 /// Failure classes a fallback policy may move on after.
 pub const RETRY_CLASSES: &[&str] = &["connect", "timeout", "429", "5xx", "529", "malformed"];
@@ -385,7 +404,87 @@ pub fn validate_snapshot(s: &Snapshot) -> Result<(), ValidationError> {
             ));
         }
     }
+
+    let mut firewall = HashSet::new();
+    for r in &s.firewall_rules {
+        check_name("firewall_rules[].name", &r.name)?;
+        let at = |f: &str| format!("firewall_rules[{}].{f}", r.name);
+        unique(&mut firewall, at("name"), &r.name)?;
+        check_firewall_rule(r, &at)?;
+        for k in &r.match_api_keys {
+            if !keys.contains(k.as_str()) {
+                return Err(bad(
+                    at("match_api_keys"),
+                    format!("API key {k:?} does not exist"),
+                ));
+            }
+        }
+    }
     Ok(())
+}
+
+/// A firewall rule on its own: known detectors, action and direction, patterns that compile
+/// within the size limit, sane keywords and model globs.
+fn check_firewall_rule(
+    r: &crate::v1::FirewallRule,
+    at: &impl Fn(&str) -> String,
+) -> Result<(), ValidationError> {
+    if r.detectors.is_empty() && r.regexes.is_empty() && r.keywords.is_empty() {
+        return Err(bad(
+            at("detectors"),
+            "a rule needs at least one detector, regex or keyword",
+        ));
+    }
+    for d in &r.detectors {
+        if !FIREWALL_DETECTORS.contains(&d.as_str()) {
+            return Err(bad(
+                at("detectors"),
+                format!("{d:?} is not one of {}", FIREWALL_DETECTORS.join(", ")),
+            ));
+        }
+    }
+    if !FIREWALL_ACTIONS.contains(&r.action.as_str()) {
+        return Err(bad(at("action"), "must be block, mask or flag"));
+    }
+    if !FIREWALL_DIRECTIONS.contains(&r.direction.as_str()) {
+        return Err(bad(at("direction"), "must be input, output or both"));
+    }
+    for (i, pattern) in r.regexes.iter().enumerate() {
+        if pattern.is_empty() || pattern.len() > MAX_FIREWALL_REGEX {
+            return Err(bad(
+                at(&format!("regexes[{i}]")),
+                format!("must be 1 to {MAX_FIREWALL_REGEX} characters"),
+            ));
+        }
+        if let Err(e) = regex::RegexBuilder::new(pattern)
+            .size_limit(FIREWALL_REGEX_SIZE_LIMIT)
+            .build()
+        {
+            // The pattern is the admin's own; the error names its position, not a match.
+            let reason = match e {
+                regex::Error::CompiledTooBig(_) => "compiles to a program too large".to_string(),
+                other => format!("does not compile: {}", error_line(&other.to_string())),
+            };
+            return Err(bad(at(&format!("regexes[{i}]")), reason));
+        }
+    }
+    for k in &r.keywords {
+        if k.trim().is_empty() || k.len() > 256 || k.chars().any(char::is_control) {
+            return Err(bad(
+                at("keywords"),
+                "keywords are 1 to 256 characters, without control characters",
+            ));
+        }
+    }
+    for m in &r.match_models {
+        check_model_name(&at("match_models"), m)?;
+    }
+    Ok(())
+}
+
+/// The reason in a regex error (its last line; the lines above repeat the pattern).
+fn error_line(s: &str) -> &str {
+    s.lines().last().unwrap_or(s).trim()
 }
 
 /// Lowercase hex SHA-256 over the configuration content (version, epoch and hash excluded).

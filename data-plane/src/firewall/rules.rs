@@ -1,0 +1,269 @@
+//! The firewall as a snapshot compiles it: every pattern of every rule in one `RegexSet` (one pass
+//! over a text tells which patterns occur), each pattern also alone to find where, and every
+//! keyword in one Aho-Corasick automaton; plus which rules apply to a key and model.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::{Regex, RegexSet, RegexSetBuilder};
+use tokenrouter_proto::v1::FirewallRule;
+use tokenrouter_proto::validate::FIREWALL_REGEX_SIZE_LIMIT;
+
+use tokenrouter_proto::limits::glob_match;
+
+use crate::firewall::detectors::{self, always_valid};
+
+/// What a rule does when one of its patterns is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Block,
+    Mask,
+    Flag,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Block => "block",
+            Action::Mask => "mask",
+            Action::Flag => "flag",
+        }
+    }
+}
+
+/// Which way the text flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Input,
+    Output,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Input => "input",
+            Direction::Output => "output",
+        }
+    }
+}
+
+/// One compiled rule.
+#[derive(Debug)]
+pub struct RuleRt {
+    pub name: String,
+    pub action: Action,
+    input: bool,
+    output: bool,
+    keys: Vec<String>,
+    models: Vec<String>,
+}
+
+impl RuleRt {
+    /// Whether the rule looks at `direction` for this key and requested model.
+    pub fn applies(&self, direction: Direction, key: &str, model: &str) -> bool {
+        let way = match direction {
+            Direction::Input => self.input,
+            Direction::Output => self.output,
+        };
+        way && (self.keys.is_empty() || self.keys.iter().any(|k| k == key))
+            && (self.models.is_empty() || self.models.iter().any(|g| glob_match(g, model)))
+    }
+}
+
+/// What a pattern stands for.
+#[derive(Debug)]
+pub struct Pattern {
+    pub rule: usize,
+    /// The detector's name (`email`, ..., `regex`, `keyword`) and its placeholder label.
+    pub detector: &'static str,
+    pub label: &'static str,
+    pub valid: fn(&str) -> bool,
+}
+
+/// Every rule of a snapshot, compiled.
+#[derive(Debug, Default)]
+pub struct Firewall {
+    pub rules: Vec<RuleRt>,
+    pub patterns: Vec<Pattern>,
+    set: Option<RegexSet>,
+    regexes: Vec<Regex>,
+    /// The pattern each regex of the set stands for.
+    regex_patterns: Vec<usize>,
+    keywords: Option<(AhoCorasick, Vec<usize>)>,
+}
+
+/// Why the rules could not be compiled (validation catches these first).
+#[derive(Debug, thiserror::Error)]
+#[error("firewall rule {rule}: {reason}")]
+pub struct FirewallError {
+    pub rule: String,
+    pub reason: String,
+}
+
+/// One place a pattern matched: byte range in the text and the pattern's index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hit {
+    pub start: usize,
+    pub end: usize,
+    pub pattern: usize,
+}
+
+impl Firewall {
+    /// Compiles `rules` (disabled ones left out).
+    pub fn compile(rules: &[FirewallRule]) -> Result<Firewall, FirewallError> {
+        let mut fw = Firewall::default();
+        let mut sources = Vec::new();
+        let mut keyword_texts = Vec::new();
+        let mut keyword_patterns = Vec::new();
+        // Most specific first (a rule naming keys, then one naming models, then the rest), so the
+        // rule an error or `firewall list` names first is the one written for that key.
+        let mut ordered: Vec<&FirewallRule> = rules.iter().filter(|r| !r.disabled).collect();
+        ordered.sort_by_key(|r| {
+            let s =
+                u8::from(!r.match_api_keys.is_empty()) * 2 + u8::from(!r.match_models.is_empty());
+            (std::cmp::Reverse(s), r.name.clone())
+        });
+        for r in ordered {
+            let bad = |reason: String| FirewallError {
+                rule: r.name.clone(),
+                reason,
+            };
+            let action = match r.action.as_str() {
+                "block" => Action::Block,
+                "mask" => Action::Mask,
+                "flag" => Action::Flag,
+                other => return Err(bad(format!("unknown action {other:?}"))),
+            };
+            let rule = fw.rules.len();
+            fw.rules.push(RuleRt {
+                name: r.name.clone(),
+                action,
+                input: r.direction != "output",
+                output: r.direction != "input",
+                keys: r.match_api_keys.clone(),
+                models: r.match_models.clone(),
+            });
+            for name in &r.detectors {
+                let d = detectors::by_name(name)
+                    .ok_or_else(|| bad(format!("unknown detector {name:?}")))?;
+                sources.push(d.pattern.to_string());
+                fw.regex_patterns.push(fw.patterns.len());
+                fw.patterns.push(Pattern {
+                    rule,
+                    detector: d.name,
+                    label: d.label,
+                    valid: d.valid,
+                });
+            }
+            for pattern in &r.regexes {
+                sources.push(pattern.clone());
+                fw.regex_patterns.push(fw.patterns.len());
+                fw.patterns.push(Pattern {
+                    rule,
+                    detector: "regex",
+                    label: "REGEX",
+                    valid: always_valid,
+                });
+            }
+            for word in &r.keywords {
+                keyword_texts.push(word.trim().to_string());
+                keyword_patterns.push(fw.patterns.len());
+                fw.patterns.push(Pattern {
+                    rule,
+                    detector: "keyword",
+                    label: "KEYWORD",
+                    valid: always_valid,
+                });
+            }
+        }
+        if !sources.is_empty() {
+            let set = RegexSetBuilder::new(&sources)
+                .size_limit(FIREWALL_REGEX_SIZE_LIMIT * 8)
+                .build()
+                .map_err(|e| FirewallError {
+                    rule: "(all)".into(),
+                    reason: e.to_string(),
+                })?;
+            fw.regexes = sources
+                .iter()
+                .map(|s| {
+                    regex::RegexBuilder::new(s)
+                        .size_limit(FIREWALL_REGEX_SIZE_LIMIT)
+                        .build()
+                })
+                .collect::<Result<_, _>>()
+                .map_err(|e| FirewallError {
+                    rule: "(all)".into(),
+                    reason: e.to_string(),
+                })?;
+            fw.set = Some(set);
+        }
+        if !keyword_texts.is_empty() {
+            let ac = AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(&keyword_texts)
+                .map_err(|e| FirewallError {
+                    rule: "(keywords)".into(),
+                    reason: e.to_string(),
+                })?;
+            fw.keywords = Some((ac, keyword_patterns));
+        }
+        Ok(fw)
+    }
+
+    /// Whether any rule looks at `direction` for this key and model (the hot path's only cost
+    /// when none does).
+    pub fn any_applies(&self, direction: Direction, key: &str, model: &str) -> bool {
+        self.rules.iter().any(|r| r.applies(direction, key, model))
+    }
+
+    /// Every validated match in `text` of a pattern whose rule is in `active`, in text order,
+    /// overlaps removed (the earlier, then the longer, wins).
+    pub fn scan(&self, text: &str, active: &[bool]) -> Vec<Hit> {
+        let mut hits = Vec::new();
+        if let Some(set) = &self.set {
+            for i in set.matches(text).into_iter() {
+                let pattern = self.regex_patterns[i];
+                let p = &self.patterns[pattern];
+                if !active[p.rule] {
+                    continue;
+                }
+                for m in self.regexes[i].find_iter(text) {
+                    if (p.valid)(m.as_str()) {
+                        hits.push(Hit {
+                            start: m.start(),
+                            end: m.end(),
+                            pattern,
+                        });
+                    }
+                }
+            }
+        }
+        if let Some((ac, patterns)) = &self.keywords {
+            for m in ac.find_iter(text) {
+                let pattern = patterns[m.pattern().as_usize()];
+                let bounded =
+                    !is_word_byte(text.as_bytes().get(m.start().wrapping_sub(1)).copied())
+                        && !is_word_byte(text.as_bytes().get(m.end()).copied());
+                if bounded && active[self.patterns[pattern].rule] {
+                    hits.push(Hit {
+                        start: m.start(),
+                        end: m.end(),
+                        pattern,
+                    });
+                }
+            }
+        }
+        hits.sort_by_key(|h| (h.start, std::cmp::Reverse(h.end)));
+        let mut kept: Vec<Hit> = Vec::with_capacity(hits.len());
+        for h in hits {
+            if kept.last().is_none_or(|k| h.start >= k.end) {
+                kept.push(h);
+            }
+        }
+        kept
+    }
+}
+
+fn is_word_byte(b: Option<u8>) -> bool {
+    b.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
