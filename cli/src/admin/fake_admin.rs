@@ -274,6 +274,10 @@ fake_admin! {
         delete_fallback_policy(DeleteRequest) -> WriteResponse;
         get_snapshot(GetSnapshotRequest) -> Snapshot;
         list_data_planes(ListDataPlanesRequest) -> ListDataPlanesResponse;
+        list_firewall_rules(ListRequest) -> ListFirewallRulesResponse;
+        create_firewall_rule(FirewallRuleWrite) -> WriteResponse;
+        update_firewall_rule(FirewallRuleWrite) -> WriteResponse;
+        delete_firewall_rule(DeleteRequest) -> WriteResponse;
     }
 }
 

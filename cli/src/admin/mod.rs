@@ -8,6 +8,7 @@ mod client;
 mod credentials;
 #[cfg(test)]
 mod fake_admin;
+mod firewall;
 mod key_limits;
 mod key_show;
 #[cfg(test)]
@@ -29,6 +30,7 @@ use std::io::Write;
 use clap::{Args, Subcommand};
 
 pub use credentials::CredentialsCmd;
+pub use firewall::FirewallCmd;
 pub use keys::KeysCmd;
 pub use models::ModelsCmd;
 pub use policies::PoliciesCmd;
@@ -108,6 +110,10 @@ pub enum AdminCommand {
     /// Fallback policies: chains of providers tried when an attempt fails, backoff and hedging.
     #[command(subcommand)]
     Policies(PoliciesCmd),
+    /// Firewall rules: detectors, regexes and keywords that block, mask or flag what goes to a
+    /// provider or comes back; `firewall test` dry-runs them on a text.
+    #[command(subcommand)]
+    Firewall(FirewallCmd),
     /// Model catalog entries: prices, limits, capabilities and quality, overriding or extending the
     /// built-in catalog.
     #[command(subcommand)]
@@ -157,6 +163,7 @@ async fn execute(conn: &Connection, cmd: AdminCommand, out: &mut dyn Write) -> a
         AdminCommand::Credentials(cmd) => credentials::run(&mut client, p, cmd).await,
         AdminCommand::Keys(cmd) => keys::run(&mut client, p, cmd).await,
         AdminCommand::Rules(cmd) => rules::run(&mut client, p, cmd).await,
+        AdminCommand::Firewall(cmd) => firewall::run(&mut client, p, cmd).await,
         AdminCommand::Policies(cmd) => policies::run(&mut client, p, cmd).await,
         AdminCommand::Models(cmd) => models::run(&mut client, p, cmd).await,
         AdminCommand::Snapshot => status::snapshot(&mut client, p).await,

@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     // The serial key cost a sequence step and an index entry per record (~22% of an insert); the
     // record id orders and identifies rows now.
     "ALTER TABLE tokenrouter_usage DROP COLUMN id",
+    usage_sql::FIREWALL,
 ];
 
 /// Connections the pool opens at most (usage batches from many data planes run in parallel).
@@ -416,6 +417,7 @@ impl Store for PostgresStore {
                     user_id: r.get(18),
                     metadata_json: r.get(19),
                     record_id: r.get::<_, Option<String>>(20).unwrap_or_default(),
+                    firewall: r.get(21),
                 })
                 .collect();
             Ok(UsageReport { rows, recent })
@@ -471,7 +473,7 @@ impl Store for PostgresStore {
 
 /// A usage batch as one array per column, for [`usage_sql::insert_arrays`].
 struct Columns<'a> {
-    text: [Vec<&'a str>; 8],
+    text: [Vec<&'a str>; 9],
     record_id: Vec<Option<&'a str>>,
     unix_ms: Vec<i64>,
     status: Vec<i32>,
@@ -483,9 +485,9 @@ struct Columns<'a> {
 
 impl<'a> Columns<'a> {
     /// Element types in [`usage_sql::COLUMNS`] order.
-    const TYPES: [&'static str; 21] = [
+    const TYPES: [&'static str; 22] = [
         "text", "int8", "text", "text", "text", "text", "int4", "int8", "int8", "int8", "int8",
-        "float8", "int8", "int8", "bool", "bool", "text", "int4", "text", "text", "text",
+        "float8", "int8", "int8", "bool", "bool", "text", "int4", "text", "text", "text", "text",
     ];
 
     fn of(records: &'a [UsageRecord]) -> Self {
@@ -511,6 +513,7 @@ impl<'a> Columns<'a> {
                 t.routing_mode,
                 t.user_id,
                 t.metadata_json,
+                t.firewall,
             ]) {
                 column.push(value);
             }
@@ -537,7 +540,7 @@ impl<'a> Columns<'a> {
     }
 
     /// The parameters in [`usage_sql::COLUMNS`] order.
-    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 21] {
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 22] {
         let [
             request_id,
             api_key,
@@ -547,6 +550,7 @@ impl<'a> Columns<'a> {
             routing_mode,
             user_id,
             metadata,
+            firewall,
         ] = &self.text;
         let [prompt, completion, cached, reasoning, latency, ttft] = &self.counts;
         let [stream, completed] = &self.flags;
@@ -572,6 +576,7 @@ impl<'a> Columns<'a> {
             user_id,
             metadata,
             &self.record_id,
+            firewall,
         ]
     }
 }

@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     usage_sql::KEY_INDEX,
     usage_sql::RECORD_ID,
     "DATA_PLANES",
+    usage_sql::FIREWALL,
 ];
 
 /// SQLite-backed store. Calls run on the blocking pool; one connection serialises them.
@@ -198,6 +199,7 @@ impl Store for SqliteStore {
                         text.user_id,
                         text.metadata_json,
                         usage_sql::record_id(r),
+                        text.firewall,
                     ])?;
                 }
             }
@@ -289,6 +291,7 @@ impl Store for SqliteStore {
                         user_id: r.get(18)?,
                         metadata_json: r.get(19)?,
                         record_id: r.get::<_, Option<String>>(20)?.unwrap_or_default(),
+                        firewall: r.get(21)?,
                     })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;

@@ -9,7 +9,7 @@ use super::StoreError;
 pub const MAX_RECENT: u32 = 1000;
 
 /// Columns in insert order.
-pub const COLUMNS: [&str; 21] = [
+pub const COLUMNS: [&str; 22] = [
     "request_id",
     "unix_ms",
     "api_key",
@@ -31,7 +31,12 @@ pub const COLUMNS: [&str; 21] = [
     "user_id",
     "metadata_json",
     "record_id",
+    "firewall",
 ];
+
+/// Adds what the firewall did to each record (`rule:detector:action:direction:count`).
+pub const FIREWALL: &str =
+    "ALTER TABLE tokenrouter_usage ADD COLUMN firewall TEXT NOT NULL DEFAULT ''";
 
 /// Adds the records' unique ids (older rows keep NULL, which a unique index lets repeat).
 pub const RECORD_ID: &str = "ALTER TABLE tokenrouter_usage ADD COLUMN record_id TEXT;
@@ -68,7 +73,7 @@ pub fn insert(p: impl Fn(usize) -> String) -> String {
 /// types), unnested into rows, so a batch of any size is one statement and one round trip. With
 /// `ignore_duplicates` false it fails on a record id already stored (the fast path: PostgreSQL's
 /// per-row conflict check costs ~45% more); the caller then runs the ignoring form.
-pub fn insert_arrays(types: &[&str; 21], ignore_duplicates: bool) -> String {
+pub fn insert_arrays(types: &[&str; 22], ignore_duplicates: bool) -> String {
     let arrays: Vec<String> = types
         .iter()
         .enumerate()
@@ -191,6 +196,7 @@ pub struct Bounded<'a> {
     pub routing_mode: &'a str,
     pub user_id: &'a str,
     pub metadata_json: &'a str,
+    pub firewall: &'a str,
 }
 
 /// The capped text of `r` (borrowed: nothing is copied).
@@ -204,6 +210,7 @@ pub fn bounded(r: &UsageRecord) -> Bounded<'_> {
         routing_mode: cap(&r.routing_mode, 128),
         user_id: cap(&r.user_id, 256),
         metadata_json: cap(&r.metadata_json, 4096),
+        firewall: cap(&r.firewall, 4096),
     }
 }
 

@@ -94,6 +94,20 @@ impl ApiError {
         .with_param(param)
     }
 
+    /// A 400 `content_filter`: a firewall rule refused the input. Names the rule and the detector,
+    /// never what it matched; 400 so that SDKs do not retry it.
+    pub fn content_filter(rule: &str, detector: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("content_filter"),
+            format!(
+                "The request was blocked by firewall rule `{rule}`: the {detector} detector matched its input."
+            ),
+        )
+        .with_param("messages")
+    }
+
     /// A 400 `context_length_exceeded` about the messages.
     pub fn context_length_exceeded(message: impl Into<String>) -> Self {
         Self::new(

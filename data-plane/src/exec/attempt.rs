@@ -15,6 +15,8 @@ use http_body_util::Full;
 use super::credential;
 use super::record::{Answered, RequestRecord, Target, answered};
 use crate::error::{ApiError, UpstreamError};
+use crate::firewall::Audit;
+use crate::firewall::output::OutputScope;
 use crate::providers::{self, RequestCtx, ResponseCtx, UpstreamCall};
 use crate::request::{ChatRequest, ids};
 use crate::routing::plan::Attempt;
@@ -45,6 +47,7 @@ pub(super) struct Shared<'a> {
     /// The `routing` object as JSON.
     pub routing: &'a str,
     pub started: Instant,
+    pub output: Option<&'a OutputScope>,
 }
 
 /// Runs one attempt; `record` is the request's record as this attempt would close it.
@@ -204,7 +207,19 @@ impl Answer<'_> {
             providers::translate_shaped(attempt.provider.protocol, bytes, ctx, shape)
         }
         .await;
-        let translated = translated.map_err(|e| target.failed(state, e))?;
+        let mut translated = translated.map_err(|e| target.failed(state, e))?;
+        let mut record = record;
+        let mut acted = None;
+        if let Some(scope) = shared.output {
+            let mut audit = Audit::default();
+            if let Some(filtered) = scope.filter_answer(&translated.body, &mut audit) {
+                translated.body = filtered;
+            }
+            if !audit.events.is_empty() {
+                record.add_firewall(&audit);
+                acted = Some(record.firewall_rules());
+            }
+        }
         let cost = target.cost(translated.usage.as_ref());
         let mut extra = String::with_capacity(shared.routing.len() + 40);
         extra.push_str("\"routing\":");
@@ -223,7 +238,11 @@ impl Answer<'_> {
         let mut out = translated.body;
         let latency_ms = shared.started.elapsed().as_millis() as u64;
         ext.splice_in_place(&mut out, latency_ms, &extra);
-        Ok(ok_response("application/json", Body::from(out)))
+        let mut response = ok_response("application/json", Body::from(out));
+        if let Some(v) = acted.and_then(|a| HeaderValue::from_str(&a).ok()) {
+            response.headers_mut().insert("x-tokenrouter-firewall", v);
+        }
+        Ok(response)
     }
 
     /// Opens the relay (the first chunk must arrive in time) and hands the client the stream; the
@@ -244,10 +263,18 @@ impl Answer<'_> {
             client_stall: state.config.client_stall_timeout,
         };
         let ttft = Arc::new(Mutex::new(None));
+        let audit = Arc::new(Mutex::new(Audit::default()));
+        let translator = match self.shared.output {
+            Some(scope) => scope.stream(translator, audit.clone()),
+            None => translator,
+        };
         let on_finish: OnFinish = {
             let (state, target, ttft) = (state.clone(), self.target.clone(), ttft.clone());
-            let record = self.record;
+            let mut record = self.record;
             Box::new(move |end: Finish| {
+                if let Ok(audit) = audit.lock() {
+                    record.add_firewall(&audit);
+                }
                 let done = Answered {
                     usage: end.usage,
                     completed: end.completed,

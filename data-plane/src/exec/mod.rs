@@ -22,6 +22,7 @@ use attempt::{AttemptError, Shared};
 use hedge::Used;
 
 use crate::error::{ApiError, UpstreamError};
+use crate::firewall::output::OutputScope;
 use crate::limits::{self, Demand};
 use crate::request::ChatRequest;
 use crate::routing::plan::Plan;
@@ -37,6 +38,8 @@ pub struct Job<'a> {
     pub request_id: &'a str,
     pub request: &'a ChatRequest,
     pub plan: &'a Plan,
+    /// The firewall's output rules for this request, when any applies.
+    pub output: Option<&'a OutputScope>,
 }
 
 /// Admits the request and runs its plan. On `Err` the caller closes `record` with the error's
@@ -48,6 +51,7 @@ pub async fn execute(job: Job<'_>, record: &mut RequestRecord) -> Result<Respons
         request_id,
         request,
         plan,
+        output,
     } = job;
     record.accounting.routing_mode = plan.routing.mode.clone();
     let user = request.body.get("user").and_then(|u| u.as_str());
@@ -70,6 +74,7 @@ pub async fn execute(job: Job<'_>, record: &mut RequestRecord) -> Result<Respons
         request,
         routing: &routing,
         started: record.started(),
+        output,
     };
     let base = &*record;
     let run = |index: usize| {

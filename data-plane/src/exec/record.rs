@@ -41,6 +41,36 @@ impl RequestRecord {
     }
 
     /// Adds the facts of the parsed request.
+    /// Adds what the firewall did (rule, detector, action, direction, count; never the text).
+    pub fn add_firewall(&mut self, audit: &crate::firewall::Audit) {
+        let summary = audit.summary();
+        if summary.is_empty() {
+            return;
+        }
+        let f = &mut self.accounting.firewall;
+        if !f.is_empty() {
+            f.push(',');
+        }
+        f.push_str(&summary);
+    }
+
+    /// The rules that acted on this request so far, for `x-tokenrouter-firewall`.
+    pub fn firewall_rules(&self) -> String {
+        let mut names: Vec<&str> = Vec::new();
+        for event in self
+            .accounting
+            .firewall
+            .split(',')
+            .filter(|e| !e.is_empty())
+        {
+            let rule = event.split(':').next().unwrap_or_default();
+            if !names.contains(&rule) {
+                names.push(rule);
+            }
+        }
+        names.join(",")
+    }
+
     pub fn describe(&mut self, r: &ChatRequest) {
         let a = &mut self.accounting;
         self.prompt_estimate = r.features.prompt_tokens;

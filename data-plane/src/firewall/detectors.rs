@@ -132,7 +132,7 @@ fn luhn(d: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Area not 000, 666 or 900-999; group not 00; serial not 0000.

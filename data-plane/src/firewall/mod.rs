@@ -6,7 +6,9 @@
 
 pub mod detectors;
 pub mod input;
+pub mod output;
 pub mod rules;
+pub mod stream;
 
 use std::collections::HashMap;
 

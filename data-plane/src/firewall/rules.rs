@@ -57,6 +57,11 @@ pub struct RuleRt {
 }
 
 impl RuleRt {
+    /// Whether the rule is scoped to include `key` (whatever the model).
+    pub fn applies_to_key(&self, key: &str) -> bool {
+        self.keys.is_empty() || self.keys.iter().any(|k| k == key)
+    }
+
     /// Whether the rule looks at `direction` for this key and requested model.
     pub fn applies(&self, direction: Direction, key: &str, model: &str) -> bool {
         let way = match direction {
@@ -91,7 +96,7 @@ pub struct Firewall {
 }
 
 /// Why the rules could not be compiled (validation catches these first).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("firewall rule {rule}: {reason}")]
 pub struct FirewallError {
     pub rule: String,

@@ -10,6 +10,8 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
 use crate::exec::{self, Job, RequestRecord};
+use crate::firewall::output::OutputScope;
+use crate::firewall::{self, Audit};
 use crate::http::middleware::{Authed, RequestId};
 use crate::request;
 use crate::routing::plan::RouteCtx;
@@ -34,13 +36,22 @@ pub async fn completions(
         body,
         &mut record,
     ));
-    match handled.await {
+    let result = handled.await;
+    let acted = record.firewall_rules();
+    let mut response = match result {
         Ok(response) => response,
         Err(e) => {
             record.close_failed(&state, e.status().as_u16());
             e.into_response()
         }
+    };
+    if !acted.is_empty()
+        && !response.headers().contains_key("x-tokenrouter-firewall")
+        && let Ok(v) = axum::http::HeaderValue::from_str(&acted)
+    {
+        response.headers_mut().insert("x-tokenrouter-firewall", v);
     }
+    response
 }
 
 async fn handle(
@@ -56,8 +67,23 @@ async fn handle(
     let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| ApiError::payload_too_large(limit))?;
-    let request = request::parse(&bytes)?;
+    let mut request = request::parse(&bytes)?;
     record.describe(&request);
+    // The firewall's input rules see the request before anything else does.
+    let fw = &authed.runtime.firewall;
+    let mut audit = Audit::default();
+    let checked = firewall::input::check(
+        fw,
+        &authed.key.name,
+        &request.model,
+        &mut request.body,
+        &mut audit,
+    );
+    record.add_firewall(&audit);
+    if let Err(blocked) = checked {
+        return Err(ApiError::content_filter(&blocked.rule, blocked.detector));
+    }
+    let output = OutputScope::of(fw, &authed.key.name, &request.model);
     // With Redis: this conversation's earlier turns may have been answered by another data plane.
     state.reasoning.prefetch(&request.body).await;
     let plan = resolve(&RouteCtx {
@@ -74,6 +100,7 @@ async fn handle(
         request_id,
         request: &request,
         plan: &plan,
+        output: output.as_ref(),
     };
     exec::execute(job, record).await
 }

@@ -43,6 +43,8 @@ pub enum CompileError {
         "providers[{provider}].base_url: {host} is a private or loopback address, which this data plane refuses (--deny-private-upstreams)"
     )]
     PrivateUpstream { provider: String, host: String },
+    #[error(transparent)]
+    Firewall(#[from] crate::firewall::rules::FirewallError),
 }
 
 /// A rule condition on a request feature.
@@ -145,6 +147,8 @@ pub struct Runtime {
     /// Indices into `rules` of the other rules with a `*` (ascending).
     pub glob_rules: Vec<usize>,
     pub catalog: Catalog,
+    /// The content filters, compiled.
+    pub firewall: Arc<crate::firewall::Firewall>,
 }
 
 /// What the data plane accepts beyond the snapshot's own validity.
@@ -368,6 +372,7 @@ impl Runtime {
             glob_rules,
             rules,
             catalog,
+            firewall: Arc::new(crate::firewall::Firewall::compile(&s.firewall_rules)?),
         })
     }
 }

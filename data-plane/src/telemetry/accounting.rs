@@ -27,6 +27,8 @@ pub struct Accounting {
     pub ttft_ms: Option<u64>,
     pub attempts: u32,
     pub completed: bool,
+    /// What the firewall did: `rule:detector:action:direction:count`, comma-separated.
+    pub firewall: String,
 }
 
 impl Accounting {
@@ -75,5 +77,6 @@ pub fn account(metrics: &Metrics, sink: &UsageReporter, a: Accounting) {
         user_id: a.user_id,
         metadata_json: a.metadata_json,
         record_id: crate::request::ids::time_ordered_hex(unix_ms),
+        firewall: a.firewall,
     });
 }
