@@ -149,3 +149,128 @@ fn custom_regexes_are_linear_and_bounded() {
     .unwrap();
     assert!(started.elapsed() < std::time::Duration::from_secs(2));
 }
+
+mod streams {
+    //! The stream filter over a fake provider stream: every way of splitting a planted secret
+    //! across chunks gives the client exactly the masked text, and never the secret.
+    use std::sync::{Arc, Mutex};
+
+    use serde_json::{Value, json};
+
+    use super::rule;
+    use crate::error::UpstreamError;
+    use crate::firewall::stream::FilteredStream;
+    use crate::firewall::{Audit, Direction, Firewall, filter_text};
+    use crate::telemetry::usage::Usage;
+    use crate::upstream::relay::{Flow, StreamTranslator};
+    use crate::upstream::sse::SseEvent;
+
+    /// Each event's data is one content delta; `[FIN]` finishes the choice.
+    struct Echo;
+
+    impl StreamTranslator for Echo {
+        fn event(&mut self, e: SseEvent, out: &mut Vec<String>) -> Result<Flow, UpstreamError> {
+            if e.data == "[FIN]" {
+                out.push(json!({"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}).to_string());
+                return Ok(Flow::Done);
+            }
+            out.push(json!({"id": "c", "choices": [{"index": 0, "delta": {"content": e.data}, "finish_reason": null}]}).to_string());
+            Ok(Flow::More)
+        }
+        fn end(&mut self, _: &mut Vec<String>) -> Result<(), UpstreamError> {
+            Ok(())
+        }
+        fn usage(&self) -> Option<Usage> {
+            None
+        }
+    }
+
+    /// The client's text and last finish reason for `pieces` through rules `fw`.
+    fn run(fw: &Arc<Firewall>, pieces: &[&str]) -> (String, String) {
+        let mut s = FilteredStream::new(
+            Box::new(Echo),
+            fw.clone(),
+            vec![true; fw.rules.len()],
+            Arc::new(Mutex::new(Audit::default())),
+        );
+        let mut out = Vec::new();
+        for p in pieces.iter().copied().chain(["[FIN]"]) {
+            let flow = s
+                .event(
+                    SseEvent {
+                        event: None,
+                        data: p.to_string(),
+                    },
+                    &mut out,
+                )
+                .unwrap();
+            if flow == Flow::Done {
+                break;
+            }
+        }
+        let (mut text, mut finish) = (String::new(), String::new());
+        for chunk in out {
+            let v: Value = serde_json::from_str(&chunk).unwrap();
+            let c = &v["choices"][0];
+            text.push_str(c["delta"]["content"].as_str().unwrap_or(""));
+            if let Some(f) = c["finish_reason"].as_str() {
+                finish = f.to_string();
+            }
+        }
+        (text, finish)
+    }
+
+    const PLANTED: &str =
+        "Sure. The card is 4111 1111 1111 1111 and mail jane@example.com, thanks.";
+
+    #[test]
+    fn every_split_of_a_planted_secret_is_masked_exactly() {
+        let fw = Arc::new(
+            Firewall::compile(&[rule("pii", &["credit_card", "email"], "mask", "output")]).unwrap(),
+        );
+        let mut expected = PLANTED.to_string();
+        filter_text(
+            &fw,
+            &[true],
+            Direction::Output,
+            &mut expected,
+            &mut Audit::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            expected,
+            "Sure. The card is [CREDIT_CARD_1] and mail [EMAIL_1], thanks."
+        );
+        let n = PLANTED.len();
+        for i in 0..=n {
+            for j in i..=n {
+                let (text, finish) = run(&fw, &[&PLANTED[..i], &PLANTED[i..j], &PLANTED[j..]]);
+                assert_eq!(text, expected, "split at {i}, {j}");
+                assert_eq!(finish, "stop");
+            }
+        }
+        // One character a chunk.
+        let chars: Vec<String> = PLANTED.chars().map(String::from).collect();
+        let pieces: Vec<&str> = chars.iter().map(String::as_str).collect();
+        assert_eq!(run(&fw, &pieces).0, expected);
+    }
+
+    #[test]
+    fn a_block_sends_nothing_of_the_match_whatever_the_split() {
+        let fw = Arc::new(
+            Firewall::compile(&[rule("cards", &["credit_card"], "block", "output")]).unwrap(),
+        );
+        let n = PLANTED.len();
+        for i in 0..=n {
+            let (text, finish) = run(&fw, &[&PLANTED[..i], &PLANTED[i..]]);
+            assert_eq!(finish, "content_filter", "split at {i}");
+            let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+            assert!(!digits.contains("4111"), "split at {i}: {text:?}");
+        }
+        // Text far enough before the match has already gone out when the block lands.
+        let long = format!("{}{PLANTED}", "word ".repeat(200));
+        let (text, finish) = run(&fw, &[&long[..600], &long[600..]]);
+        assert_eq!(finish, "content_filter");
+        assert!(text.starts_with("word word") && !text.contains("4111"));
+    }
+}
