@@ -52,7 +52,12 @@ pub fn account(metrics: &Metrics, sink: &UsageReporter, a: Accounting) {
         usage: a.usage,
         latency_ms: a.latency_ms,
         completed: a.completed,
+        firewall: &a.firewall,
     });
+    if !a.firewall.is_empty() {
+        // Rule, detector, action, direction and count only: never the matched text.
+        tracing::info!(request_id = %a.request_id, key = %a.key, firewall = %a.firewall, "firewall acted");
+    }
     let usage = a.usage.unwrap_or_default();
     let unix_ms = unix_millis();
     sink.record(UsageRecord {

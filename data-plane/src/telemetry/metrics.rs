@@ -18,6 +18,8 @@ pub struct Record<'a> {
     pub usage: Option<Usage>,
     pub latency_ms: u64,
     pub completed: bool,
+    /// The firewall's summary (`rule:detector:action:direction:count`, comma-separated).
+    pub firewall: &'a str,
 }
 
 /// A metric's name, help text and how to read it from the totals.
@@ -42,6 +44,8 @@ type Tree = BTreeMap<String, BTreeMap<String, BTreeMap<String, BTreeMap<u16, Tot
 #[derive(Debug, Default)]
 pub struct Metrics {
     totals: Mutex<Tree>,
+    /// Firewall matches per (rule, detector, action, direction).
+    firewall: Mutex<BTreeMap<String, u64>>,
 }
 
 /// The value under `name`, created (with an owned copy of `name`) only when missing. (Always
@@ -55,6 +59,15 @@ fn slot<'m, V: Default>(map: &'m mut BTreeMap<String, V>, name: &str) -> Option<
 
 impl Metrics {
     pub fn record(&self, r: Record<'_>) {
+        if !r.firewall.is_empty()
+            && let Ok(mut fw) = self.firewall.lock()
+        {
+            for event in r.firewall.split(',') {
+                let (labels, count) = event.rsplit_once(':').unwrap_or((event, "1"));
+                let count = count.parse::<u64>().unwrap_or(1);
+                *fw.entry(labels.to_string()).or_default() += count;
+            }
+        }
         let Ok(mut totals) = self.totals.lock() else {
             return;
         };
@@ -139,7 +152,35 @@ impl Metrics {
                 );
             }
         }
+        drop(totals);
+        self.render_firewall(&mut out);
         out
+    }
+
+    fn render_firewall(&self, out: &mut String) {
+        let Ok(fw) = self.firewall.lock() else { return };
+        let name = "tokenrouter_firewall_matches_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Matches the firewall acted on, by rule, detector, action and direction\n# TYPE {name} counter"
+        );
+        for (labels, count) in fw.iter() {
+            let mut parts = labels.splitn(4, ':');
+            let (rule, detector, action, direction) = (
+                parts.next().unwrap_or_default(),
+                parts.next().unwrap_or_default(),
+                parts.next().unwrap_or_default(),
+                parts.next().unwrap_or_default(),
+            );
+            let _ = writeln!(
+                out,
+                "{name}{{rule=\"{}\",detector=\"{}\",action=\"{}\",direction=\"{}\"}} {count}",
+                escape(rule),
+                escape(detector),
+                escape(action),
+                escape(direction)
+            );
+        }
     }
 }
 
@@ -171,6 +212,7 @@ mod tests {
                 usage: Some(usage),
                 latency_ms: 5,
                 completed: true,
+                firewall: "",
             });
         }
         let text = m.render();
@@ -195,6 +237,7 @@ mod tests {
                 }),
                 latency_ms: 5,
                 completed: true,
+                firewall: "",
             });
         }
         let text = m.render();
@@ -217,6 +260,7 @@ mod tests {
                 usage: None,
                 latency_ms: 1,
                 completed: true,
+                firewall: "",
             });
         }
         let text = m.render();

@@ -143,6 +143,13 @@ async fn rules_block_and_mask_input_and_output_plain_and_streamed() {
         assert!(std::time::Instant::now() < deadline, "{summaries:?}");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    let metrics = http.get(dp.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains(r#"tokenrouter_firewall_matches_total{rule="cards-out",detector="credit_card",action="mask",direction="output"} 2"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"tokenrouter_firewall_matches_total{rule="no-secrets",detector="api_key",action="block",direction="input"} 1"#));
+    assert!(!metrics.contains("4111") && !metrics.contains("jane@"));
 }
 
 #[tokio::test]
