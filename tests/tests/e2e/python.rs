@@ -181,3 +181,68 @@ async fn the_openai_python_sdk_understands_our_limits() {
     ];
     run_script(&python, &[&script], env, "all limit checks passed").await;
 }
+
+#[tokio::test]
+async fn the_openai_python_sdk_sees_the_firewall() {
+    use tokenrouter_proto::v1::{ApiKeyCreate, FirewallRule, FirewallRuleWrite};
+    let Some(python) = python() else {
+        return eprintln!("skipped: no .venv with the openai package (run scripts/test)");
+    };
+    let stack = stack(Backend::Sqlite).await.unwrap();
+    let mut admin = stack.cp.admin().await;
+    for name in ["masked", "blocked"] {
+        admin
+            .create_api_key(ApiKeyCreate {
+                name: name.into(),
+                key: format!("sk-test-fw-{name}-0001"),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let rule =
+        |name: &str, detector: &str, action: &str, direction: &str, key: &str| FirewallRule {
+            name: name.into(),
+            detectors: vec![detector.into()],
+            action: action.into(),
+            direction: direction.into(),
+            match_api_keys: vec![key.into()],
+            ..Default::default()
+        };
+    for r in [
+        rule("no-secrets", "api_key", "block", "input", "masked"),
+        rule("emails", "email", "mask", "input", "masked"),
+        rule("cards-masked", "credit_card", "mask", "output", "masked"),
+        rule("cards-blocked", "credit_card", "block", "output", "blocked"),
+    ] {
+        admin
+            .create_firewall_rule(FirewallRuleWrite {
+                rule: Some(r),
+                expected_version: 0,
+            })
+            .await
+            .unwrap();
+    }
+    let (_sim, version) = add_provider_full(
+        &stack.cp,
+        SimConfig::new(Protocol::OpenAi, "p", "k-p"),
+        Provider {
+            models: vec!["gpt-4o-mini".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let dp = DataPlaneHandle::start(data_plane_config("fw-sdk"), &stack.cp.url(), None).await;
+    dp.wait_for_version(version).await;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/firewall.py");
+    let env = [
+        ("TOKENROUTER_BASE_URL", dp.url("/v1")),
+        ("TOKENROUTER_MODEL", "gpt-4o-mini".to_string()),
+        ("TOKENROUTER_MASK_KEY", "sk-test-fw-masked-0001".to_string()),
+        (
+            "TOKENROUTER_BLOCK_KEY",
+            "sk-test-fw-blocked-0001".to_string(),
+        ),
+    ];
+    run_script(&python, &[&script], env, "all firewall checks passed").await;
+}
