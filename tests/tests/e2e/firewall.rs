@@ -143,7 +143,14 @@ async fn rules_block_and_mask_input_and_output_plain_and_streamed() {
         assert!(std::time::Instant::now() < deadline, "{summaries:?}");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let metrics = http.get(dp.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = http
+        .get(dp.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         metrics.contains(r#"tokenrouter_firewall_matches_total{rule="cards-out",detector="credit_card",action="mask",direction="output"} 2"#),
         "{metrics}"
