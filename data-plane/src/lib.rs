@@ -82,6 +82,11 @@ pub mod hot_path {
         pub use crate::routing::plan::RouteCtx;
         pub use crate::routing::resolve::resolve;
     }
+    /// The firewall's stream filter.
+    pub mod firewall {
+        pub use crate::firewall::stream::FilteredStream;
+        pub use crate::firewall::{Audit, Firewall};
+    }
     pub use crate::signals::Signals;
     pub use crate::snapshot::runtime::KeyRt;
     pub use crate::telemetry::usage::Usage;

@@ -49,6 +49,7 @@ pub fn for_target(fixtures: &Path, target: &str) -> Result<Vec<Seed>, String> {
             all
         }
         "request_build" => requests(fixtures)?,
+        "stream_filter" => filter_texts(),
         t if t.starts_with("stream_") => {
             let dir = dir_of(t).ok_or_else(|| format!("no target named `{t}`"))?;
             streams(fixtures, dir)?
@@ -61,6 +62,24 @@ pub fn for_target(fixtures: &Path, target: &str) -> Result<Vec<Seed>, String> {
     };
     seeds.retain(|s| !s.data.is_empty());
     Ok(seeds)
+}
+
+/// Answers a card or an email sits next to: digits, separators, words, markup, other scripts.
+fn filter_texts() -> Vec<Seed> {
+    [
+        "Your card 5500 0055 5555 5559 and jane@example.com are on file.",
+        "1234 5678 9012 3456 7890 - 0000",
+        "```json\n{\"card\": \"378282246310005\", \"email\": \"a.b@c.io\"}\n```",
+        "Kartennummer: 4111-1111-1111-1111 — vielen Dank! 支付完成。",
+        "ids: 550e8400-e29b-41d4-a716-446655440000 da39a3ee5e6b4b0d3255bfef95601890afd80709",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, t)| Seed {
+        name: format!("filter/{i}"),
+        data: t.as_bytes().to_vec(),
+    })
+    .collect()
 }
 
 fn files(fixtures: &Path, dir: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
