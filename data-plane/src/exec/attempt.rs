@@ -265,7 +265,9 @@ impl Answer<'_> {
         let ttft = Arc::new(Mutex::new(None));
         let audit = Arc::new(Mutex::new(Audit::default()));
         let translator = match self.shared.output {
-            Some(scope) => scope.stream(translator, audit.clone()),
+            Some(scope) => {
+                scope.stream(translator, audit.clone(), self.shared.request.include_usage)
+            }
             None => translator,
         };
         let on_finish: OnFinish = {

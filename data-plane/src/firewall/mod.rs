@@ -123,13 +123,24 @@ pub fn filter_text(
     audit: &mut Audit,
 ) -> Result<(), Blocked> {
     let hits = fw.scan(text, active);
+    apply_hits(fw, direction, text, &hits, audit)
+}
+
+/// [`filter_text`] with the matches already found (`hits`, in text order, all within `text`).
+pub fn apply_hits(
+    fw: &Firewall,
+    direction: Direction,
+    text: &mut String,
+    hits: &[rules::Hit],
+    audit: &mut Audit,
+) -> Result<(), Blocked> {
     if hits.is_empty() {
         return Ok(());
     }
     let mut out = String::with_capacity(text.len());
     let mut at = 0;
     let mut masked = false;
-    for h in &hits {
+    for h in hits {
         let pattern = &fw.patterns[h.pattern];
         let rule = &fw.rules[pattern.rule];
         audit.count(&rule.name, pattern.detector, rule.action, direction);

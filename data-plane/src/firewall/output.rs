@@ -31,12 +31,14 @@ impl OutputScope {
         &self,
         translator: Box<dyn StreamTranslator>,
         audit: Arc<Mutex<Audit>>,
+        include_usage: bool,
     ) -> Box<dyn StreamTranslator> {
-        Box::new(FilteredStream::new(
+        Box::new(FilteredStream::with_usage(
             translator,
             self.fw.clone(),
             self.active.clone(),
             audit,
+            include_usage,
         ))
     }
 

@@ -92,6 +92,11 @@ pub struct Firewall {
     regexes: Vec<Regex>,
     /// The pattern each regex of the set stands for.
     regex_patterns: Vec<usize>,
+    /// Every pattern and keyword as one lazy DFA run anchored, to tell whether a text could still
+    /// grow into a match (what a stream must keep holding back).
+    prefixes: Option<regex_automata::hybrid::dfa::DFA>,
+    /// Warm DFA caches handed back by finished streams (a fresh one rebuilds its states).
+    prefix_pool: std::sync::Mutex<Vec<PrefixCache>>,
     keywords: Option<(AhoCorasick, Vec<usize>)>,
 }
 
@@ -201,6 +206,24 @@ impl Firewall {
                 })?;
             fw.set = Some(set);
         }
+        let mut prefix_sources = sources.clone();
+        prefix_sources.extend(
+            keyword_texts
+                .iter()
+                .map(|k| format!(r"(?i)\b{}\b", regex::escape(k))),
+        );
+        if !prefix_sources.is_empty() {
+            use regex_automata::hybrid::dfa;
+            let built = dfa::Builder::new()
+                .configure(
+                    dfa::Config::new()
+                        .unicode_word_boundary(true)
+                        .cache_capacity(4 << 20),
+                )
+                .build_many(&prefix_sources);
+            // Without it a stream holds everything until its choice finishes: safe, only slower.
+            fw.prefixes = built.ok();
+        }
         if !keyword_texts.is_empty() {
             let ac = AhoCorasickBuilder::new()
                 .ascii_case_insensitive(true)
@@ -233,10 +256,10 @@ impl Firewall {
                     continue;
                 }
                 for m in self.regexes[i].find_iter(text) {
-                    if (p.valid)(m.as_str()) {
+                    if let Some(end) = validated_end(m.as_str(), p.valid) {
                         hits.push(Hit {
                             start: m.start(),
-                            end: m.end(),
+                            end: m.start() + end,
                             pattern,
                         });
                     }
@@ -267,6 +290,79 @@ impl Firewall {
         }
         kept
     }
+}
+
+/// A lazy DFA's working memory, one per stream.
+pub type PrefixCache = regex_automata::hybrid::dfa::Cache;
+
+impl Firewall {
+    /// Working memory for [`Firewall::earliest_live`] (a warm one from the pool when there is
+    /// one); `None` when there are no patterns.
+    pub fn prefix_cache(&self) -> Option<PrefixCache> {
+        let dfa = self.prefixes.as_ref()?;
+        let pooled = self.prefix_pool.lock().ok().and_then(|mut p| p.pop());
+        Some(pooled.unwrap_or_else(|| dfa.create_cache()))
+    }
+
+    /// Hands a cache back for the next stream (at most 64 are kept).
+    pub fn return_prefix_cache(&self, cache: PrefixCache) {
+        if let Ok(mut pool) = self.prefix_pool.lock()
+            && pool.len() < 64
+        {
+            pool.push(cache);
+        }
+    }
+
+    /// The first byte offset of `text` from which some pattern could still match text that
+    /// continues past its end (so it must not be sent yet); `text.len()` when none can. When the
+    /// automaton cannot tell (it gave up on non-ASCII next to a word boundary, or there is
+    /// none), the answer is conservative: 0.
+    pub fn earliest_live(&self, cache: Option<&mut PrefixCache>, text: &str) -> usize {
+        use regex_automata::{Anchored, Input};
+        let (Some(dfa), Some(cache)) = (self.prefixes.as_ref(), cache) else {
+            return 0;
+        };
+        let bytes = text.as_bytes();
+        for p in (0..bytes.len()).filter(|&p| text.is_char_boundary(p)) {
+            let input = Input::new(text).range(p..).anchored(Anchored::Yes);
+            let Ok(mut sid) = dfa.start_state_forward(cache, &input) else {
+                return p;
+            };
+            let mut alive = true;
+            for &b in &bytes[p..] {
+                match dfa.next_state(cache, sid, b) {
+                    Ok(next) => sid = next,
+                    Err(_) => return p,
+                }
+                if sid.is_dead() {
+                    alive = false;
+                    break;
+                }
+                if sid.is_quit() {
+                    return p;
+                }
+            }
+            if alive {
+                return p;
+            }
+        }
+        bytes.len()
+    }
+}
+
+/// Where a validated match of `candidate` ends: the whole of it, or else the longest prefix that
+/// ends before a space or hyphen and passes (a card followed by more digit groups, as in
+/// `4111 1111 1111 1111 2`, is still that card).
+fn validated_end(candidate: &str, valid: fn(&str) -> bool) -> Option<usize> {
+    if valid(candidate) {
+        return Some(candidate.len());
+    }
+    candidate
+        .char_indices()
+        .rev()
+        .filter(|(_, c)| *c == ' ' || *c == '-')
+        .map(|(i, _)| i)
+        .find(|&i| valid(&candidate[..i]))
 }
 
 fn is_word_byte(b: Option<u8>) -> bool {

@@ -1,8 +1,9 @@
 //! The output side for streams: a [`StreamTranslator`] around the provider's that holds back only
-//! what a match could still be part of. Per choice, content and reasoning are released once they
-//! are more than [`WINDOW`] bytes behind the newest text (or when the choice finishes), never
-//! through the middle of a match still growing, and masked as they go; tool-call deltas are held
-//! until the choice finishes, then sent whole with their arguments filtered. A block anywhere ends
+//! what a match could still be part of. Per choice, content and reasoning are released, masked, up
+//! to the first offset from which some pattern could still grow into a match (one lazy DFA over
+//! every pattern, run anchored from each offset of what is held until it dies), and whole when the
+//! choice finishes; tool-call deltas are held until the choice finishes, then sent whole with
+//! their arguments filtered. A block anywhere ends
 //! the answer with `finish_reason: "content_filter"` and `[DONE]` (the upstream is then dropped),
 //! and what it matched is never sent.
 
@@ -13,16 +14,14 @@ use serde_json::{Map, Value, json};
 
 use crate::error::UpstreamError;
 use crate::firewall::rules::Action;
-use crate::firewall::{Audit, Direction, Firewall, filter_text};
+use crate::firewall::{Audit, Direction, Firewall, apply_hits, filter_text};
 use crate::telemetry::usage::Usage;
 use crate::upstream::relay::{Flow, StreamTranslator};
 use crate::upstream::sse::SseEvent;
 
-/// Bytes held back behind the newest text: longer than any built-in detector's match except
-/// tokens, JWTs and key blocks, which hold themselves back while they grow.
-pub const WINDOW: usize = 512;
-/// Longest a `-----BEGIN ...PRIVATE KEY-----` block is held waiting for its end line.
-const PEM_HOLD: usize = 16 * 1024;
+/// The most text held for one field of one choice: a would-be match longer than this (a custom
+/// pattern without a bound, a key block of more than 64 KiB) is released from its start.
+pub const MAX_HOLD: usize = 64 * 1024;
 
 #[derive(Debug, Default)]
 struct Call {
@@ -49,6 +48,8 @@ pub struct FilteredStream {
     parsed: Vec<String>,
     /// The last chunk seen, to shape the chunk that flushes what is held at the end.
     template: Option<Value>,
+    prefixes: Option<crate::firewall::rules::PrefixCache>,
+    include_usage: bool,
 }
 
 impl FilteredStream {
@@ -58,15 +59,30 @@ impl FilteredStream {
         active: Vec<bool>,
         audit: Arc<Mutex<Audit>>,
     ) -> Self {
+        Self::with_usage(inner, fw, active, audit, false)
+    }
+
+    /// [`FilteredStream::new`] that, when a block ends the answer early, also sends the usage
+    /// chunk the client asked for (`stream_options.include_usage`) with what the provider had
+    /// reported by then.
+    pub fn with_usage(
+        inner: Box<dyn StreamTranslator>,
+        fw: Arc<Firewall>,
+        active: Vec<bool>,
+        audit: Arc<Mutex<Audit>>,
+        include_usage: bool,
+    ) -> Self {
         FilteredStream {
             inner,
-            fw,
             active,
             choices: BTreeMap::new(),
             audit,
             blocked: false,
             parsed: Vec::new(),
             template: None,
+            prefixes: fw.prefix_cache(),
+            fw,
+            include_usage,
         }
     }
 
@@ -93,6 +109,9 @@ impl FilteredStream {
                 Err(()) => {
                     self.blocked = true;
                     out.push(blocked_chunk(&value).to_string());
+                    if self.include_usage {
+                        out.push(usage_chunk(&value, self.inner.usage()).to_string());
+                    }
                 }
             }
         }
@@ -143,7 +162,14 @@ impl FilteredStream {
                 ("content", &mut state.content),
                 ("reasoning_content", &mut state.reasoning),
             ] {
-                let text = release(&self.fw, &self.active, held, finished, &mut audit)?;
+                let text = release(
+                    &self.fw,
+                    &self.active,
+                    held,
+                    finished,
+                    self.prefixes.as_mut(),
+                    &mut audit,
+                )?;
                 if !text.is_empty() {
                     released.insert(field.into(), Value::String(text));
                 }
@@ -188,7 +214,7 @@ impl FilteredStream {
                 ("content", state.content),
                 ("reasoning_content", state.reasoning),
             ] {
-                match release(&self.fw, &self.active, &mut held, true, &mut audit) {
+                match release(&self.fw, &self.active, &mut held, true, None, &mut audit) {
                     Ok(text) if !text.is_empty() => {
                         delta.insert(field.into(), Value::String(text));
                     }
@@ -226,6 +252,7 @@ fn release(
     active: &[bool],
     held: &mut String,
     finished: bool,
+    prefixes: Option<&mut crate::firewall::rules::PrefixCache>,
     audit: &mut Audit,
 ) -> Result<String, ()> {
     if held.is_empty() {
@@ -238,25 +265,22 @@ fn release(
     {
         let mut copy = held.clone();
         // Counted for the record; the text itself goes nowhere.
-        let _ = filter_text(fw, active, Direction::Output, &mut copy, audit);
+        let _ = apply_hits(fw, Direction::Output, &mut copy, &hits, audit);
         return Err(());
     }
     let mut safe = if finished {
         held.len()
     } else {
-        held.len().saturating_sub(WINDOW)
+        fw.earliest_live(prefixes, held)
+            .max(held.len().saturating_sub(MAX_HOLD))
     };
     if !finished {
+        // Never through a match (half a card would not be a card any more), nor a match that
+        // reaches the end and may still grow (an email's domain, a longer card).
         for h in &hits {
-            if h.end > safe {
+            if h.end > safe || h.end >= held.len() {
                 safe = safe.min(h.start);
             }
-        }
-        if let Some(begin) = held.rfind("-----BEGIN ")
-            && !held[begin..].contains("-----END ")
-            && held.len() - begin < PEM_HOLD
-        {
-            safe = safe.min(begin);
         }
     }
     while !held.is_char_boundary(safe) {
@@ -264,8 +288,22 @@ fn release(
     }
     let rest = held.split_off(safe);
     let mut out = std::mem::replace(held, rest);
-    filter_text(fw, active, Direction::Output, &mut out, audit).map_err(|_| ())?;
+    let released: Vec<_> = hits.into_iter().filter(|h| h.end <= safe).collect();
+    apply_hits(fw, Direction::Output, &mut out, &released, audit).map_err(|_| ())?;
     Ok(out)
+}
+
+/// The usage chunk of a blocked answer: what the provider reported so far (zeros if nothing).
+fn usage_chunk(template: &Value, usage: Option<Usage>) -> Value {
+    let u = usage.unwrap_or_default();
+    let mut chunk = template.clone();
+    chunk["choices"] = json!([]);
+    chunk["usage"] = json!({
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "total_tokens": u.prompt_tokens.saturating_add(u.completion_tokens),
+    });
+    chunk
 }
 
 /// The chunk that ends a blocked answer: every choice it carried, finished by the filter.
@@ -281,6 +319,14 @@ fn blocked_chunk(template: &Value) -> Value {
         m.remove("usage");
     }
     chunk
+}
+
+impl Drop for FilteredStream {
+    fn drop(&mut self) {
+        if let Some(cache) = self.prefixes.take() {
+            self.fw.return_prefix_cache(cache);
+        }
+    }
 }
 
 impl StreamTranslator for FilteredStream {

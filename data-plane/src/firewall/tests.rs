@@ -122,6 +122,21 @@ fn scopes_keys_and_models_most_specific_first() {
 }
 
 #[test]
+fn a_card_followed_by_more_digit_groups_is_still_found() {
+    let fw = Firewall::compile(&[rule("cards", &["credit_card"], "mask", "both")]).unwrap();
+    let mut text = "pay 4111 1111 1111 1111 2 times".to_string();
+    filter_text(
+        &fw,
+        &[true],
+        Direction::Output,
+        &mut text,
+        &mut Audit::default(),
+    )
+    .unwrap();
+    assert_eq!(text, "pay [CREDIT_CARD_1] 2 times");
+}
+
+#[test]
 fn custom_regexes_are_linear_and_bounded() {
     let mut r = rule("ids", &[], "mask", "both");
     r.regexes = vec![r"\bEMP-\d{6}\b".into(), "(a+)+$".into()];
@@ -253,6 +268,54 @@ mod streams {
         let chars: Vec<String> = PLANTED.chars().map(String::from).collect();
         let pieces: Vec<&str> = chars.iter().map(String::as_str).collect();
         assert_eq!(run(&fw, &pieces).0, expected);
+    }
+
+    /// Text no pattern could still grow from goes out at once; a word that could still become an
+    /// email or a card waits for the next chunk.
+    #[test]
+    fn holds_back_only_what_could_still_become_a_match() {
+        let fw = Arc::new(
+            Firewall::compile(&[rule("pii", &["credit_card", "email"], "mask", "output")]).unwrap(),
+        );
+        let mut s = FilteredStream::new(
+            Box::new(Echo),
+            fw.clone(),
+            vec![true],
+            Arc::new(Mutex::new(Audit::default())),
+        );
+        let sent = |s: &mut FilteredStream, data: &str| {
+            let mut out = Vec::new();
+            s.event(
+                SseEvent {
+                    event: None,
+                    data: data.into(),
+                },
+                &mut out,
+            )
+            .unwrap();
+            out.iter()
+                .map(|c| {
+                    serde_json::from_str::<Value>(c).unwrap()["choices"][0]["delta"]["content"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string()
+                })
+                .collect::<String>()
+        };
+        assert_eq!(
+            sent(&mut s, "Sure thing! Write to "),
+            "Sure thing! Write to "
+        );
+        assert_eq!(
+            sent(&mut s, "jane"),
+            "",
+            "jane could be the start of an email"
+        );
+        assert_eq!(
+            sent(&mut s, "@example.com or pay 4111 "),
+            "[EMAIL_1] or pay "
+        );
+        assert_eq!(sent(&mut s, "1111 1111 1111, thanks"), "[CREDIT_CARD_1], ");
     }
 
     #[test]
