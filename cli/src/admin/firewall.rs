@@ -58,7 +58,8 @@ pub struct RuleArgs {
     /// A word or phrase, matched case-insensitively on word boundaries (repeatable).
     #[arg(long = "keyword", value_name = "WORD")]
     pub keywords: Vec<String>,
-    #[arg(long, value_parser = PossibleValuesParser::new(FIREWALL_ACTIONS.iter().copied()))]
+    /// What to do with a match (default `flag`: record it and let it pass).
+    #[arg(long, default_value = "flag", value_parser = PossibleValuesParser::new(FIREWALL_ACTIONS.iter().copied()))]
     pub action: String,
     #[arg(long, default_value = "both", value_parser = PossibleValuesParser::new(FIREWALL_DIRECTIONS.iter().copied()))]
     pub direction: String,

@@ -281,7 +281,10 @@ impl Firewall {
                 }
             }
         }
-        hits.sort_by_key(|h| (h.start, std::cmp::Reverse(h.end)));
+        // Earliest first, then longest; for the same text, the lowest pattern index: patterns
+        // follow the rules most specific first, so the rule written for this key (or model)
+        // is the one that acts on a match another, broader rule also makes.
+        hits.sort_by_key(|h| (h.start, std::cmp::Reverse(h.end), h.pattern));
         let mut kept: Vec<Hit> = Vec::with_capacity(hits.len());
         for h in hits {
             if kept.last().is_none_or(|k| h.start >= k.end) {

@@ -121,6 +121,22 @@ fn scopes_keys_and_models_most_specific_first() {
     assert!(active(&fw, Direction::Output, "team-a", "gpt-4o").is_none());
 }
 
+/// A trusted key's own rule (flag) wins over the rule for everyone (block) on the same match.
+#[test]
+fn the_most_specific_rule_acts_on_a_match() {
+    let mut trusted = rule("trusted-cards", &["credit_card"], "flag", "input");
+    trusted.match_api_keys = vec!["billing".into()];
+    let fw =
+        Firewall::compile(&[rule("cards", &["credit_card"], "block", "input"), trusted]).unwrap();
+    let text =
+        || body(json!({"messages": [{"role": "user", "content": "card 4111 1111 1111 1111"}]}));
+    let mut audit = Audit::default();
+    input::check(&fw, "billing", "m", &mut text(), &mut audit).unwrap();
+    assert_eq!(audit.summary(), "trusted-cards:credit_card:flag:input:1");
+    let blocked = input::check(&fw, "other", "m", &mut text(), &mut Audit::default()).unwrap_err();
+    assert_eq!(blocked.rule, "cards");
+}
+
 #[test]
 fn a_card_followed_by_more_digit_groups_is_still_found() {
     let fw = Firewall::compile(&[rule("cards", &["credit_card"], "mask", "both")]).unwrap();
