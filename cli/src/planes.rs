@@ -88,6 +88,10 @@ pub struct ServeArgs {
     /// Address of the gRPC admin and discovery API.
     #[arg(long, env = "TOKENROUTER_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     pub grpc_addr: SocketAddr,
+    /// Serve gRPC on a non-loopback address without an admin token (anyone who reaches it can
+    /// change the configuration and read every provider credential). Logged at every start.
+    #[arg(long, env = "TOKENROUTER_ALLOW_UNAUTHENTICATED")]
+    pub allow_unauthenticated: bool,
     /// Largest size of the usage spool (in the data directory), in bytes; past it the oldest
     /// records are dropped and counted.
     #[arg(long, env = "TOKENROUTER_USAGE_SPOOL_MAX_BYTES", default_value_t = tokenrouter_data_plane::DEFAULT_SPOOL_MAX_BYTES)]
@@ -103,6 +107,11 @@ pub struct ControlPlaneArgs {
     pub store: StoreArgs,
     #[arg(long, env = "TOKENROUTER_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     pub grpc_addr: SocketAddr,
+    /// Serve gRPC on a non-loopback address with neither an admin token nor mutual TLS (anyone
+    /// who reaches it can change the configuration and read every provider credential). Logged
+    /// at every start.
+    #[arg(long, env = "TOKENROUTER_ALLOW_UNAUTHENTICATED")]
+    pub allow_unauthenticated: bool,
     /// Serve gRPC over TLS with this certificate chain (PEM); needs `--tls-key`.
     #[arg(long, env = "TOKENROUTER_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -182,6 +191,27 @@ async fn open_control_plane(args: &StoreArgs) -> anyhow::Result<Arc<ControlPlane
     Ok(ControlPlane::open(store, key).await?)
 }
 
+/// Refuses a gRPC listener anyone on the network could use to rewrite the configuration and
+/// watch every credential go by: a non-loopback address needs an admin token or mutual TLS,
+/// unless the operator says otherwise (`--allow-unauthenticated`, logged as a warning).
+fn check_exposure(
+    addr: SocketAddr,
+    token: bool,
+    mutual_tls: bool,
+    allow_unauthenticated: bool,
+) -> anyhow::Result<()> {
+    if addr.ip().is_loopback() || token || mutual_tls {
+        return Ok(());
+    }
+    if allow_unauthenticated {
+        tracing::warn!(%addr, "gRPC serves a non-loopback address without an admin token or mutual TLS (--allow-unauthenticated): anyone who reaches it can change the configuration and read provider credentials");
+        return Ok(());
+    }
+    anyhow::bail!(
+        "refusing to serve gRPC on {addr} without authentication: anyone who reaches it could change the configuration and read every provider credential. Set TOKENROUTER_ADMIN_TOKEN, or use mutual TLS (--tls-cert, --tls-key, --tls-client-ca), or bind to 127.0.0.1; --allow-unauthenticated overrides this"
+    )
+}
+
 async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
         .await
@@ -248,6 +278,12 @@ fn data_plane_state(
 
 /// Both planes in one process with the embedded store.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    check_exposure(
+        args.grpc_addr,
+        admin_token().is_some(),
+        false,
+        args.allow_unauthenticated,
+    )?;
     let grpc = bind(args.grpc_addr, "gRPC").await?;
     let http = bind(args.http.http_addr, "HTTP").await?;
     serve_on(args, grpc, http, shutdown_signal()).await
@@ -325,6 +361,12 @@ pub async fn serve_on(
 /// The control plane alone.
 pub async fn control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
     let tls = args.tls()?;
+    check_exposure(
+        args.grpc_addr,
+        admin_token().is_some(),
+        tls.as_ref().is_some_and(|t| t.client_ca_pem.is_some()),
+        args.allow_unauthenticated,
+    )?;
     let cp = open_control_plane(&args.store).await?;
     let grpc = bind(args.grpc_addr, "gRPC").await?;
     tracing::info!(addr = %args.grpc_addr, tls = tls.is_some(), mutual_tls = tls.as_ref().is_some_and(|t| t.client_ca_pem.is_some()), "control plane listening");
@@ -362,4 +404,28 @@ pub async fn data_plane(
     tracing::info!(addr = %args.http.http_addr, control_planes = ?watch.control_planes, "data plane listening");
     tokenrouter_data_plane::serve(http, state, Some(watch), shutdown_signal()).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_exposure;
+
+    #[test]
+    fn a_public_grpc_port_needs_a_token_or_mutual_tls() {
+        let public = "0.0.0.0:50051".parse().unwrap();
+        let local = "127.0.0.1:50051".parse().unwrap();
+        assert!(check_exposure(local, false, false, false).is_ok());
+        assert!(check_exposure("[::1]:50051".parse().unwrap(), false, false, false).is_ok());
+        let refused = check_exposure(public, false, false, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("TOKENROUTER_ADMIN_TOKEN")
+                && refused.contains("--allow-unauthenticated"),
+            "{refused}"
+        );
+        assert!(check_exposure(public, true, false, false).is_ok());
+        assert!(check_exposure(public, false, true, false).is_ok());
+        assert!(check_exposure(public, false, false, true).is_ok());
+    }
 }

@@ -36,6 +36,7 @@ impl SqliteStore {
         }
         let owned = path.to_path_buf();
         let conn = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
+            create_owner_only(&owned)?;
             let mut conn = Connection::open(&owned)?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "FULL")?;
@@ -67,6 +68,23 @@ impl SqliteStore {
             .map_err(|e| StoreError::Backend(e.to_string()))?
         })
     }
+}
+
+/// Creates the database file readable and writable by its owner only (it holds API key hashes
+/// and sealed credentials); SQLite gives its `-wal` and `-shm` files the same permissions. An
+/// existing file is left as it is.
+fn create_owner_only(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+        .open(path)
+        .map(drop)
+        .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -331,6 +349,21 @@ mod tests {
         super::super::contract::ignores_a_redelivered_record(&usage).await;
         let planes = SqliteStore::open(&temp_path()).await.unwrap();
         super::super::contract::shares_the_data_plane_table(&planes).await;
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn creates_its_files_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let path = temp_path();
+        let store = SqliteStore::open(&path).await.unwrap();
+        store.commit(0, vec![]).await.unwrap();
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        for file in [path.clone(), std::path::PathBuf::from(wal)] {
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+        }
     }
 
     #[tokio::test]

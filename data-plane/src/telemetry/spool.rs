@@ -223,10 +223,15 @@ impl DiskSpool {
             .is_none_or(|s| s.bytes + len > SEGMENT_BYTES);
         if self.writer.is_none() || full {
             let seq = self.segments.back().map_or(0, |s| s.seq + 1);
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.path(seq))?;
+            let mut options = OpenOptions::new();
+            options.create(true).append(true);
+            // Usage names keys and end users: owner-only, like the snapshot file.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            let file = options.open(self.path(seq))?;
             self.writer = Some(BufWriter::new(file));
             self.segments.push_back(Segment {
                 seq,
