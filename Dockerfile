@@ -48,7 +48,8 @@ RUN apt-get update \
 COPY --from=builder /out/tokenrouter /usr/local/bin/tokenrouter
 
 # Inside a container the listeners must not be on 127.0.0.1 (the binary's default), or nothing
-# outside the container can reach them. A named volume mounted on /var/lib/tokenrouter starts with
+# outside the container can reach them. With gRPC on 0.0.0.0, `serve` and `control-plane` refuse to
+# start without TOKENROUTER_ADMIN_TOKEN (or, for `control-plane`, mutual TLS): pass one with -e. A named volume mounted on /var/lib/tokenrouter starts with
 # this directory's owner (uid 10001).
 ENV TOKENROUTER_DATA_DIR=/var/lib/tokenrouter \
     TOKENROUTER_HTTP_ADDR=0.0.0.0:8080 \
