@@ -8,8 +8,12 @@ use sha2::{Digest, Sha256};
 
 use crate::v1::Snapshot;
 
+mod firewall;
 mod key_limits;
 
+pub use firewall::{
+    FIREWALL_ACTIONS, FIREWALL_DIRECTIONS, FIREWALL_REGEX_SIZE_LIMIT, MAX_FIREWALL_REGEX,
+};
 pub use key_limits::MAX_MODEL_LIMITS;
 
 /// Provider kinds whose wire protocol the data plane speaks.
@@ -33,14 +37,6 @@ pub const FIREWALL_DETECTORS: &[&str] = &[
     "api_key",
     "prompt_injection",
 ];
-/// What a firewall rule does, and where it looks.
-pub const FIREWALL_ACTIONS: &[&str] = &["block", "mask", "flag"];
-pub const FIREWALL_DIRECTIONS: &[&str] = &["input", "output", "both"];
-/// Longest custom pattern, and the most compiled program one may grow into (a hostile pattern
-/// such as `(a{1000}){1000}` is refused rather than allowed to eat memory).
-pub const MAX_FIREWALL_REGEX: usize = 1_000;
-pub const FIREWALL_REGEX_SIZE_LIMIT: usize = 1 << 20;
-
 pub const AUTO_MODES: &[&str] = &["auto:fast", "auto:balance", "auto:cost", "auto:quality"];
 /// Failure classes a fallback policy may move on after.
 pub const RETRY_CLASSES: &[&str] = &["connect", "timeout", "429", "5xx", "529", "malformed"];
@@ -98,8 +94,9 @@ pub fn check_name(field: &str, name: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
-/// Checks a provider base URL: absolute http(s), a host, no credentials, query or fragment.
-pub fn check_base_url(field: &str, raw: &str) -> Result<(), ValidationError> {
+/// Parses an absolute http(s) URL that names a host and carries no credentials (`credentials`
+/// says what to do instead).
+fn http_url(field: &str, raw: &str, credentials: &str) -> Result<url::Url, ValidationError> {
     let parsed = url::Url::parse(raw).map_err(|e| bad(field, format!("not a valid URL: {e}")))?;
     if parsed.scheme() != "http" && parsed.scheme() != "https" {
         return Err(bad(field, "scheme must be http or https"));
@@ -110,9 +107,15 @@ pub fn check_base_url(field: &str, raw: &str) -> Result<(), ValidationError> {
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(bad(
             field,
-            "must not carry credentials; use a credential resource",
+            format!("must not carry credentials; {credentials}"),
         ));
     }
+    Ok(parsed)
+}
+
+/// Checks a provider base URL: absolute http(s), a host, no credentials, query or fragment.
+pub fn check_base_url(field: &str, raw: &str) -> Result<(), ValidationError> {
+    let parsed = http_url(field, raw, "use a credential resource")?;
     if parsed.query().is_some() || parsed.fragment().is_some() {
         return Err(bad(
             field,
@@ -123,31 +126,21 @@ pub fn check_base_url(field: &str, raw: &str) -> Result<(), ValidationError> {
 }
 
 /// Checks a provider's egress override: empty, `direct`, or an http(s) proxy URL without
-/// credentials, path, query or fragment.
+/// credentials (admins can read it back), path, query or fragment.
 pub fn check_proxy(field: &str, raw: &str) -> Result<(), ValidationError> {
     if raw.is_empty() || raw == "direct" {
         return Ok(());
     }
-    let parsed = url::Url::parse(raw).map_err(|_| {
-        bad(
-            field,
-            "must be empty (the environment), \"direct\" or a proxy URL such as http://proxy:3128",
-        )
-    })?;
-    if parsed.scheme() != "http" && parsed.scheme() != "https" {
-        return Err(bad(field, "scheme must be http or https"));
-    }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(bad(field, "must name a host"));
-    }
-    if !parsed.username().is_empty() || parsed.password().is_some() {
+    let parsed = http_url(
+        field,
+        raw,
+        "put an authenticated proxy in the data plane's HTTPS_PROXY (admins can read this back)",
+    )?;
+    if parsed.path() != "/" || parsed.query().is_some() || parsed.fragment().is_some() {
         return Err(bad(
             field,
-            "must not carry credentials (admins can read it back); put an authenticated proxy in the data plane's HTTPS_PROXY",
+            "must be empty, \"direct\" or scheme://host[:port] only",
         ));
-    }
-    if parsed.path() != "/" || parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err(bad(field, "must be scheme://host[:port] only"));
     }
     Ok(())
 }
@@ -410,7 +403,7 @@ pub fn validate_snapshot(s: &Snapshot) -> Result<(), ValidationError> {
         check_name("firewall_rules[].name", &r.name)?;
         let at = |f: &str| format!("firewall_rules[{}].{f}", r.name);
         unique(&mut firewall, at("name"), &r.name)?;
-        check_firewall_rule(r, &at)?;
+        firewall::check(r, &at)?;
         for k in &r.match_api_keys {
             if !keys.contains(k.as_str()) {
                 return Err(bad(
@@ -421,70 +414,6 @@ pub fn validate_snapshot(s: &Snapshot) -> Result<(), ValidationError> {
         }
     }
     Ok(())
-}
-
-/// A firewall rule on its own: known detectors, action and direction, patterns that compile
-/// within the size limit, sane keywords and model globs.
-fn check_firewall_rule(
-    r: &crate::v1::FirewallRule,
-    at: &impl Fn(&str) -> String,
-) -> Result<(), ValidationError> {
-    if r.detectors.is_empty() && r.regexes.is_empty() && r.keywords.is_empty() {
-        return Err(bad(
-            at("detectors"),
-            "a rule needs at least one detector, regex or keyword",
-        ));
-    }
-    for d in &r.detectors {
-        if !FIREWALL_DETECTORS.contains(&d.as_str()) {
-            return Err(bad(
-                at("detectors"),
-                format!("{d:?} is not one of {}", FIREWALL_DETECTORS.join(", ")),
-            ));
-        }
-    }
-    if !FIREWALL_ACTIONS.contains(&r.action.as_str()) {
-        return Err(bad(at("action"), "must be block, mask or flag"));
-    }
-    if !FIREWALL_DIRECTIONS.contains(&r.direction.as_str()) {
-        return Err(bad(at("direction"), "must be input, output or both"));
-    }
-    for (i, pattern) in r.regexes.iter().enumerate() {
-        if pattern.is_empty() || pattern.len() > MAX_FIREWALL_REGEX {
-            return Err(bad(
-                at(&format!("regexes[{i}]")),
-                format!("must be 1 to {MAX_FIREWALL_REGEX} characters"),
-            ));
-        }
-        if let Err(e) = regex::RegexBuilder::new(pattern)
-            .size_limit(FIREWALL_REGEX_SIZE_LIMIT)
-            .build()
-        {
-            // The pattern is the admin's own; the error names its position, not a match.
-            let reason = match e {
-                regex::Error::CompiledTooBig(_) => "compiles to a program too large".to_string(),
-                other => format!("does not compile: {}", error_line(&other.to_string())),
-            };
-            return Err(bad(at(&format!("regexes[{i}]")), reason));
-        }
-    }
-    for k in &r.keywords {
-        if k.trim().is_empty() || k.len() > 256 || k.chars().any(char::is_control) {
-            return Err(bad(
-                at("keywords"),
-                "keywords are 1 to 256 characters, without control characters",
-            ));
-        }
-    }
-    for m in &r.match_models {
-        check_model_name(&at("match_models"), m)?;
-    }
-    Ok(())
-}
-
-/// The reason in a regex error (its last line; the lines above repeat the pattern).
-fn error_line(s: &str) -> &str {
-    s.lines().last().unwrap_or(s).trim()
 }
 
 /// Lowercase hex SHA-256 over the configuration content (version, epoch and hash excluded).

@@ -1,18 +1,23 @@
 //! The PostgreSQL store, for several control-plane copies sharing one database: a connection
 //! pool (`deadpool-postgres`) so usage batches and Admin calls run side by side, whole-batch usage
-//! inserts, and `LISTEN/NOTIFY` so every copy hears of a commit as it happens.
+//! inserts (`columns`), and `LISTEN/NOTIFY` so every copy hears of a commit as it happens
+//! (`listen`).
+
+mod columns;
+mod listen;
 
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use futures::StreamExt;
 use futures::future::BoxFuture;
 use tokio::sync::watch;
-use tokio_postgres::{AsyncMessage, Client, NoTls};
+use tokio_postgres::{Client, NoTls};
 
 use tokenrouter_proto::v1::{UsageQuery, UsageRecord, UsageReport, UsageRow};
 
 use super::{Change, DataPlaneRow, Row, Store, StoreError, Stored, data_planes_sql, usage_sql};
+use columns::Columns;
+use listen::listen;
 
 /// Schema migrations, applied in order; `tokenrouter_migrations` records which ran.
 const MIGRATIONS: &[&str] = &[
@@ -32,8 +37,6 @@ const MIGRATIONS: &[&str] = &[
 const POOL_SIZE: usize = 16;
 /// How long a call waits to connect (or for a free pooled connection) before it fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// Longest pause between attempts to re-open the `LISTEN` connection.
-const LISTEN_RETRY_CAP: Duration = Duration::from_secs(5);
 
 /// PostgreSQL-backed store over a pool of connections, each re-opened on demand after a failure.
 pub struct PostgresStore {
@@ -125,60 +128,6 @@ impl PostgresStore {
 impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
         StoreError::Backend(format!("postgres: {e}"))
-    }
-}
-
-/// Holds a `LISTEN` connection open (re-opening it after any failure) and announces each version
-/// another copy commits. Notifications missed while it reconnects are found by the poll.
-async fn listen(config: tokio_postgres::Config, channel: String, announce: watch::Sender<u64>) {
-    let mut failures: u32 = 0;
-    loop {
-        match config.connect(NoTls).await {
-            Ok((client, mut connection)) => {
-                let (done_tx, done) = tokio::sync::oneshot::channel::<()>();
-                let tx = announce.clone();
-                let driver = tokio::spawn(async move {
-                    let mut messages =
-                        futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-                    while let Some(message) = messages.next().await {
-                        match message {
-                            Ok(AsyncMessage::Notification(n)) => {
-                                if let Ok(version) = n.payload().parse::<u64>() {
-                                    tx.send_if_modified(|v| {
-                                        let newer = version > *v;
-                                        if newer {
-                                            *v = version;
-                                        }
-                                        newer
-                                    });
-                                }
-                            }
-                            Ok(_) => {}
-                            Err(e) => {
-                                tracing::warn!(error = %e, "postgres LISTEN connection failed");
-                                break;
-                            }
-                        }
-                    }
-                    let _ = done_tx.send(());
-                });
-                match client.batch_execute(&format!("LISTEN {channel}")).await {
-                    Ok(()) => {
-                        failures = 0;
-                        let _ = done.await;
-                    }
-                    Err(e) => tracing::warn!(error = %e, "cannot LISTEN for commits"),
-                }
-                drop(client);
-                driver.abort();
-            }
-            Err(e) => tracing::debug!(error = %e, "cannot open the LISTEN connection"),
-        }
-        failures = failures.saturating_add(1);
-        let pause = Duration::from_millis(100)
-            .saturating_mul(1 << failures.min(6))
-            .min(LISTEN_RETRY_CAP);
-        tokio::time::sleep(pause).await;
     }
 }
 
@@ -471,116 +420,6 @@ impl Store for PostgresStore {
     }
 }
 
-/// A usage batch as one array per column, for [`usage_sql::insert_arrays`].
-struct Columns<'a> {
-    text: [Vec<&'a str>; 9],
-    record_id: Vec<Option<&'a str>>,
-    unix_ms: Vec<i64>,
-    status: Vec<i32>,
-    counts: [Vec<i64>; 6],
-    cost: Vec<f64>,
-    flags: [Vec<bool>; 2],
-    attempts: Vec<i32>,
-}
-
-impl<'a> Columns<'a> {
-    /// Element types in [`usage_sql::COLUMNS`] order.
-    const TYPES: [&'static str; 22] = [
-        "text", "int8", "text", "text", "text", "text", "int4", "int8", "int8", "int8", "int8",
-        "float8", "int8", "int8", "bool", "bool", "text", "int4", "text", "text", "text", "text",
-    ];
-
-    fn of(records: &'a [UsageRecord]) -> Self {
-        let n = records.len();
-        let mut c = Columns {
-            text: std::array::from_fn(|_| Vec::with_capacity(n)),
-            record_id: Vec::with_capacity(n),
-            unix_ms: Vec::with_capacity(n),
-            status: Vec::with_capacity(n),
-            counts: std::array::from_fn(|_| Vec::with_capacity(n)),
-            cost: Vec::with_capacity(n),
-            flags: std::array::from_fn(|_| Vec::with_capacity(n)),
-            attempts: Vec::with_capacity(n),
-        };
-        for r in records {
-            let t = usage_sql::bounded(r);
-            for (column, value) in c.text.iter_mut().zip([
-                t.request_id,
-                t.api_key,
-                t.provider,
-                t.model,
-                t.requested_model,
-                t.routing_mode,
-                t.user_id,
-                t.metadata_json,
-                t.firewall,
-            ]) {
-                column.push(value);
-            }
-            c.record_id.push(usage_sql::record_id(r));
-            c.unix_ms.push(r.unix_ms);
-            c.status.push(i32::try_from(r.status).unwrap_or(i32::MAX));
-            for (column, value) in c.counts.iter_mut().zip([
-                r.prompt_tokens,
-                r.completion_tokens,
-                r.cached_tokens,
-                r.reasoning_tokens,
-                u64::from(r.latency_ms),
-                u64::from(r.ttft_ms),
-            ]) {
-                column.push(i64::try_from(value).unwrap_or(i64::MAX));
-            }
-            c.cost.push(r.cost_usd);
-            c.flags[0].push(r.stream);
-            c.flags[1].push(r.completed);
-            c.attempts
-                .push(i32::try_from(r.attempts).unwrap_or(i32::MAX));
-        }
-        c
-    }
-
-    /// The parameters in [`usage_sql::COLUMNS`] order.
-    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 22] {
-        let [
-            request_id,
-            api_key,
-            provider,
-            model,
-            requested_model,
-            routing_mode,
-            user_id,
-            metadata,
-            firewall,
-        ] = &self.text;
-        let [prompt, completion, cached, reasoning, latency, ttft] = &self.counts;
-        let [stream, completed] = &self.flags;
-        [
-            request_id,
-            &self.unix_ms,
-            api_key,
-            provider,
-            model,
-            requested_model,
-            &self.status,
-            prompt,
-            completion,
-            cached,
-            reasoning,
-            &self.cost,
-            latency,
-            ttft,
-            stream,
-            completed,
-            routing_mode,
-            &self.attempts,
-            user_id,
-            metadata,
-            &self.record_id,
-            firewall,
-        ]
-    }
-}
-
 /// The Postgres URL tests use, from `TOKENROUTER_TEST_POSTGRES_URL`. Unset means skip, except under
 /// CI (`CI` set), where a missing database must fail the run rather than pass it silently.
 pub fn test_url() -> Option<String> {
@@ -612,17 +451,17 @@ mod tests {
         let Some(store) = fresh().await else {
             return eprintln!("skipped: TOKENROUTER_TEST_POSTGRES_URL unset");
         };
-        super::super::contract::starts_empty_and_commits_in_order(&store).await;
+        crate::store::contract::starts_empty_and_commits_in_order(&store).await;
         let Some(store) = fresh().await else { return };
-        super::super::contract::refuses_a_stale_base(&store).await;
+        crate::store::contract::refuses_a_stale_base(&store).await;
         let Some(store) = fresh().await else { return };
-        super::super::contract::records_and_summarises_usage(&store).await;
+        crate::store::contract::records_and_summarises_usage(&store).await;
         let Some(store) = fresh().await else { return };
-        super::super::contract::filters_usage_by_key(&store).await;
+        crate::store::contract::filters_usage_by_key(&store).await;
         let Some(store) = fresh().await else { return };
-        super::super::contract::ignores_a_redelivered_record(&store).await;
+        crate::store::contract::ignores_a_redelivered_record(&store).await;
         let Some(store) = fresh().await else { return };
-        super::super::contract::shares_the_data_plane_table(&store).await;
+        crate::store::contract::shares_the_data_plane_table(&store).await;
     }
 
     /// A commit through one copy is announced to another on the same database and schema.
