@@ -76,33 +76,43 @@ impl MasterKey {
         }
     }
 
-    /// Encrypts a secret into `enc:v1:<base64(nonce || ciphertext)>`.
-    pub fn encrypt(&self, plaintext: &str) -> String {
+    /// `nonce || ciphertext` under a fresh random nonce: what both forms below wrap.
+    fn seal_raw(&self, plaintext: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; 12];
         rand::rng().fill_bytes(&mut nonce);
         // Encryption with a valid key and a 12-byte nonce cannot fail for inputs this small.
         let sealed = self
             .0
-            .encrypt(Nonce::from_slice(&nonce), plaintext.as_bytes())
+            .encrypt(Nonce::from_slice(&nonce), plaintext)
             .unwrap_or_default();
-        let mut out = nonce.to_vec();
+        let mut out = Vec::with_capacity(12 + sealed.len());
+        out.extend_from_slice(&nonce);
         out.extend_from_slice(&sealed);
-        format!("{PREFIX}{}", B64.encode(out))
+        out
+    }
+
+    /// Opens what [`MasterKey::seal_raw`] made.
+    fn open_raw(&self, raw: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        if raw.len() < 12 {
+            return Err(CryptoError::Decrypt);
+        }
+        let (nonce, ciphertext) = raw.split_at(12);
+        self.0
+            .decrypt(Nonce::from_slice(nonce), ciphertext)
+            .map_err(|_| CryptoError::Decrypt)
+    }
+
+    /// Encrypts a secret into `enc:v1:<base64(nonce || ciphertext)>`.
+    pub fn encrypt(&self, plaintext: &str) -> String {
+        format!(
+            "{PREFIX}{}",
+            B64.encode(self.seal_raw(plaintext.as_bytes()))
+        )
     }
 
     /// Seals bytes into `TRSEAL1\n || nonce || ciphertext` (a file's whole contents).
     pub fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
-        let mut nonce = [0u8; 12];
-        rand::rng().fill_bytes(&mut nonce);
-        let sealed = self
-            .0
-            .encrypt(Nonce::from_slice(&nonce), plaintext)
-            .unwrap_or_default();
-        let mut out = Vec::with_capacity(FILE_MAGIC.len() + 12 + sealed.len());
-        out.extend_from_slice(FILE_MAGIC);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
-        out
+        [FILE_MAGIC.as_slice(), &self.seal_raw(plaintext)].concat()
     }
 
     /// Whether `bytes` look like the output of [`MasterKey::seal`] (under any key).
@@ -113,31 +123,18 @@ impl MasterKey {
     /// Opens what [`MasterKey::seal`] made; fails with [`CryptoError::Decrypt`] under another key
     /// or after any change to the bytes.
     pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let body = sealed
-            .strip_prefix(FILE_MAGIC)
-            .ok_or(CryptoError::Decrypt)?;
-        if body.len() < 12 {
-            return Err(CryptoError::Decrypt);
-        }
-        let (nonce, ciphertext) = body.split_at(12);
-        self.0
-            .decrypt(Nonce::from_slice(nonce), ciphertext)
-            .map_err(|_| CryptoError::Decrypt)
+        self.open_raw(
+            sealed
+                .strip_prefix(FILE_MAGIC)
+                .ok_or(CryptoError::Decrypt)?,
+        )
     }
 
     /// Decrypts a value made by [`MasterKey::encrypt`].
     pub fn decrypt(&self, stored: &str) -> Result<String, CryptoError> {
         let body = stored.strip_prefix(PREFIX).ok_or(CryptoError::Decrypt)?;
         let raw = B64.decode(body).map_err(|_| CryptoError::Decrypt)?;
-        if raw.len() < 12 {
-            return Err(CryptoError::Decrypt);
-        }
-        let (nonce, sealed) = raw.split_at(12);
-        let plain = self
-            .0
-            .decrypt(Nonce::from_slice(nonce), sealed)
-            .map_err(|_| CryptoError::Decrypt)?;
-        String::from_utf8(plain).map_err(|_| CryptoError::Decrypt)
+        String::from_utf8(self.open_raw(&raw)?).map_err(|_| CryptoError::Decrypt)
     }
 }
 

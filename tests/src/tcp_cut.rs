@@ -2,7 +2,6 @@
 //! accepted and closed at once, as when a database host goes away; restored, it forwards again.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -18,10 +17,9 @@ impl TcpCut {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (cut, watching) = watch::channel(false);
-        let watching = Arc::new(watching);
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
-                let mut state = (*watching).clone();
+                let mut state = watching.clone();
                 if *state.borrow() {
                     drop(client);
                     continue;

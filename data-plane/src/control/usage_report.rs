@@ -14,6 +14,7 @@ use tokenrouter_proto::v1::{UsageBatch, UsageRecord};
 use tokio::sync::{Notify, Semaphore, mpsc};
 
 use crate::control::watch::{Client, WatchConfig, discovery_client};
+use crate::snapshot::policy::jittered_backoff;
 use crate::state::DataPlaneState;
 use crate::telemetry::spool::Backlog;
 pub use crate::telemetry::usage_queue::LocalUsage;
@@ -205,9 +206,8 @@ impl Outbox {
                 failures = 0;
             } else {
                 failures = failures.saturating_add(1);
-                let pause = FLUSH_EVERY
-                    .saturating_mul(failures.min(5))
-                    .min(REPLAY_BACKOFF_CAP);
+                let pause =
+                    jittered_backoff(FLUSH_EVERY, REPLAY_BACKOFF_CAP, failures, FLUSH_EVERY / 2);
                 tokio::time::sleep(pause).await;
             }
         }

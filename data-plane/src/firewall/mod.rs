@@ -72,17 +72,6 @@ impl Audit {
         format!("[{label}_{n}]")
     }
 
-    /// The rules that acted, for the `x-tokenrouter-firewall` header (comma-separated, once each).
-    pub fn rules_that_acted(&self) -> String {
-        let mut names: Vec<&str> = Vec::new();
-        for e in &self.events {
-            if !names.contains(&e.rule.as_str()) {
-                names.push(&e.rule);
-            }
-        }
-        names.join(",")
-    }
-
     /// The record's summary: `rule:detector:action:direction:count`, comma-separated.
     pub fn summary(&self) -> String {
         self.events

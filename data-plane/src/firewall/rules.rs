@@ -238,12 +238,6 @@ impl Firewall {
         Ok(fw)
     }
 
-    /// Whether any rule looks at `direction` for this key and model (the hot path's only cost
-    /// when none does).
-    pub fn any_applies(&self, direction: Direction, key: &str, model: &str) -> bool {
-        self.rules.iter().any(|r| r.applies(direction, key, model))
-    }
-
     /// Every validated match in `text` of a pattern whose rule is in `active`, in text order,
     /// overlaps removed (the earlier, then the longer, wins).
     pub fn scan(&self, text: &str, active: &[bool]) -> Vec<Hit> {
