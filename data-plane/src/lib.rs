@@ -6,15 +6,16 @@
 //! * `http/` — the routes (one file per endpoint family), request id and API-key layers.
 //! * `request/` — parsing and validating a chat completions body, what it needs of a model, ids.
 //! * `snapshot/` — a snapshot compiled for serving: providers, keys, rules, catalog, policies.
+//! * `firewall/` — content filters: detectors, rules, the input check, answer and stream filters.
 //! * `routing/` — the requested model resolved into a plan of attempts (rules, pins, `auto:*`).
 //! * `limits/` — spend control: rates, concurrency leases and budgets, in memory or in Redis.
 //! * `exec/` — admission, the attempt loop (backoff, retry budget, hedging, credentials), and the
 //!   one usage record of each request.
 //! * `signals` — live latency, errors, headroom, breakers and cool-downs per provider and model.
-//! * `upstream/` — HTTP to providers: clients, URIs, deadlines, SSE decoding, the stream relay.
+//! * `upstream/` — HTTP to providers: clients, egress proxy, URIs, deadlines, SSE, the relay.
 //! * `providers/` — one folder per wire protocol, each with its request, answer and stream
 //!   translation and its own tests.
-//! * `telemetry/` — token usage and cost, Prometheus counters, usage records and their queue.
+//! * `telemetry/` — token usage and cost, Prometheus counters, usage records, queue and spool.
 //! * `control/` — background work: the snapshot watch and file, usage reporting, discovery.
 //! * `error/` — the two error families: `ApiError` (clients) and `UpstreamError` (attempts).
 //! * `state` — what every request and background task shares.
