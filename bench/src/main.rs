@@ -190,7 +190,7 @@ async fn all(opts: Opts, dir: std::path::PathBuf, bins: stack::Bins) -> anyhow::
     // Last: it adds a limited key to the gateway and a second gateway on Redis.
     scenario!(env, "limits", scenarios::limits::run(&mut env));
 
-    let recorded = recorded_requests(env.gw.http_port).await.ok();
+    let recorded = recorded_requests(env.gw.admin_port).await.ok();
     env.report.raw("metrics.requests_recorded", json!(recorded));
     let table = env.report.table();
     let meta = meta(&env, started);

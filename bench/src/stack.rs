@@ -126,6 +126,8 @@ pub struct Gateway {
     pub proc: Proc,
     pub http_port: u16,
     pub grpc_port: u16,
+    /// The admin listener (`/metrics`, `/status`).
+    pub admin_port: u16,
 }
 
 /// Starts `tokenrouter serve` with `OPENAI_API_KEY`/`OPENAI_BASE_URL` pointing at `upstream`, so the
@@ -143,7 +145,7 @@ pub async fn start_tokenrouter_with(
     name: &str,
     extra: &[String],
 ) -> anyhow::Result<Gateway> {
-    let (http_port, grpc_port) = (free_port()?, free_port()?);
+    let (http_port, grpc_port, admin_port) = (free_port()?, free_port()?, free_port()?);
     // The first gateway keeps the data directory name earlier runs used.
     let data = if name == "tokenrouter-serve" {
         dir.join("serve-data")
@@ -159,6 +161,8 @@ pub async fn start_tokenrouter_with(
         format!("127.0.0.1:{http_port}"),
         "--grpc-addr".into(),
         format!("127.0.0.1:{grpc_port}"),
+        "--admin-addr".into(),
+        format!("127.0.0.1:{admin_port}"),
     ];
     args.extend(extra.iter().cloned());
     let proc = Proc::spawn(Spawn {
@@ -179,6 +183,7 @@ pub async fn start_tokenrouter_with(
         proc,
         http_port,
         grpc_port,
+        admin_port,
     };
     wait_http(&mut gw.proc, http_port, "/readyz", Duration::from_secs(60)).await?;
     Ok(gw)

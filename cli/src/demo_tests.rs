@@ -24,9 +24,10 @@ async fn start_demo() -> Demo {
     };
     let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", http.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(crate::planes::serve_on(args, grpc, http, async {
+    let task = tokio::spawn(crate::planes::serve_on(args, grpc, http, admin, async {
         let _ = stopped.await;
     }));
     let client = reqwest::Client::new();

@@ -4,6 +4,7 @@ mod admin;
 mod bootstrap;
 #[cfg(test)]
 mod demo_tests;
+mod listener_args;
 mod planes;
 
 use clap::{Parser, Subcommand};

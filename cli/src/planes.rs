@@ -33,11 +33,14 @@ pub struct HttpArgs {
     /// Largest request body accepted, in bytes (larger ones get 413).
     #[arg(long, env = "TOKENROUTER_MAX_BODY_BYTES", default_value_t = tokenrouter_data_plane::state::DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
-    /// Refuse snapshots with providers on loopback/private address literals (SSRF hardening).
+    /// SSRF guard: refuse providers whose host is, or resolves to, a loopback, private or
+    /// link-local address (checked at every new connection, which goes to the checked address).
     #[arg(long, env = "TOKENROUTER_DENY_PRIVATE_UPSTREAMS")]
     pub deny_private_upstreams: bool,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub listener: crate::listener_args::ListenerArgs,
 }
 
 /// Where the limiter keeps its counters (spend control).
@@ -272,6 +275,9 @@ fn data_plane_state(
         },
         local_usage,
         limits: http.limits.config()?,
+        listener: http.listener.limits(),
+        drain_timeout: http.listener.drain_timeout,
+        resolver: http.listener.resolver()?,
         ..DataPlaneConfig::default()
     }))
 }
@@ -286,7 +292,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )?;
     let grpc = bind(args.grpc_addr, "gRPC").await?;
     let http = bind(args.http.http_addr, "HTTP").await?;
-    serve_on(args, grpc, http, shutdown_signal()).await
+    let admin = bind(args.http.listener.admin_addr, "the admin endpoints").await?;
+    serve_on(args, grpc, http, admin, shutdown_signal()).await
 }
 
 /// [`serve`] on listeners already bound, until `shutdown` completes (tests bind `127.0.0.1:0`).
@@ -294,10 +301,12 @@ pub async fn serve_on(
     args: ServeArgs,
     grpc: TcpListener,
     http: TcpListener,
+    admin: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let grpc_addr = grpc.local_addr()?;
     let http_addr = http.local_addr()?;
+    let admin_addr = admin.local_addr()?;
     let cp = open_control_plane(&args.store).await?;
     crate::bootstrap::providers_from_env(&cp).await?;
     let _simulators = if args.demo {
@@ -337,6 +346,7 @@ pub async fn serve_on(
     eprintln!("TokenRouter is running.");
     eprintln!("  OpenAI-compatible API: http://{http_addr}/v1");
     eprintln!("  gRPC admin API:        http://{grpc_addr}");
+    eprintln!("  Metrics and status:    http://{admin_addr}/metrics, /status");
     if let Some(key) = printed_key {
         eprintln!(
             "  API key:               {key}{}",
@@ -352,7 +362,8 @@ pub async fn serve_on(
             "  Demo providers (simulated answers): demo-openai, demo-anthropic, demo-gemini, demo-mistral, demo-deepseek; try gpt-4o-mini, anthropic:claude-sonnet-4-5 or auto:cost"
         );
     }
-    let served = tokenrouter_data_plane::serve(http, state, Some(watch), shutdown).await;
+    let served =
+        tokenrouter_data_plane::serve(http, Some(admin), state, Some(watch), shutdown).await;
     let _ = stop_grpc.send(());
     let _ = grpc_task.await;
     Ok(served?)
@@ -401,8 +412,9 @@ pub async fn data_plane(
         anyhow::bail!("--control-plane: give at least one control plane URL");
     }
     let http = bind(args.http.http_addr, "HTTP").await?;
-    tracing::info!(addr = %args.http.http_addr, control_planes = ?watch.control_planes, "data plane listening");
-    tokenrouter_data_plane::serve(http, state, Some(watch), shutdown_signal()).await?;
+    let admin = bind(args.http.listener.admin_addr, "the admin endpoints").await?;
+    tracing::info!(addr = %args.http.http_addr, admin = %args.http.listener.admin_addr, control_planes = ?watch.control_planes, "data plane listening");
+    tokenrouter_data_plane::serve(http, Some(admin), state, Some(watch), shutdown_signal()).await?;
     Ok(())
 }
 

@@ -3,6 +3,8 @@
 //!
 //! The folders follow a request's path; each imports only those below it (`.ci/run` checks):
 //!
+//! * `server/` — the listeners (API and admin): connection caps, timeouts, HTTP/2 limits, the
+//!   per-request admission, and the drain on shutdown.
 //! * `http/` — the routes (one file per endpoint family), request id and API-key layers.
 //! * `request/` — parsing and validating a chat completions body, what it needs of a model, ids.
 //! * `snapshot/` — a snapshot compiled for serving: providers, keys, rules, catalog, policies.
@@ -21,7 +23,7 @@
 //! * `state` — what every request and background task shares.
 //! * `test_support/` — recorded traffic, conformance helpers, the app in process (tests only).
 //!
-//! Other crates use [`serve`], [`app`], the state and config types re-exported here, [`limits`]'
+//! Other crates use [`serve`], [`app`], [`admin_app`], the state and config types re-exported here, [`limits`]'
 //! configuration and, for the fuzz targets and micro-benchmarks, [`hot_path`].
 
 mod control;
@@ -33,6 +35,7 @@ pub mod limits;
 mod providers;
 mod request;
 mod routing;
+mod server;
 mod signals;
 mod snapshot;
 pub mod state;
@@ -41,20 +44,16 @@ mod telemetry;
 mod test_support;
 mod upstream;
 
-use std::future::Future;
-use std::sync::Arc;
-
-use axum::serve::ListenerExt;
-use tokio::net::TcpListener;
-
 pub use control::usage_report::LocalUsage;
 pub use control::watch::{ClientTls, WatchConfig};
 pub use error::ApiError;
-pub use http::app;
+pub use http::{admin_app, app};
+pub use server::serve;
 pub use snapshot::{CompilePolicy, Runtime};
-pub use state::{DataPlaneConfig, DataPlaneState};
+pub use state::{DataPlaneConfig, DataPlaneState, ListenerLimits};
 pub use telemetry::spool::{DEFAULT_MAX_BYTES as DEFAULT_SPOOL_MAX_BYTES, SpoolConfig};
 pub use tokenrouter_proto::sealed::MasterKey as SnapshotKey;
+pub use upstream::guard::Resolver;
 pub use upstream::proxy::ProxyConfig;
 
 /// The hot-path functions the fuzz targets (`fuzz/`) and the micro-benchmarks (`benches/`) drive,
@@ -94,49 +93,4 @@ pub mod hot_path {
     pub use crate::upstream::clients::ClientCache;
     pub use crate::upstream::extensions::Extensions;
     pub use crate::upstream::relay::{translate_bytes, translate_close};
-}
-
-/// Serves the API on `listener` until `shutdown` completes, while a background task keeps the
-/// snapshot in sync with the control plane (when `watch` is given).
-pub async fn serve(
-    listener: TcpListener,
-    state: Arc<DataPlaneState>,
-    watch: Option<WatchConfig>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    control::watch::start_from_file(&state);
-    let reporter = watch
-        .clone()
-        .map(|w| tokio::spawn(control::usage_report::run(state.clone(), w)));
-    let watcher = watch.map(|w| tokio::spawn(control::watch::run(state.clone(), w)));
-    let discovery = tokio::spawn(control::discovery::run(state.clone()));
-    let limiter = tokio::spawn(state.limiter.clone().run());
-    let reasoning = tokio::spawn(state.reasoning.clone().connect());
-    // Without TCP_NODELAY, Nagle holds each small SSE chunk written after the response head until
-    // the client ACKs (its delayed ACK: ~40 ms), which added ~45 ms to time-to-first-token.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    let state_for_shutdown = state.clone();
-    let result = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
-    if let Some(task) = watcher {
-        task.abort();
-    }
-    discovery.abort();
-    limiter.abort();
-    reasoning.abort();
-    // Usage of the requests just served is still queued: deliver it before going.
-    state_for_shutdown.usage.stop();
-    if let Some(task) = reporter
-        && tokio::time::timeout(control::usage_report::FINAL_FLUSH, task)
-            .await
-            .is_err()
-    {
-        tracing::warn!("gave up delivering usage records at shutdown");
-    }
-    result
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokenrouter_proto::v1::Snapshot;
@@ -14,12 +15,70 @@ use crate::routing::availability::Availability;
 use crate::signals::Signals;
 use crate::snapshot::policy::RetryBudget;
 use crate::snapshot::runtime::{CompileError, CompilePolicy, Runtime};
+use crate::telemetry::connections::ConnectionStats;
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::usage_queue::UsageReporter;
 use crate::upstream::clients::ClientCache;
+use crate::upstream::guard::Guard;
 
 /// Default request body limit (bytes).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// What one listener allows its clients: timeouts, HTTP/2 limits and caps. Every field is a flag
+/// of `data-plane` and `serve`; the defaults are what [`Default`] gives.
+#[derive(Debug, Clone)]
+pub struct ListenerLimits {
+    /// A request head (request line and headers) must arrive within this long; HTTP/1.1 also times
+    /// the wait for the next request on a kept-alive connection with it (hyper starts the timer
+    /// when it starts waiting for a head). Default 10 s.
+    pub header_read_timeout: Duration,
+    /// A request body must arrive within this long. Default 60 s.
+    pub body_read_timeout: Duration,
+    /// After the first [`BODY_RATE_GRACE`], a body must keep arriving at this many bytes per
+    /// second on average (0: no minimum). Default 1024.
+    pub body_min_bytes_per_sec: u64,
+    /// A connection with no request in flight for this long is closed. Default 60 s.
+    pub keep_alive_timeout: Duration,
+    /// HTTP/2: streams one connection may have open at once. Default 128.
+    pub h2_max_concurrent_streams: u32,
+    /// Largest request head: HTTP/2 header list, HTTP/1.1 read buffer (past it: 431). Default 64 KiB.
+    pub max_header_bytes: u32,
+    /// HTTP/2 rapid-reset protection: streams a client may open and reset before the server has
+    /// taken them; past it the connection is closed with `ENHANCE_YOUR_CALM`. Default 20.
+    pub h2_max_pending_resets: usize,
+    /// Open connections on the listener; past it a new one gets a 503 `server_overloaded` and is
+    /// closed. Default 10,000.
+    pub max_connections: usize,
+    /// Requests in flight (streams until their last byte); past it: 503 `server_overloaded` with
+    /// `Retry-After`. Default 10,000.
+    pub max_requests: usize,
+    /// Open connections from one client address (0: no cap). Behind a trusted proxy, the client's
+    /// requests in flight, counted by its `X-Forwarded-For` address. Default 0.
+    pub max_connections_per_ip: usize,
+    /// Peers whose `X-Forwarded-For` is believed (a load balancer's addresses). Default none.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// How long a body may take before [`ListenerLimits::body_min_bytes_per_sec`] applies.
+pub const BODY_RATE_GRACE: Duration = Duration::from_secs(5);
+
+impl Default for ListenerLimits {
+    fn default() -> Self {
+        ListenerLimits {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(60),
+            body_min_bytes_per_sec: 1024,
+            keep_alive_timeout: Duration::from_secs(60),
+            h2_max_concurrent_streams: 128,
+            max_header_bytes: 64 * 1024,
+            h2_max_pending_resets: 20,
+            max_connections: 10_000,
+            max_requests: 10_000,
+            max_connections_per_ip: 0,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
 
 /// How a data plane is set up.
 #[derive(Debug, Clone)]
@@ -43,6 +102,12 @@ pub struct DataPlaneConfig {
     pub local_usage: Option<crate::telemetry::usage_queue::LocalUsage>,
     /// Spend control: where counters live and what happens when Redis is away.
     pub limits: crate::limits::LimiterConfig,
+    /// What the API listener allows its clients (the admin listener uses the same).
+    pub listener: ListenerLimits,
+    /// How long a stopping data plane lets requests in flight finish. Default 30 s.
+    pub drain_timeout: Duration,
+    /// Host names pinned to addresses (`--resolve`); others go to the system resolver.
+    pub resolver: crate::upstream::guard::Resolver,
 }
 
 impl Default for DataPlaneConfig {
@@ -58,6 +123,9 @@ impl Default for DataPlaneConfig {
             client_stall_timeout: std::time::Duration::from_secs(60),
             local_usage: None,
             limits: crate::limits::LimiterConfig::default(),
+            listener: ListenerLimits::default(),
+            drain_timeout: Duration::from_secs(30),
+            resolver: crate::upstream::guard::Resolver::default(),
         }
     }
 }
@@ -75,10 +143,13 @@ pub struct DataPlaneState {
     pub config: DataPlaneConfig,
     runtime: ArcSwap<Runtime>,
     ready: AtomicBool,
+    draining: AtomicBool,
     connected: AtomicBool,
     last_nack: Mutex<Option<Nack>>,
     pub(crate) clients: ClientCache,
     pub metrics: Metrics,
+    /// The API listener's connections, requests in flight and refusals.
+    pub connections: Arc<ConnectionStats>,
     pub signals: Signals,
     pub retry_budget: RetryBudget,
     pub usage: UsageReporter,
@@ -97,7 +168,13 @@ impl DataPlaneState {
     /// The state for `config`. An invalid Redis URL (the CLI checks it first) is logged and the
     /// limiter counts in memory.
     pub fn new(config: DataPlaneConfig) -> Arc<Self> {
-        let clients = ClientCache::with_proxy(config.proxy.clone());
+        let clients = ClientCache::new(
+            config.proxy.clone(),
+            Guard::new(
+                config.resolver.clone(),
+                config.compile.deny_private_upstreams,
+            ),
+        );
         // Shared through the limiter's Redis when there is one, so any data plane can continue a
         // conversation another one started.
         let reasoning = match &config.limits.redis_url {
@@ -120,10 +197,12 @@ impl DataPlaneState {
             config,
             runtime: ArcSwap::from_pointee(Runtime::default()),
             ready: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
             connected: AtomicBool::new(false),
             last_nack: Mutex::new(None),
             clients,
             metrics: Metrics::default(),
+            connections: Arc::default(),
             signals: Signals::default(),
             retry_budget: RetryBudget::default(),
             usage: UsageReporter::default(),
@@ -187,6 +266,15 @@ impl DataPlaneState {
     /// Ready latches on after the first applied snapshot and never turns off.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
+    }
+
+    /// Set once a shutdown has begun: `/readyz` answers 503 so load balancers move on.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
     }
 
     pub fn is_connected(&self) -> bool {

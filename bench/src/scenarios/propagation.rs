@@ -11,7 +11,7 @@ use crate::procs::{Proc, Spawn, free_port};
 use crate::report::Verdict;
 use crate::stack;
 
-/// Polls `/status` on `port` until it serves `version`; returns when it did.
+/// Polls `/status` on admin port `port` until it serves `version`; returns when it did.
 async fn until_serving(
     http: &reqwest::Client,
     port: u16,
@@ -71,7 +71,7 @@ pub async fn run(env: &mut Env) -> anyhow::Result<()> {
     .await?;
     let mut planes = Vec::new();
     for i in 1..=2 {
-        let port = free_port()?;
+        let (port, admin_port) = (free_port()?, free_port()?);
         let mut p = plane(
             env,
             &format!("data-plane-{i}"),
@@ -83,10 +83,13 @@ pub async fn run(env: &mut Env) -> anyhow::Result<()> {
                 format!("http://127.0.0.1:{grpc}"),
                 "--node-id".into(),
                 format!("bench-dp-{i}"),
+                "--admin-addr".into(),
+                format!("127.0.0.1:{admin_port}"),
             ],
         )?;
         stack::wait_http(&mut p, port, "/readyz", Duration::from_secs(30)).await?;
-        planes.push((p, port));
+        // `/status` is on the admin listener.
+        planes.push((p, admin_port));
     }
     let http = reqwest::Client::new();
     for (_, port) in &planes {

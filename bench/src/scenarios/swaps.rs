@@ -44,7 +44,7 @@ pub async fn run(env: &mut Env) -> anyhow::Result<()> {
         stack::get_provider(&mut admin, "openai").await?,
         stack::get_provider(&mut admin, "paced").await?,
     ];
-    let version_before = serving_version(env.gw.http_port).await?;
+    let version_before = serving_version(env.gw.admin_port).await?;
     let (steady_plain, steady_streams) = phase(env, duration).await?;
     eprintln!(
         "[swaps] steady: {} requests, {} streams, {} failed",
@@ -81,7 +81,7 @@ pub async fn run(env: &mut Env) -> anyhow::Result<()> {
     let (swap_plain, swap_streams) = phase(env, duration).await?;
     stop.store(true, Ordering::Relaxed);
     let (writes, write_errors, slowest) = writer.await?;
-    let version_after = serving_version(env.gw.http_port).await?;
+    let version_after = serving_version(env.gw.admin_port).await?;
     let served = version_after.saturating_sub(version_before);
     eprintln!(
         "[swaps] swapping: {} requests, {} streams, {} failed; {writes} writes, versions {version_before} → {version_after}",
@@ -154,6 +154,7 @@ pub async fn run(env: &mut Env) -> anyhow::Result<()> {
 }
 
 /// The snapshot version a data plane serves (its `/status`).
+/// The snapshot version on the admin listener at `port`.
 pub async fn serving_version(port: u16) -> anyhow::Result<u64> {
     let url = format!("http://127.0.0.1:{port}/status");
     let status: serde_json::Value = reqwest::get(url).await?.json().await?;

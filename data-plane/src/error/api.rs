@@ -290,6 +290,28 @@ impl ApiError {
         )
     }
 
+    /// A 408: the client sent its request body too slowly (see the listener's body limits).
+    pub fn request_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            Some("request_timeout"),
+            "The request body did not arrive in time.",
+        )
+    }
+
+    /// A 503 `server_overloaded`: this data plane is at its connection or request cap. Retry
+    /// after a second (the SDKs do, reading `Retry-After`).
+    pub fn server_overloaded(what: &str) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "api_error",
+            Some("server_overloaded"),
+            format!("This data plane is at its limit of {what}; retry shortly."),
+        )
+        .with_retry_after(Some(1))
+    }
+
     pub fn not_ready() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -64,9 +64,13 @@ async fn handle(
 ) -> Result<Response, ApiError> {
     check_content_type(headers)?;
     let limit = state.config.max_body_bytes;
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::payload_too_large(limit))?;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if request::body::timed_out(&e) {
+            ApiError::request_timeout()
+        } else {
+            ApiError::payload_too_large(limit)
+        }
+    })?;
     let mut request = request::parse(&bytes)?;
     record.describe(&request);
     // The firewall's input rules see the request before anything else does.

@@ -1,4 +1,5 @@
-//! `/livez`, `/readyz` (a latch: ready after the first snapshot, never un-ready) and `/status`.
+//! `/livez`, `/readyz` (ready after the first snapshot, until a drain begins), and the admin
+//! listener's `/status` and `/metrics`.
 
 use std::sync::Arc;
 
@@ -14,7 +15,9 @@ pub async fn livez() -> &'static str {
 }
 
 pub async fn readyz(State(state): State<Arc<DataPlaneState>>) -> (StatusCode, &'static str) {
-    if state.is_ready() {
+    if state.is_draining() {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining")
+    } else if state.is_ready() {
         (StatusCode::OK, "ready")
     } else {
         (
@@ -29,6 +32,7 @@ pub async fn status(State(state): State<Arc<DataPlaneState>>) -> Json<Value> {
     Json(json!({
         "node_id": state.config.node_id,
         "ready": state.is_ready(),
+        "draining": state.is_draining(),
         "connected": state.is_connected(),
         "version": rt.version,
         "epoch": rt.epoch,
@@ -50,6 +54,7 @@ pub async fn metrics(
 ) -> ([(axum::http::HeaderName, &'static str); 1], String) {
     use std::fmt::Write as _;
     let mut text = state.metrics.render();
+    state.connections.render(&mut text);
     text.push_str("# HELP tokenrouter_breaker_state Circuit breaker per provider/model/credential: 0 closed, 1 half-open, 2 open\n");
     text.push_str("# TYPE tokenrouter_breaker_state gauge\n");
     for (candidate, breaker, _) in state.signals.breakers() {

@@ -1,5 +1,6 @@
-//! The HTTP surface: the routes (one file per endpoint family), the layers every request passes
-//! (request id, API-key authentication) and the answers for paths no route takes.
+//! The HTTP surface: the API's routes (one file per endpoint family), the layers every request
+//! passes (request id, API-key authentication), the answers for paths no route takes, and the
+//! admin listener's operator endpoints.
 
 mod chat;
 mod fallback;
@@ -28,10 +29,21 @@ pub fn app(state: Arc<DataPlaneState>) -> Router {
         .merge(api)
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))
-        .route("/status", get(health::status))
-        .route("/metrics", get(health::metrics))
         .fallback(fallback::unknown_route)
         .method_not_allowed_fallback(fallback::wrong_method)
         .layer(axum::middleware::from_fn(middleware::request_id))
+        .with_state(state)
+}
+
+/// The admin listener's application (`--admin-addr`, loopback by default): what operators and
+/// Prometheus read, kept off the public port.
+pub fn admin_app(state: Arc<DataPlaneState>) -> Router {
+    Router::new()
+        .route("/metrics", get(health::metrics))
+        .route("/status", get(health::status))
+        .route("/livez", get(health::livez))
+        .route("/readyz", get(health::readyz))
+        .fallback(fallback::unknown_route)
+        .method_not_allowed_fallback(fallback::wrong_method)
         .with_state(state)
 }

@@ -1,6 +1,7 @@
-//! The incoming request: parsing and validating a chat completions body, what it needs of a
-//! model, and the ids requests and answers are given.
+//! The incoming request: its body on a clock, parsing and validating a chat completions body,
+//! what it needs of a model, and the ids requests and answers are given.
 
+pub mod body;
 mod caps;
 pub mod ids;
 mod parse;

@@ -1,9 +1,10 @@
 //! What the data plane reports about finished requests: token usage read from answers, the
 //! Prometheus counters, the usage record of each request, the queue it waits in and the spool it
-//! waits in while no control plane takes it.
+//! waits in while no control plane takes it; and what its listener holds and refuses.
 
 pub mod accounting;
 pub mod clock;
+pub mod connections;
 pub mod metrics;
 pub mod spool;
 pub mod usage;

@@ -4,6 +4,7 @@
 
 pub mod clients;
 pub mod extensions;
+pub mod guard;
 pub mod proxy;
 pub mod relay;
 mod response;

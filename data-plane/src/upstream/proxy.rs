@@ -2,7 +2,9 @@
 //! variables, read once at start), applied when a new upstream connection is opened. A host the
 //! proxy covers is reached through an HTTP `CONNECT` tunnel (TLS runs inside it, end to end with
 //! the provider); `NO_PROXY` hosts, and every host when no proxy is set, are dialled directly.
-//! Pooled connections are reused as they are, so the hot path pays nothing per request.
+//! Pooled connections are reused as they are, so the hot path pays nothing per request. Under
+//! `--deny-private-upstreams` a tunnelled provider's name is resolved and checked here too, and the
+//! `CONNECT` names the checked address, so the proxy cannot be sent somewhere private either.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,11 +12,14 @@ use std::task::{Context, Poll};
 
 use http::Uri;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::dns::GaiResolver;
 use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tower::Service;
+
+use crate::upstream::guard::Guard;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -76,17 +81,50 @@ impl ProxyConfig {
 /// A TCP connector that tunnels through the configured proxy where it applies.
 #[derive(Clone)]
 pub struct ProxyConnector {
-    direct: HttpConnector,
+    /// Dials providers, resolving through the guard.
+    direct: HttpConnector<Guard>,
+    /// Dials the proxy.
+    to_proxy: HttpConnector<GaiResolver>,
+    guard: Guard,
     matcher: Option<std::sync::Arc<Matcher>>,
 }
 
 impl ProxyConnector {
-    pub fn new(direct: HttpConnector, config: &ProxyConfig) -> Self {
+    pub fn new(
+        direct: HttpConnector<Guard>,
+        to_proxy: HttpConnector<GaiResolver>,
+        guard: Guard,
+        config: &ProxyConfig,
+    ) -> Self {
         ProxyConnector {
             direct,
+            to_proxy,
+            guard,
             matcher: (!config.is_empty()).then(|| std::sync::Arc::new(config.matcher())),
         }
     }
+}
+
+/// `dst` with its host replaced by the first address the guard accepts for it.
+async fn pinned(guard: &Guard, dst: Uri) -> Result<Uri, BoxError> {
+    let host = dst.host().ok_or("provider URI without a host")?;
+    let ip = guard
+        .resolve(host)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or("no address")?;
+    let port = dst
+        .port_u16()
+        .unwrap_or(if dst.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        });
+    let authority = std::net::SocketAddr::new(ip, port).to_string();
+    let mut parts = dst.into_parts();
+    parts.authority = Some(authority.parse()?);
+    Ok(Uri::from_parts(parts)?)
 }
 
 impl Service<Uri> for ProxyConnector {
@@ -100,12 +138,19 @@ impl Service<Uri> for ProxyConnector {
 
     fn call(&mut self, dst: Uri) -> Self::Future {
         let mut direct = self.direct.clone();
+        let to_proxy = self.to_proxy.clone();
+        let guard = self.guard.clone();
         let intercept = self.matcher.as_ref().and_then(|m| m.intercept(&dst));
         Box::pin(async move {
             match intercept {
                 None => direct.call(dst).await.map_err(Into::into),
                 Some(proxy) => {
-                    let mut tunnel = Tunnel::new(proxy.uri().clone(), direct);
+                    let dst = if guard.denies_private() {
+                        pinned(&guard, dst).await?
+                    } else {
+                        dst
+                    };
+                    let mut tunnel = Tunnel::new(proxy.uri().clone(), to_proxy);
                     if let Some(auth) = proxy.basic_auth() {
                         tunnel = tunnel.with_auth(auth.clone());
                     }

@@ -15,7 +15,8 @@ pub fn private_host(url: &str) -> Option<String> {
     private.then(|| host.to_string())
 }
 
-fn is_private(ip: IpAddr) -> bool {
+/// Loopback, private, link-local, CGNAT, unspecified or broadcast (IPv4-mapped IPv6 included).
+pub fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             let [a, b, ..] = v4.octets();

@@ -121,13 +121,13 @@ async fn the_provider_key_never_leaks() {
             .any(|r| r.header("authorization") == Some(&format!("Bearer {CANARY}"))),
         "the canary was really used upstream"
     );
-    let status = reqwest::get(dp.url("/status"))
+    let status = reqwest::get(dp.admin_url("/status"))
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
-    let metrics = reqwest::get(dp.url("/metrics"))
+    let metrics = reqwest::get(dp.admin_url("/metrics"))
         .await
         .unwrap()
         .text()

@@ -448,7 +448,7 @@ async fn upstream_credential_failures_never_leak_the_secret() {
     assert!(!text.contains("canary"), "{text}");
     assert!(text.contains("upstream_auth_failed"), "{text}");
     assert_eq!(sim.request_count(), 1);
-    let status = reqwest::get(dp.url("/status"))
+    let status = reqwest::get(dp.admin_url("/status"))
         .await
         .unwrap()
         .text()

@@ -144,7 +144,7 @@ async fn rules_block_and_mask_input_and_output_plain_and_streamed() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let metrics = http
-        .get(dp.url("/metrics"))
+        .get(dp.admin_url("/metrics"))
         .send()
         .await
         .unwrap()

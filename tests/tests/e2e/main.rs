@@ -7,6 +7,7 @@ mod canary;
 mod chat;
 mod discovery;
 mod firewall;
+mod hardening;
 mod limits;
 mod node;
 mod python;

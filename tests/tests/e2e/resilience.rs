@@ -40,7 +40,7 @@ async fn a_failing_provider_opens_its_breaker_and_stops_receiving_traffic() {
         5,
         "the breaker opened after 5 consecutive failures"
     );
-    let status: Value = reqwest::get(dp.url("/status"))
+    let status: Value = reqwest::get(dp.admin_url("/status"))
         .await
         .unwrap()
         .json()
@@ -59,7 +59,7 @@ async fn a_failing_provider_opens_its_breaker_and_stops_receiving_traffic() {
             .unwrap()
             .starts_with("a-bad/m/")
     );
-    let metrics = reqwest::get(dp.url("/metrics"))
+    let metrics = reqwest::get(dp.admin_url("/metrics"))
         .await
         .unwrap()
         .text()
@@ -273,7 +273,7 @@ async fn a_hedged_request_is_one_usage_record_whoever_wins() {
         .collect();
     assert_eq!(by_provider, [("quick", 2)], "{report:?}");
     assert!(report.recent.iter().all(|r| r.attempts == 2), "{report:?}");
-    let metrics = reqwest::get(dp.url("/metrics"))
+    let metrics = reqwest::get(dp.admin_url("/metrics"))
         .await
         .unwrap()
         .text()
@@ -332,7 +332,7 @@ async fn a_client_that_disconnects_cancels_the_upstream_and_usage_is_recorded() 
         json!({"model": "m", "messages": user_message("count me")}),
     )
     .await;
-    let metrics = reqwest::get(dp.url("/metrics"))
+    let metrics = reqwest::get(dp.admin_url("/metrics"))
         .await
         .unwrap()
         .text()

@@ -159,7 +159,7 @@ async fn a_refused_snapshot_keeps_the_old_config_and_shows_on_the_control_plane(
         v1,
         "the strict data plane keeps serving the old snapshot"
     );
-    let status: serde_json::Value = reqwest::get(strict.url("/status"))
+    let status: serde_json::Value = reqwest::get(strict.admin_url("/status"))
         .await
         .unwrap()
         .json()

@@ -75,7 +75,7 @@ pub async fn run(env: &mut Env) -> anyhow::Result<()> {
     stack::create_limited_key(&mut admin, LIMITED_NAME, LIMITED_KEY, never_refusing()).await?;
     check_headers(env.gw.http_port).await?;
     let sides = measure(&env.gw, &env.opts, None, section).await?;
-    let status = limiter_status(env.gw.http_port).await.ok();
+    let status = limiter_status(env.gw.admin_port).await.ok();
     rows(&mut env.report, &env.opts, section, &sides, Backend::Memory);
     env.report.raw(
         "limits.memory",
@@ -113,10 +113,10 @@ async fn redis_half(env: &mut Env, redis: &RedisServer, prefix: &str) -> anyhow:
         stack::start_tokenrouter_with(&env.bins, &env.dir, &env.fast, GATEWAY_NAME, &extra).await?;
     let mut admin = stack::admin(gw.grpc_port).await?;
     stack::create_limited_key(&mut admin, LIMITED_NAME, LIMITED_KEY, never_refusing()).await?;
-    wait_redis_connected(gw.http_port).await?;
+    wait_redis_connected(gw.admin_port).await?;
     check_headers(gw.http_port).await?;
     let sides = measure(&gw, &env.opts, Some(redis), section).await?;
-    let status = limiter_status(gw.http_port).await.ok();
+    let status = limiter_status(gw.admin_port).await.ok();
     rows(&mut env.report, &env.opts, section, &sides, Backend::Redis);
     // A settle is retried in the background (3 tries, 100 ms apart) before the gateway gives up
     // and logs it; let the last ones finish.
@@ -237,13 +237,13 @@ impl Phase {
         secs: Duration,
     ) -> anyhow::Result<LoadResult> {
         warm(target, Kind::Plain, conns).await;
-        let degraded_before = degraded_decisions(gw.http_port).await?;
+        let degraded_before = degraded_decisions(gw.admin_port).await?;
         let redis_before = redis.map(RedisServer::sample);
         let window = CpuWindow::start(&gw.proc)?;
         let run = load::closed(target.clone(), Kind::Plain, conns, secs).await;
         let (cpu_s, wall_s) = window.finish()?;
         let redis_after = redis.map(RedisServer::sample);
-        self.degraded += degraded_decisions(gw.http_port)
+        self.degraded += degraded_decisions(gw.admin_port)
             .await?
             .saturating_sub(degraded_before);
         let (a, b) = (redis_before, redis_after);
