@@ -60,7 +60,8 @@ WORKDIR /var/lib/tokenrouter
 USER 10001
 
 # 8080: OpenAI-compatible HTTP API (data plane); 50051: gRPC Admin and Discovery (control plane);
-# 9090: kept for a separate metrics listener (today `/metrics` is served on the HTTP port).
+# 9090: the admin listener (/metrics, /status); set TOKENROUTER_ADMIN_ADDR=0.0.0.0:9090 to reach
+# it from outside the container, and keep it off public networks.
 EXPOSE 8080 50051 9090
 
 ENTRYPOINT ["/usr/local/bin/tokenrouter"]
