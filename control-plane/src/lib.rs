@@ -2,6 +2,7 @@
 //! versioned snapshots to every connected data plane.
 
 pub mod admin;
+pub mod auth;
 pub mod crypto;
 pub mod discovery;
 pub mod error;
@@ -13,45 +14,16 @@ pub mod store;
 use std::future::Future;
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
 use tokenrouter_proto::v1::admin_server::AdminServer;
 use tokenrouter_proto::v1::discovery_server::DiscoveryServer;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::{Request, Status};
 
 pub use admin::{AdminService, api_key_record, hash_api_key};
 pub use crypto::MasterKey;
 pub use discovery::DiscoveryService;
 pub use error::ControlPlaneError;
 pub use state::ControlPlane;
-
-/// Checks `authorization: Bearer <token>` on every call when an admin token is configured.
-#[derive(Clone)]
-struct TokenCheck {
-    expected: Option<[u8; 32]>,
-}
-
-impl TokenCheck {
-    fn check(&self, request: Request<()>) -> Result<Request<()>, Status> {
-        let Some(expected) = self.expected else {
-            return Ok(request);
-        };
-        let presented = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| <[u8; 32]>::from(Sha256::digest(t.as_bytes())));
-        match presented {
-            // Comparing digests keeps the comparison independent of where the token differs.
-            Some(digest) if digest == expected => Ok(request),
-            _ => Err(Status::unauthenticated(
-                "missing or wrong admin token (authorization: Bearer <token>)",
-            )),
-        }
-    }
-}
 
 /// A reflection builder over TokenRouter's descriptors.
 fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
@@ -121,9 +93,7 @@ pub async fn serve_with(
     tls: Option<ServerTls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    let check = TokenCheck {
-        expected: admin_token.map(|t| Sha256::digest(t.as_bytes()).into()),
-    };
+    let check = auth::TokenCheck::new(admin_token.as_deref());
     let admin_check = check.clone();
     // Both reflection versions: current grpcurl speaks v1; Python's grpcio-reflection, Evans
     // and older grpcurl builds speak only v1alpha.
