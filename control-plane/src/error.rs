@@ -39,6 +39,10 @@ impl From<ControlPlaneError> for Status {
             ControlPlaneError::Stale { .. } => Status::failed_precondition(message),
             ControlPlaneError::Contended => Status::aborted(message),
             ControlPlaneError::Store(StoreError::Invalid(_)) => Status::invalid_argument(message),
+            ControlPlaneError::Store(StoreError::Full(_)) => Status::resource_exhausted(message),
+            ControlPlaneError::Store(StoreError::ReadOnly(_)) => {
+                Status::failed_precondition(message)
+            }
             ControlPlaneError::Store(_) => Status::unavailable(message),
             ControlPlaneError::Crypto(_) => Status::internal(message),
         }

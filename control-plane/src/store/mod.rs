@@ -62,6 +62,12 @@ pub enum StoreError {
     Conflict { current: u64 },
     #[error("store backend error: {0}")]
     Backend(String),
+    /// The database has no room left (disk full, or SQLite's size cap reached): nothing was written.
+    #[error("the store is full, nothing was written ({0}); free space on its disk")]
+    Full(String),
+    /// The database accepts no writes (read-only file or mount, or a read-only replica).
+    #[error("the store is read-only, nothing was written ({0})")]
+    ReadOnly(String),
     /// The caller asked for something the store cannot do (e.g. an unknown grouping).
     #[error("{0}")]
     Invalid(String),
@@ -69,13 +75,24 @@ pub enum StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Backend(e.to_string())
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full(e.to_string()),
+            Some(rusqlite::ErrorCode::ReadOnly) => StoreError::ReadOnly(e.to_string()),
+            _ => StoreError::Backend(e.to_string()),
+        }
     }
 }
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
-        StoreError::Backend(e.to_string())
+        use tokio_postgres::error::SqlState;
+        match e.code() {
+            Some(c) if *c == SqlState::DISK_FULL => StoreError::Full(e.to_string()),
+            Some(c) if *c == SqlState::READ_ONLY_SQL_TRANSACTION => {
+                StoreError::ReadOnly(e.to_string())
+            }
+            _ => StoreError::Backend(e.to_string()),
+        }
     }
 }
 

@@ -52,6 +52,32 @@ impl SqliteStore {
         })
     }
 
+    /// Caps the database file at about `max_bytes` (never below its current size; `None`:
+    /// SQLite's own limit) and, with `read_only`, refuses every write: what a full disk or a
+    /// read-only mount does to the store, without needing either. A write that needs a page the
+    /// cap forbids fails with [`StoreError::Full`], any write under `read_only` with
+    /// [`StoreError::ReadOnly`]; both change nothing, and reads go on. Lasts until called again
+    /// or the store is reopened. (The failure tests use it; SQLite reports a real full disk with
+    /// the same error code, which maps the same way.)
+    pub async fn constrain(
+        &self,
+        max_bytes: Option<u64>,
+        read_only: bool,
+    ) -> Result<(), StoreError> {
+        self.run(move |conn| {
+            let page: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+            let pages =
+                max_bytes.map_or(i64::from(u32::MAX - 1), |b| (b as i64 / page.max(1)).max(1));
+            // SQLite never sets it below the current page count: a cap under the file's size
+            // means "no more growth".
+            let _set: i64 =
+                conn.pragma_update_and_check(None, "max_page_count", pages, |r| r.get(0))?;
+            conn.pragma_update(None, "query_only", read_only)?;
+            Ok(())
+        })
+        .await
+    }
+
     fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
@@ -375,5 +401,87 @@ mod tests {
         drop(store);
         let again = SqliteStore::open(&path).await.unwrap();
         assert_eq!(again.head().await.unwrap(), (1, epoch));
+    }
+
+    fn usage(n: usize, tag: &str) -> Arc<[UsageRecord]> {
+        (0..n)
+            .map(|i| UsageRecord {
+                request_id: format!("{tag}-{i}"),
+                record_id: format!("{tag}-{i}"),
+                unix_ms: 1_000 + i as i64,
+                api_key: "k".into(),
+                provider: "p".into(),
+                model: "m".into(),
+                status: 200,
+                metadata_json: "x".repeat(512),
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    fn put(name: &str, bytes: usize) -> Change {
+        Change::Put(Row {
+            kind: "provider".into(),
+            name: name.into(),
+            body: vec![7; bytes],
+        })
+    }
+
+    /// A full disk: every write fails as `Full` and changes nothing; reads go on; once there is
+    /// room again writes resume and the file is intact.
+    #[tokio::test]
+    async fn a_full_store_refuses_writes_keeps_reads_and_recovers() {
+        let store = SqliteStore::open(&temp_path()).await.unwrap();
+        let v1 = store.commit(0, vec![put("a", 10)]).await.unwrap();
+        store.record_usage(usage(10, "before")).await.unwrap();
+        store.constrain(Some(0), false).await.unwrap();
+        let err = store
+            .commit(v1, vec![put("b", 64 * 1024)])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Full(_)), "{err}");
+        let err = store
+            .record_usage(usage(2_000, "during"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Full(_)), "{err}");
+        let loaded = store.load().await.unwrap();
+        assert_eq!(loaded.version, v1, "nothing half-written");
+        assert_eq!(loaded.rows.len(), 1);
+        let report = store
+            .usage(UsageQuery {
+                group_by: "provider".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(report.rows[0].requests, 10, "no record of the failed batch");
+
+        store.constrain(None, false).await.unwrap();
+        assert_eq!(
+            store.commit(v1, vec![put("b", 64 * 1024)]).await.unwrap(),
+            v1 + 1
+        );
+        store.record_usage(usage(2_000, "during")).await.unwrap();
+        let check: String = store
+            .run(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(check, "ok");
+    }
+
+    /// A read-only file or mount: writes fail as `ReadOnly`, reads go on.
+    #[tokio::test]
+    async fn a_read_only_store_refuses_writes_and_keeps_reads() {
+        let store = SqliteStore::open(&temp_path()).await.unwrap();
+        let v1 = store.commit(0, vec![put("a", 10)]).await.unwrap();
+        store.constrain(None, true).await.unwrap();
+        let err = store.commit(v1, vec![put("b", 10)]).await.unwrap_err();
+        assert!(matches!(err, StoreError::ReadOnly(_)), "{err}");
+        let err = store.record_usage(usage(1, "ro")).await.unwrap_err();
+        assert!(matches!(err, StoreError::ReadOnly(_)), "{err}");
+        assert_eq!(store.head().await.unwrap().0, v1);
+        store.constrain(None, false).await.unwrap();
+        assert_eq!(store.commit(v1, vec![put("b", 10)]).await.unwrap(), v1 + 1);
     }
 }

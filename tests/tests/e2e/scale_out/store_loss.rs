@@ -39,7 +39,8 @@ async fn health(url: &str) -> Option<i32> {
 
 /// A control plane that loses its PostgreSQL says NOT_SERVING on `grpc.health.v1`, ends its watch
 /// streams and fails Admin calls with UNAVAILABLE, while its data plane keeps answering from its
-/// snapshot; all of it comes back by itself when the database does.
+/// snapshot and the usage of what it served waits; all of it comes back by itself when the
+/// database does, and every request served during the outage is recorded once.
 #[tokio::test]
 async fn a_control_plane_that_loses_its_database_says_so_and_recovers() {
     use tokenrouter_control_plane::store::PostgresStore;
@@ -76,6 +77,7 @@ async fn a_control_plane_that_loses_its_database_says_so_and_recovers() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     dp.wait_until("watch ended", |s| !s.is_connected()).await;
+    let asked = Instant::now();
     let err = cp
         .admin()
         .await
@@ -87,10 +89,19 @@ async fn a_control_plane_that_loses_its_database_says_so_and_recovers() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unavailable, "{err}");
+    // Fail fast: the pool's wait and connect timeouts, not a TCP timeout of minutes.
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "Admin failed after {:?}",
+        asked.elapsed()
+    );
     let http = reqwest::Client::new();
     let body = json!({"model": "gpt-4o-mini", "messages": setup::user_message("still here")});
-    let (status, answer) = tokenrouter_tests::chat(&http, &dp, KEY, body.clone()).await;
-    assert_eq!(status, 200, "the data plane serves its snapshot: {answer}");
+    const SERVED_DURING_OUTAGE: u64 = 5;
+    for _ in 0..SERVED_DURING_OUTAGE {
+        let (status, answer) = tokenrouter_tests::chat(&http, &dp, KEY, body.clone()).await;
+        assert_eq!(status, 200, "the data plane serves its snapshot: {answer}");
+    }
 
     cut.restore();
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -112,4 +123,19 @@ async fn a_control_plane_that_loses_its_database_says_so_and_recovers() {
         .into_inner()
         .version;
     dp.wait_for_version(v).await;
+    let mut admin = cp.admin().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let report = setup::usage_once(&mut admin, "provider", 1).await;
+        let served: u64 = report.rows.iter().map(|r| r.requests).sum();
+        assert!(served <= SERVED_DURING_OUTAGE, "recorded twice: {report:?}");
+        if served == SERVED_DURING_OUTAGE {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the outage's usage never arrived: {report:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
