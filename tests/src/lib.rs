@@ -1,6 +1,7 @@
 //! The harness end-to-end tests share: control planes, data planes and simulators on 127.0.0.1:0,
 //! each started and stopped in-process with real listeners, real gRPC and real HTTP.
 
+pub mod own_redis;
 pub mod tcp_cut;
 
 use std::net::SocketAddr;
@@ -169,6 +170,8 @@ impl Drop for ControlPlaneHandle {
 pub struct DataPlaneHandle {
     pub state: Arc<DataPlaneState>,
     pub addr: SocketAddr,
+    /// The admin listener (`/metrics`, `/status`).
+    pub admin_addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -190,9 +193,12 @@ impl DataPlaneHandle {
             .await
             .expect("bind data plane");
         let addr = listener.local_addr().expect("local addr");
+        let admin = TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
+        let admin_addr = admin.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(tokenrouter_data_plane::serve(
             listener,
+            Some(admin),
             state.clone(),
             Some(watch),
             async {
@@ -202,6 +208,7 @@ impl DataPlaneHandle {
         DataPlaneHandle {
             state,
             addr,
+            admin_addr,
             stop: Some(stop),
             task: Some(task),
         }
@@ -223,6 +230,11 @@ impl DataPlaneHandle {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// A URL on the admin listener (`/metrics`, `/status`).
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin_addr)
     }
 
     /// Waits until this data plane serves `version` (or later); panics after 10 s.

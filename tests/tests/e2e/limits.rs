@@ -10,6 +10,7 @@ use tokenrouter_data_plane::DataPlaneConfig;
 use tokenrouter_data_plane::limits::{FailMode, LimiterConfig};
 use tokenrouter_proto::v1::*;
 use tokenrouter_simulators::{Protocol, SimConfig, Simulator};
+use tokenrouter_tests::own_redis::OwnRedis;
 use tokenrouter_tests::{Backend, ControlPlaneHandle, DataPlaneHandle, data_plane_config};
 
 use crate::setup::{Stack, add_provider_full, stack, user_message};
@@ -260,6 +261,7 @@ impl Killable {
                 let watch = tokenrouter_data_plane::WatchConfig::new(&cp_url);
                 tokio::spawn(tokenrouter_data_plane::serve(
                     listener,
+                    None,
                     state,
                     Some(watch),
                     std::future::pending(),
@@ -347,53 +349,6 @@ async fn concurrency_slots_return_when_a_data_plane_dies_mid_request() {
     }
 }
 
-/// A Redis server of the test's own, on a free port, that the test can stop.
-struct OwnRedis {
-    child: std::process::Child,
-    url: String,
-}
-
-impl OwnRedis {
-    fn start() -> Option<OwnRedis> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .ok()?;
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(OwnRedis {
-                    child,
-                    url: format!("redis://127.0.0.1:{port}/0"),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 async fn each_fail_mode_does_what_it_says_when_redis_dies() {
     if redis_url().is_none() {
@@ -456,8 +411,7 @@ async fn each_fail_mode_does_what_it_says_when_redis_dies() {
             429
         );
     }
-    let _ = redis.child.kill();
-    let _ = redis.child.wait();
+    redis.kill();
     let timed = |dp: &DataPlaneHandle| {
         let http = http.clone();
         let url = dp.url("/v1/chat/completions");
@@ -496,7 +450,7 @@ async fn each_fail_mode_does_what_it_says_when_redis_dies() {
         assert_eq!(dp.state.limiter.status()["degraded"], true);
     }
     let metrics = http
-        .get(dps[2].url("/metrics"))
+        .get(dps[2].admin_url("/metrics"))
         .send()
         .await
         .unwrap()

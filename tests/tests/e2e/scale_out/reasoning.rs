@@ -3,11 +3,20 @@
 
 use super::*;
 
-/// Two data planes, turn 1 of a thinking tool conversation on one and turn 2 on the other, the
+/// Where turn 2 of each conversation goes.
+enum Turn2 {
+    /// To the other data plane.
+    Elsewhere,
+    /// To the same data plane, after `dying` (the data planes' Redis) has been killed.
+    SameAfterRedisDies(tokenrouter_tests::own_redis::OwnRedis),
+}
+
+/// Two data planes, turn 1 of a thinking tool conversation on one and turn 2 as `turn2` says, the
 /// client sending its history back as plain OpenAI messages (no reasoning state). Returns the
 /// status of each provider's turn 2: (provider, status, body, what the gateway had to drop).
 async fn thinking_across_data_planes(
     redis: Option<&str>,
+    turn2: Turn2,
 ) -> Vec<(&'static str, u16, serde_json::Value, String)> {
     use tokenrouter_simulators::{Protocol, SimConfig};
     let stack = setup::stack(Backend::Sqlite).await.unwrap();
@@ -46,6 +55,13 @@ async fn thinking_across_data_planes(
             .await;
         }
     }
+    let second = match turn2 {
+        Turn2::Elsewhere => &second,
+        Turn2::SameAfterRedisDies(mut dying) => {
+            dying.kill();
+            &first
+        }
+    };
     let http = reqwest::Client::new();
     let tool = json!({"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}});
@@ -102,7 +118,9 @@ async fn multi_turn_thinking_continues_on_another_data_plane_through_redis() {
         assert!(std::env::var_os("CI").is_none(), "CI must provide Redis");
         return eprintln!("skipped: TOKENROUTER_TEST_REDIS_URL is not set");
     };
-    for (provider, status, body, dropped) in thinking_across_data_planes(Some(&redis)).await {
+    for (provider, status, body, dropped) in
+        thinking_across_data_planes(Some(&redis), Turn2::Elsewhere).await
+    {
         assert_eq!(status, 200, "{provider}: {body}");
         let text = body["choices"][0]["message"]["content"]
             .as_str()
@@ -113,7 +131,7 @@ async fn multi_turn_thinking_continues_on_another_data_plane_through_redis() {
             "{provider} kept thinking: {dropped}"
         );
     }
-    let without = thinking_across_data_planes(None).await;
+    let without = thinking_across_data_planes(None, Turn2::Elsewhere).await;
     let (_, status, body, dropped) = &without[0];
     assert_eq!(*status, 200, "{body}");
     assert!(
@@ -125,4 +143,26 @@ async fn multi_turn_thinking_continues_on_another_data_plane_through_redis() {
         *status, 400,
         "deepseek refuses a tool turn without its reasoning_content: {body}"
     );
+}
+
+/// Redis dies under a running data plane: the reasoning cache falls back to memory, so a
+/// conversation whose turns stay on that data plane keeps its thinking, and nothing fails.
+#[tokio::test]
+async fn thinking_survives_redis_dying_on_the_same_data_plane() {
+    let Some(redis) = tokenrouter_tests::own_redis::OwnRedis::start() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide redis-server"
+        );
+        return eprintln!("skipped: redis-server is not installed");
+    };
+    let url = redis.url.clone();
+    let outcomes = thinking_across_data_planes(Some(&url), Turn2::SameAfterRedisDies(redis)).await;
+    for (provider, status, body, dropped) in outcomes {
+        assert_eq!(status, 200, "{provider}: {body}");
+        assert!(
+            !dropped.contains("reasoning_effort"),
+            "{provider} kept thinking from memory: {dropped}"
+        );
+    }
 }
