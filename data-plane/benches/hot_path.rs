@@ -296,6 +296,44 @@ fn routing(c: &mut Criterion) {
     }
 }
 
+/// Authenticating a request's key among 1,000: hashing it as every request used to, against the
+/// snapshot's lookup of a key it has already seen.
+fn authenticate(c: &mut Criterion) {
+    use sha2::{Digest, Sha256};
+    let presented: Vec<String> = (0..1_000)
+        .map(|i| format!("sk-tr-bench-{i:04}-0123456789abcdef0123456789abcdef"))
+        .collect();
+    let mut s = big_snapshot(0);
+    s.api_keys = presented
+        .iter()
+        .enumerate()
+        .map(|(i, k)| tokenrouter_proto::v1::ApiKey {
+            name: format!("key-{i}"),
+            sha256: hex::encode(Sha256::digest(k.as_bytes())),
+            ..Default::default()
+        })
+        .collect();
+    s.content_hash = content_hash(&s);
+    let rt = Runtime::compile(&s, CompilePolicy::default(), &ClientCache::default())
+        .expect("valid snapshot");
+    let by_digest: std::collections::HashMap<[u8; 32], usize> = presented
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (Sha256::digest(k.as_bytes()).into(), i))
+        .collect();
+    let key = &presented[421];
+    c.bench_function("authenticate, 1,000 keys: SHA-256 then map (before)", |b| {
+        b.iter(|| {
+            let digest: [u8; 32] = Sha256::digest(black_box(key).as_bytes()).into();
+            by_digest.get(&digest).copied()
+        })
+    });
+    assert!(rt.api_keys.find(key).is_some());
+    c.bench_function("authenticate, 1,000 keys: ApiKeys::find, key seen", |b| {
+        b.iter(|| rt.api_keys.find(black_box(key)).map(|k| k.disabled))
+    });
+}
+
 fn compile(c: &mut Criterion) {
     let snapshot = big_snapshot(10_000);
     let clients = ClientCache::default();
@@ -317,6 +355,7 @@ criterion_group!(
     translate,
     translate_anthropic,
     routing,
+    authenticate,
     compile
 );
 criterion_main!(benches);

@@ -8,7 +8,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::snapshot::runtime::{KeyRt, Runtime};
@@ -43,7 +42,7 @@ pub async fn request_id(mut request: Request, next: Next) -> Response {
     response
 }
 
-/// Checks `Authorization: Bearer <key>` against the key hashes of the current snapshot.
+/// Checks `Authorization: Bearer <key>` against the keys of the current snapshot.
 pub async fn authenticate(
     State(state): State<Arc<DataPlaneState>>,
     mut request: Request,
@@ -70,9 +69,8 @@ pub async fn authenticate(
         )
         .into_response();
     };
-    let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-    let key = match runtime.api_keys.get(&digest) {
-        Some(k) if !k.disabled => k.clone(),
+    let key = match runtime.api_keys.find(key) {
+        Some(k) if !k.disabled => k,
         Some(_) => return ApiError::unauthorized("This API key is disabled.").into_response(),
         None => return ApiError::unauthorized("Incorrect API key provided.").into_response(),
     };

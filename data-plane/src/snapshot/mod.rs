@@ -3,6 +3,7 @@
 //! the hot path never parses configuration.
 
 pub mod catalog;
+pub mod keys;
 pub mod modes;
 pub mod policy;
 pub mod provider;

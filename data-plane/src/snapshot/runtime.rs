@@ -133,8 +133,8 @@ pub struct Runtime {
     /// Provider kind (`openai`, `anthropic`, ...) → enabled providers of that kind, by name: what a
     /// `kind:model` prefix resolves to when no provider is named like the kind.
     pub by_kind: HashMap<String, Vec<Arc<ProviderRt>>>,
-    /// SHA-256 of the key → key.
-    pub api_keys: HashMap<[u8; 32], Arc<KeyRt>>,
+    /// The keys, found by what a request presents.
+    pub api_keys: super::keys::ApiKeys,
     /// In priority order.
     pub rules: Vec<RuleRt>,
     /// Indices into `rules` of rules whose pattern is an exact name, by that name (ascending).
@@ -365,7 +365,7 @@ impl Runtime {
             providers,
             models,
             by_kind,
-            api_keys,
+            api_keys: super::keys::ApiKeys::new(api_keys),
             exact_rules,
             prefix_rules,
             prefix_lens,
