@@ -590,3 +590,72 @@ async fn reflection_v1alpha_lists_both_services() {
         assert!(services.iter().any(|s| s == service), "{services:?}");
     }
 }
+
+/// A key the data plane has already served (so it skips hashing it) is refused from the swap
+/// that disables it, and again once it is deleted; a key re-enabled works again.
+#[tokio::test]
+async fn a_disabled_or_deleted_key_is_refused_from_the_next_snapshot() {
+    use crate::setup::{self, KEY};
+    let stack = stack(Backend::Sqlite).await.unwrap();
+    let (_sim, version) = setup::add_simulated_provider(&stack.cp, "sim", &["gpt-4o-mini"]).await;
+    let dp = DataPlaneHandle::start(data_plane_config("revocation"), &stack.cp.url(), None).await;
+    let dp = &dp;
+    dp.wait_for_version(version).await;
+    let http = reqwest::Client::new();
+    let ask = serde_json::json!({"model": "gpt-4o-mini", "messages": setup::user_message("hi")});
+    let mut admin = stack.cp.admin().await;
+    for _ in 0..3 {
+        assert_eq!(
+            tokenrouter_tests::chat(&http, dp, KEY, ask.clone()).await.0,
+            200
+        );
+    }
+    let keys = admin
+        .list_api_keys(ListRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut key = keys.api_keys[0].clone();
+    key.disabled = true;
+    let v = admin
+        .update_api_key(ApiKeyWrite {
+            api_key: Some(key.clone()),
+            expected_version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .version;
+    dp.wait_for_version(v).await;
+    let (status, body) = tokenrouter_tests::chat(&http, dp, KEY, ask.clone()).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.to_string().contains("disabled"), "{body}");
+    key.disabled = false;
+    let v = admin
+        .update_api_key(ApiKeyWrite {
+            api_key: Some(key.clone()),
+            expected_version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .version;
+    dp.wait_for_version(v).await;
+    assert_eq!(
+        tokenrouter_tests::chat(&http, dp, KEY, ask.clone()).await.0,
+        200
+    );
+    let v = admin
+        .delete_api_key(DeleteRequest {
+            name: key.name.clone(),
+            expected_version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .version;
+    dp.wait_for_version(v).await;
+    let (status, body) = tokenrouter_tests::chat(&http, dp, KEY, ask).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.to_string().contains("Incorrect API key"), "{body}");
+}
