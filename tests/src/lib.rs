@@ -1,6 +1,7 @@
 //! The harness end-to-end tests share: control planes, data planes and simulators on 127.0.0.1:0,
 //! each started and stopped in-process with real listeners, real gRPC and real HTTP.
 
+pub mod killable;
 pub mod own_redis;
 pub mod tcp_cut;
 

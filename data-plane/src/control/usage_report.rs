@@ -4,7 +4,9 @@
 //! away, or every slot busy) goes to the backlog (the spool on disk, else memory), which a replay
 //! task delivers oldest first once a control plane takes them. Every record carries its id, so a
 //! batch delivered twice (a lost ACK, a replay after a crash) is stored once. On shutdown the
-//! same path: what cannot be delivered in time stays in the spool for the next start.
+//! same path: what cannot be delivered in time stays in the spool for the next start. With a
+//! spool, every batch not yet delivered or spooled also has a journal copy, so a data plane that
+//! is killed loses nothing either (see [`crate::telemetry::journal`]).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,6 +18,7 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use crate::control::watch::{Client, WatchConfig, discovery_client};
 use crate::snapshot::policy::jittered_backoff;
 use crate::state::DataPlaneState;
+use crate::telemetry::journal::{Entry, Journal};
 use crate::telemetry::spool::Backlog;
 pub use crate::telemetry::usage_queue::LocalUsage;
 
@@ -145,14 +148,18 @@ impl Outbox {
         self.backlog.lock().map_or(true, |b| b.is_empty())
     }
 
-    /// Sends a fresh batch now if the backlog is empty and a slot is free, else spools it.
-    async fn send_or_spool(self: &Arc<Self>, batch: Vec<UsageRecord>) {
-        if !self.backlog_empty() {
+    /// Sends a fresh batch now if the backlog is empty and a slot is free, else spools it; its
+    /// journal copy goes once either is done.
+    async fn send_or_spool(self: &Arc<Self>, batch: Vec<UsageRecord>, copy: Entry) {
+        let slot = if self.backlog_empty() {
+            self.slots.clone().try_acquire_owned().ok()
+        } else {
             // Behind what already waits, so records reach the store in order.
-            return self.spool(batch).await;
-        }
-        let Ok(slot) = self.slots.clone().try_acquire_owned() else {
-            return self.spool(batch).await;
+            None
+        };
+        let Some(slot) = slot else {
+            self.spool(batch).await;
+            return copy.finish();
         };
         let me = self.clone();
         tokio::spawn(async move {
@@ -160,6 +167,7 @@ impl Outbox {
             if let Err(batch) = me.sink.deliver(batch).await {
                 me.spool(batch).await;
             }
+            copy.finish();
         });
     }
 
@@ -239,15 +247,41 @@ pub async fn run(state: Arc<DataPlaneState>, config: WatchConfig) {
             client: tokio::sync::Mutex::new(None),
         },
     });
+    let journal = state
+        .config
+        .usage_spool
+        .as_ref()
+        .map(|spool| Journal::new(&spool.dir));
+    if let Some(journal) = &journal {
+        let left = journal.leftovers();
+        let records: usize = left.iter().map(|(_, r)| r.len()).sum();
+        if records > 0 {
+            tracing::info!(
+                records,
+                "usage of a data plane that was killed: spooled for delivery"
+            );
+        }
+        for (path, records) in left {
+            if !records.is_empty() {
+                outbox.spool(records).await;
+            }
+            let _ = std::fs::remove_file(path);
+        }
+    }
     if let Ok(b) = outbox.backlog.lock() {
         outbox.publish(&b);
     }
     let replayer = tokio::spawn(outbox.clone().replay());
     let mut pending: Vec<UsageRecord> = Vec::new();
     loop {
-        let stop = gather(&mut rx, &mut pending, &mut stopping).await;
+        let mut copy = journal.as_ref().map_or_else(Entry::none, Journal::begin);
+        let stop = gather(&mut rx, &mut pending, &mut copy, &mut stopping).await;
         if !pending.is_empty() {
-            outbox.send_or_spool(std::mem::take(&mut pending)).await;
+            outbox
+                .send_or_spool(std::mem::take(&mut pending), copy)
+                .await;
+        } else {
+            copy.finish();
         }
         if stop {
             break;
@@ -274,26 +308,30 @@ pub async fn run(state: Arc<DataPlaneState>, config: WatchConfig) {
     }
 }
 
-/// Adds queued records to `pending` until it holds a full batch, [`FLUSH_EVERY`] has passed with
-/// records waiting, or the reporter is stopping (returns `true`: take everything queued now).
+/// Adds queued records to `pending` (and to its journal `copy`) until it holds a full batch,
+/// [`FLUSH_EVERY`] has passed with records waiting, or the reporter is stopping (returns `true`:
+/// take everything queued now).
 async fn gather(
     rx: &mut mpsc::Receiver<UsageRecord>,
     pending: &mut Vec<UsageRecord>,
+    copy: &mut Entry,
     stopping: &mut tokio::sync::watch::Receiver<bool>,
 ) -> bool {
     let deadline = tokio::time::Instant::now() + FLUSH_EVERY;
     while pending.len() < BATCH {
         let room = BATCH - pending.len();
+        let had = pending.len();
         tokio::select! {
             got = tokio::time::timeout_at(deadline, rx.recv_many(pending, room)) => match got {
                 Ok(0) => return true,
-                Ok(_) => {}
+                Ok(_) => copy.append(&pending[had..]),
                 Err(_) => return false,
             },
             _ = stopping.wait_for(|s| *s) => {
                 while let Ok(r) = rx.try_recv() {
                     pending.push(r);
                 }
+                copy.append(&pending[had..]);
                 return true;
             }
         }
@@ -325,7 +363,7 @@ mod tests {
         }
         let started = tokio::time::Instant::now();
         let mut pending = Vec::new();
-        let stop = gather(&mut rx, &mut pending, &mut stopping).await;
+        let stop = gather(&mut rx, &mut pending, &mut Entry::none(), &mut stopping).await;
         assert!(!stop);
         assert_eq!(pending.len(), 3);
         assert_eq!(started.elapsed(), FLUSH_EVERY);
@@ -342,7 +380,7 @@ mod tests {
         }
         let started = tokio::time::Instant::now();
         let mut pending = Vec::new();
-        gather(&mut rx, &mut pending, &mut stopping).await;
+        gather(&mut rx, &mut pending, &mut Entry::none(), &mut stopping).await;
         assert_eq!(pending.len(), BATCH);
         assert_eq!(started.elapsed(), Duration::ZERO);
     }
@@ -357,7 +395,7 @@ mod tests {
         reporter.record(record("b"));
         reporter.stop();
         let mut pending = Vec::new();
-        assert!(gather(&mut rx, &mut pending, &mut stopping).await);
+        assert!(gather(&mut rx, &mut pending, &mut Entry::none(), &mut stopping).await);
         assert_eq!(pending.len(), 2);
     }
 }

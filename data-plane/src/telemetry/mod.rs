@@ -5,6 +5,7 @@
 pub mod accounting;
 pub mod clock;
 pub mod connections;
+pub mod journal;
 pub mod metrics;
 pub mod spool;
 pub mod usage;

@@ -211,12 +211,8 @@ impl DiskSpool {
     }
 
     fn append(&mut self, batch: &[UsageRecord]) -> io::Result<u64> {
-        let frame = UsageBatch {
-            records: batch.to_vec(),
-            ..Default::default()
-        }
-        .encode_to_vec();
-        let len = 4 + frame.len() as u64;
+        let frame = frame(batch);
+        let len = frame.len() as u64;
         let full = self
             .segments
             .back()
@@ -240,7 +236,6 @@ impl DiskSpool {
             });
         }
         if let Some(w) = self.writer.as_mut() {
-            w.write_all(&(frame.len() as u32).to_le_bytes())?;
             w.write_all(&frame)?;
             w.flush()?;
             w.get_ref().sync_data()?;
@@ -301,8 +296,22 @@ impl DiskSpool {
     }
 }
 
+/// One batch as the spool and the journal store it: its length (4 bytes, little-endian), then
+/// the batch.
+pub(crate) fn frame(records: &[UsageRecord]) -> Vec<u8> {
+    let body = UsageBatch {
+        records: records.to_vec(),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    frame.extend_from_slice(&body);
+    frame
+}
+
 /// Every whole frame of a segment, and the length they cover (a torn last frame is left out).
-fn read_frames(path: &std::path::Path) -> io::Result<(Vec<Vec<UsageRecord>>, u64)> {
+pub(crate) fn read_frames(path: &std::path::Path) -> io::Result<(Vec<Vec<UsageRecord>>, u64)> {
     let mut bytes = Vec::new();
     File::open(path)?.read_to_end(&mut bytes)?;
     let mut batches = Vec::new();

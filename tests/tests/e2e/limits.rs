@@ -10,8 +10,9 @@ use tokenrouter_data_plane::DataPlaneConfig;
 use tokenrouter_data_plane::limits::{FailMode, LimiterConfig};
 use tokenrouter_proto::v1::*;
 use tokenrouter_simulators::{Protocol, SimConfig, Simulator};
+use tokenrouter_tests::killable::Killable;
 use tokenrouter_tests::own_redis::OwnRedis;
-use tokenrouter_tests::{Backend, ControlPlaneHandle, DataPlaneHandle, data_plane_config};
+use tokenrouter_tests::{Backend, DataPlaneHandle, data_plane_config};
 
 use crate::setup::{Stack, add_provider_full, stack, user_message};
 
@@ -233,54 +234,6 @@ async fn concurrent_requests_cannot_overspend_a_budget() {
         for (_, headers, body) in quota {
             assert_eq!(body["error"]["code"], "insufficient_quota");
             assert_eq!(headers["x-should-retry"], "false");
-        }
-    }
-}
-
-/// A data plane in a runtime of its own, so the test can kill it: dropping the runtime drops
-/// every task without letting one finish (no settle, no lease release), as a crash does.
-struct Killable {
-    runtime: Option<tokio::runtime::Runtime>,
-    url: String,
-}
-
-impl Killable {
-    fn start(config: DataPlaneConfig, cp: &ControlPlaneHandle) -> Killable {
-        let cp_url = cp.url();
-        // Built and entered on a thread of its own: a runtime cannot start inside the test's.
-        let (runtime, url) = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .unwrap();
-            let url = runtime.block_on(async {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let addr = listener.local_addr().unwrap();
-                let state = tokenrouter_data_plane::DataPlaneState::new(config);
-                let watch = tokenrouter_data_plane::WatchConfig::new(&cp_url);
-                tokio::spawn(tokenrouter_data_plane::serve(
-                    listener,
-                    None,
-                    state,
-                    Some(watch),
-                    std::future::pending(),
-                ));
-                format!("http://{addr}")
-            });
-            (runtime, url)
-        })
-        .join()
-        .unwrap();
-        Killable {
-            runtime: Some(runtime),
-            url,
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
         }
     }
 }

@@ -15,6 +15,7 @@ use tokenrouter_tests::{
 
 use crate::setup::{self, KEY};
 
+mod crash;
 mod egress;
 mod failover;
 mod reasoning;
