@@ -3,6 +3,7 @@
 //! TokenRouter against the simulators called directly and a bare pass-through in the same run,
 //! prints one table and writes raw JSON. Load goes to 127.0.0.1 only; every loop is bounded.
 
+mod chaos;
 mod client;
 mod ingest;
 mod load;
@@ -61,6 +62,9 @@ enum Cmd {
         #[arg(long, default_value_t = 10.0)]
         secs: f64,
     },
+    /// Ten minutes of mixed load while control planes, the PostgreSQL link, Redis and a data plane
+    /// are killed and restarted at random (needs PostgreSQL and redis-server).
+    Chaos(chaos::ChaosOpts),
     /// The bare pass-through baseline (started by `all`; not meant to be run by hand).
     #[command(hide = true)]
     Passthrough {
@@ -79,6 +83,12 @@ fn main() -> anyhow::Result<()> {
             writers,
             secs,
         } => tokio::runtime::Runtime::new()?.block_on(ingest::run(postgres, writers, secs)),
+        Cmd::Chaos(opts) => tokio::runtime::Runtime::new()?.block_on(async {
+            tokio::select! {
+                result = chaos::run(opts) => result,
+                _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted; child processes stopped")),
+            }
+        }),
         Cmd::Load {
             port,
             model,

@@ -97,6 +97,28 @@ impl Proc {
         Ok(())
     }
 
+    /// Sends SIGTERM and waits up to `timeout` for the child to exit (then kills it); true when it
+    /// exited by itself.
+    pub async fn terminate(&mut self, timeout: Duration) -> anyhow::Result<bool> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .context("running kill")?;
+        if !status.success() {
+            bail!("kill -TERM {} failed", self.pid());
+        }
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.child.try_wait()?.is_some() {
+                return Ok(true);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        Ok(false)
+    }
+
     /// User + system CPU time the process has used so far (all its threads).
     pub fn cpu_time(&self) -> anyhow::Result<Duration> {
         cpu_time_of(self.pid())
