@@ -215,6 +215,15 @@ fn check_exposure(
     )
 }
 
+/// Binds the admin listener, warning when it is reachable from other machines: `/status` and
+/// `/metrics` name keys, providers and breakers, and have no authentication of their own.
+async fn bind_admin(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "the admin listener (/metrics, /status) is on a non-loopback address: keep it on a network only operators and scrapers reach");
+    }
+    bind(addr, "the admin endpoints").await
+}
+
 async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
         .await
@@ -292,7 +301,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )?;
     let grpc = bind(args.grpc_addr, "gRPC").await?;
     let http = bind(args.http.http_addr, "HTTP").await?;
-    let admin = bind(args.http.listener.admin_addr, "the admin endpoints").await?;
+    let admin = bind_admin(args.http.listener.admin_addr).await?;
     serve_on(args, grpc, http, admin, shutdown_signal()).await
 }
 
@@ -412,7 +421,7 @@ pub async fn data_plane(
         anyhow::bail!("--control-plane: give at least one control plane URL");
     }
     let http = bind(args.http.http_addr, "HTTP").await?;
-    let admin = bind(args.http.listener.admin_addr, "the admin endpoints").await?;
+    let admin = bind_admin(args.http.listener.admin_addr).await?;
     tracing::info!(addr = %args.http.http_addr, admin = %args.http.listener.admin_addr, control_planes = ?watch.control_planes, "data plane listening");
     tokenrouter_data_plane::serve(http, Some(admin), state, Some(watch), shutdown_signal()).await?;
     Ok(())

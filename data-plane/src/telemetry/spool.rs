@@ -297,16 +297,19 @@ impl DiskSpool {
 }
 
 /// One batch as the spool and the journal store it: its length (4 bytes, little-endian), then
-/// the batch.
+/// the batch (a `UsageBatch` with only its records), encoded from the borrowed records.
 pub(crate) fn frame(records: &[UsageRecord]) -> Vec<u8> {
-    let body = UsageBatch {
-        records: records.to_vec(),
-        ..Default::default()
+    // Field 2 of `UsageBatch`: `repeated UsageRecord records`.
+    const RECORDS_FIELD: u32 = 2;
+    let body_len: usize = records
+        .iter()
+        .map(|r| prost::encoding::message::encoded_len(RECORDS_FIELD, r))
+        .sum();
+    let mut frame = Vec::with_capacity(4 + body_len);
+    frame.extend_from_slice(&(body_len as u32).to_le_bytes());
+    for r in records {
+        prost::encoding::message::encode(RECORDS_FIELD, r, &mut frame);
     }
-    .encode_to_vec();
-    let mut frame = Vec::with_capacity(4 + body.len());
-    frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    frame.extend_from_slice(&body);
     frame
 }
 
@@ -349,6 +352,21 @@ mod tests {
             dir: std::env::temp_dir().join(format!("tr-spool-{}", uuid::Uuid::new_v4().simple())),
             max_bytes: DEFAULT_MAX_BYTES,
         }
+    }
+
+    /// The frame encoded from borrowed records is exactly a `UsageBatch` of them.
+    #[test]
+    fn a_frame_is_a_usage_batch() {
+        let records = batch("f", 3);
+        let framed = frame(&records);
+        let expected = UsageBatch {
+            records: records.clone(),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        assert_eq!(&framed[4..], expected.as_slice());
+        assert_eq!(framed[..4], (expected.len() as u32).to_le_bytes());
+        assert!(frame(&[]).starts_with(&[0, 0, 0, 0]));
     }
 
     #[test]
