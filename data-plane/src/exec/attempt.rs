@@ -60,6 +60,8 @@ pub(super) async fn run(
 ) -> Result<Response, AttemptError> {
     let Shared { state, request, .. } = *shared;
     record.accounting.provider = attempt.provider.name.clone();
+    record.accounting.provider_name =
+        crate::telemetry::genai::provider_name(&attempt.provider.kind);
     record.accounting.model = attempt.model.clone();
     let call = providers::build(
         attempt.provider.protocol,

@@ -141,6 +141,7 @@ pub async fn execute(job: Job<'_>, record: &mut RequestRecord) -> Result<Respons
     };
     let a = &plan.attempts[at];
     record.accounting.provider = a.provider.name.clone();
+    record.accounting.provider_name = crate::telemetry::genai::provider_name(&a.provider.kind);
     record.accounting.model = a.model.clone();
     record.accounting.attempts = at as u32 + 1;
     Err(match &e {

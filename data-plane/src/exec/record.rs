@@ -96,7 +96,8 @@ impl RequestRecord {
     /// The request ended without an answer (refused, or every attempt failed) with `status`.
     pub fn close_failed(mut self, state: &DataPlaneState, status: u16) {
         self.accounting.status = status;
-        self.accounting.latency_ms = self.started.elapsed().as_millis() as u64;
+        self.accounting.total = self.started.elapsed();
+        self.accounting.latency_ms = self.accounting.total.as_millis() as u64;
         self.close(state);
     }
 
@@ -216,8 +217,11 @@ pub(super) fn answered(
     a.status = 200;
     a.usage = usage;
     a.cost_usd = target.cost(usage.as_ref());
-    a.latency_ms = record.started.elapsed().as_millis() as u64;
+    a.total = record.started.elapsed();
+    a.latency_ms = a.total.as_millis() as u64;
     a.ttft_ms = done.ttft.map(|t| t.as_millis() as u64);
+    a.upstream = Some(done.latency);
+    a.upstream_ttft = done.ttft;
     a.completed = done.completed;
     if done.completed {
         let outcome = Outcome {

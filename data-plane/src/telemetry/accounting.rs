@@ -4,6 +4,7 @@
 use tokenrouter_proto::v1::UsageRecord;
 
 use crate::telemetry::clock::unix_millis;
+use crate::telemetry::genai::Observation;
 use crate::telemetry::metrics::{Metrics, Record};
 use crate::telemetry::usage::Usage;
 use crate::telemetry::usage_queue::UsageReporter;
@@ -19,12 +20,19 @@ pub struct Accounting {
     pub metadata_json: String,
     pub routing_mode: String,
     pub provider: String,
+    /// The provider's `gen_ai.provider.name` (its kind, as the GenAI conventions name it).
+    pub provider_name: &'static str,
     pub model: String,
     pub status: u16,
     pub usage: Option<Usage>,
     pub cost_usd: Option<f64>,
     pub latency_ms: u64,
     pub ttft_ms: Option<u64>,
+    /// From arrival to the last byte, and the answering provider call (its whole and its first
+    /// chunk), at full precision for the histograms.
+    pub total: std::time::Duration,
+    pub upstream: Option<std::time::Duration>,
+    pub upstream_ttft: Option<std::time::Duration>,
     pub attempts: u32,
     pub completed: bool,
     /// What the firewall did: `rule:detector:action:direction:count`, comma-separated.
@@ -53,6 +61,24 @@ pub fn account(metrics: &Metrics, sink: &UsageReporter, a: Accounting) {
         latency_ms: a.latency_ms,
         completed: a.completed,
         firewall: &a.firewall,
+    });
+    let error_type = if a.status >= 400 {
+        a.status.to_string()
+    } else if !a.completed {
+        "incomplete".to_string()
+    } else {
+        String::new()
+    };
+    metrics.genai.observe(Observation {
+        provider: a.provider_name,
+        model: &a.model,
+        error_type: &error_type,
+        total: a.total,
+        upstream: a.upstream,
+        upstream_ttft: a.upstream_ttft,
+        input_tokens: a.usage.map(|u| u.prompt_tokens),
+        output_tokens: a.usage.map(|u| u.completion_tokens),
+        cost_usd: a.cost_usd,
     });
     if !a.firewall.is_empty() {
         // Rule, detector, action, direction and count only: never the matched text.

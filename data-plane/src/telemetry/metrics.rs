@@ -46,6 +46,8 @@ pub struct Metrics {
     totals: Mutex<Tree>,
     /// Firewall matches per (rule, detector, action, direction).
     firewall: Mutex<BTreeMap<String, u64>>,
+    /// The GenAI semantic-convention histograms, gateway overhead and cost.
+    pub genai: crate::telemetry::genai::GenAiMetrics,
 }
 
 /// The value under `name`, created (with an owned copy of `name`) only when missing. (Always
@@ -154,6 +156,7 @@ impl Metrics {
         }
         drop(totals);
         self.render_firewall(&mut out);
+        self.genai.render(&mut out);
         out
     }
 

@@ -5,6 +5,7 @@
 pub mod accounting;
 pub mod clock;
 pub mod connections;
+pub mod genai;
 pub mod journal;
 pub mod metrics;
 pub mod spool;

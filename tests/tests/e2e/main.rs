@@ -17,3 +17,4 @@ mod routing;
 mod scale_out;
 mod setup;
 mod sync;
+mod telemetry;
