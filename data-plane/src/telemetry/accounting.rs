@@ -62,12 +62,12 @@ pub fn account(metrics: &Metrics, sink: &UsageReporter, a: Accounting) {
         completed: a.completed,
         firewall: &a.firewall,
     });
-    let error_type = if a.status >= 400 {
-        a.status.to_string()
+    let error_type: std::borrow::Cow<'_, str> = if a.status >= 400 {
+        a.status.to_string().into()
     } else if !a.completed {
-        "incomplete".to_string()
+        "incomplete".into()
     } else {
-        String::new()
+        "".into()
     };
     metrics.genai.observe(Observation {
         provider: a.provider_name,

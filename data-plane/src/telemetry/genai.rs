@@ -9,6 +9,8 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::telemetry::metrics::slot;
+
 /// `gen_ai.client.token.usage`.
 const TOKEN_BUCKETS: &[f64] = &[
     1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
@@ -144,12 +146,16 @@ impl Default for Series {
 }
 
 /// (provider, model, error type).
-type Labels = (&'static str, String, String);
+type Labels<'a> = (&'static str, &'a str, &'a str);
+
+/// Series by provider, model, error type: nested so that recording looks every level up by
+/// `&str` and allocates only for a new combination.
+type Tree = BTreeMap<&'static str, BTreeMap<String, BTreeMap<String, Series>>>;
 
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub struct GenAiMetrics {
-    series: Mutex<BTreeMap<Labels, Series>>,
+    series: Mutex<Tree>,
 }
 
 impl GenAiMetrics {
@@ -161,8 +167,10 @@ impl GenAiMetrics {
         let Ok(mut all) = self.series.lock() else {
             return;
         };
-        let key = (o.provider, model.to_string(), o.error_type.to_string());
-        let s = all.entry(key).or_default();
+        let models = all.entry(o.provider).or_default();
+        let Some(s) = slot(models, model).and_then(|errors| slot(errors, o.error_type)) else {
+            return;
+        };
         let total = o.total.as_secs_f64();
         s.server_duration.observe(total);
         if let Some(up) = o.upstream {
@@ -193,7 +201,17 @@ impl GenAiMetrics {
 
     /// Appends the Prometheus text exposition.
     pub fn render(&self, out: &mut String) {
-        let Ok(all) = self.series.lock() else { return };
+        let Ok(tree) = self.series.lock() else { return };
+        let all: Vec<(Labels<'_>, &Series)> = tree
+            .iter()
+            .flat_map(|(p, models)| {
+                models.iter().flat_map(move |(m, errors)| {
+                    errors
+                        .iter()
+                        .map(move |(e, s)| ((*p, m.as_str(), e.as_str()), s))
+                })
+            })
+            .collect();
         type Pick = fn(&Series) -> &Histogram;
         let histograms: [(&str, &str, Pick); 7] = [
             (
@@ -237,7 +255,7 @@ impl GenAiMetrics {
             if name == "gen_ai_client_token_usage" {
                 let _ = writeln!(out, "# UNIT {name} {{token}}");
             }
-            for (labels, s) in all.iter() {
+            for (labels, s) in &all {
                 if name == "gen_ai_client_token_usage" {
                     for (kind, h) in [("input", &s.input_tokens), ("output", &s.output_tokens)] {
                         if h.count > 0 {
@@ -258,13 +276,13 @@ impl GenAiMetrics {
             out,
             "# HELP {name} Cost of answered requests in US dollars, from the catalog's prices\n# TYPE {name} counter"
         );
-        for (labels, s) in all.iter() {
+        for (labels, s) in &all {
             let _ = writeln!(out, "{name}{{{}}} {}", label_text(labels), s.cost_usd);
         }
     }
 }
 
-fn label_text((provider, model, error): &Labels) -> String {
+fn label_text((provider, model, error): &Labels<'_>) -> String {
     let mut l = format!(
         "gen_ai_operation_name=\"chat\",gen_ai_provider_name=\"{provider}\",gen_ai_request_model=\"{}\"",
         escape(model)

@@ -52,7 +52,10 @@ pub struct Metrics {
 
 /// The value under `name`, created (with an owned copy of `name`) only when missing. (Always
 /// `Some`; an `Option` because the borrow checker cannot yet see a lookup-or-insert through.)
-fn slot<'m, V: Default>(map: &'m mut BTreeMap<String, V>, name: &str) -> Option<&'m mut V> {
+pub(crate) fn slot<'m, V: Default>(
+    map: &'m mut BTreeMap<String, V>,
+    name: &str,
+) -> Option<&'m mut V> {
     if !map.contains_key(name) {
         map.insert(name.to_string(), V::default());
     }
