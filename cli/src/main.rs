@@ -31,13 +31,32 @@ enum Command {
     Admin(admin::AdminCommand),
 }
 
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`), as JSON lines when
+/// `TOKENROUTER_LOG_FORMAT=json`. The access log (target `tokenrouter::access`, one line per
+/// request) is off unless `TOKENROUTER_ACCESS_LOG` is `1`/`true`/`on` or `RUST_LOG` names it.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let spec = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_string());
+    let access_on = std::env::var("TOKENROUTER_ACCESS_LOG")
+        .is_ok_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "on" | "yes"));
+    let spec = if spec.contains("tokenrouter::access") {
+        spec
+    } else if access_on {
+        format!("{spec},tokenrouter::access=info")
+    } else {
+        format!("{spec},tokenrouter::access=off")
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&spec)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tokenrouter::access=off"));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    let json =
+        std::env::var("TOKENROUTER_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    if json {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
 }
 
 /// jemalloc: the hot path allocates a few hundred small objects per request, and glibc's malloc

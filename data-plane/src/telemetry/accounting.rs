@@ -50,6 +50,37 @@ impl Accounting {
     }
 }
 
+/// The access log: one line per request on target `tokenrouter::access` (off unless the operator
+/// turns it on: `--access-log`). Names, counts and timings only: never a secret, never content.
+fn access_log(a: &Accounting) {
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let overhead_ms = a.upstream.map(|up| ms(a.total.saturating_sub(up)));
+    let usage = a.usage.unwrap_or_default();
+    tracing::info!(
+        target: "tokenrouter::access",
+        request_id = %a.request_id,
+        key = %a.key,
+        requested_model = %a.requested_model,
+        provider = %a.provider,
+        model = %a.model,
+        routing_mode = %a.routing_mode,
+        status = a.status,
+        stream = a.stream,
+        completed = a.completed,
+        attempts = a.attempts,
+        prompt_tokens = usage.prompt_tokens,
+        completion_tokens = usage.completion_tokens,
+        cached_tokens = usage.cached_tokens,
+        reasoning_tokens = usage.reasoning_tokens,
+        cost_usd = a.cost_usd.unwrap_or(0.0),
+        latency_ms = ms(a.total),
+        ttft_ms = a.upstream_ttft.map(ms),
+        overhead_ms,
+        firewall = %a.firewall,
+        "request"
+    );
+}
+
 /// Records one finished request in the metrics and queues its usage record.
 pub fn account(metrics: &Metrics, sink: &UsageReporter, a: Accounting) {
     metrics.record(Record {
@@ -80,6 +111,7 @@ pub fn account(metrics: &Metrics, sink: &UsageReporter, a: Accounting) {
         output_tokens: a.usage.map(|u| u.completion_tokens),
         cost_usd: a.cost_usd,
     });
+    access_log(&a);
     if !a.firewall.is_empty() {
         // Rule, detector, action, direction and count only: never the matched text.
         tracing::info!(request_id = %a.request_id, key = %a.key, firewall = %a.firewall, "firewall acted");
