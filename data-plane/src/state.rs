@@ -162,6 +162,8 @@ pub struct DataPlaneState {
     pub reasoning: Arc<ReasoningCache>,
     /// The version of each snapshot applied, for tasks that follow configuration changes.
     applied: tokio::sync::watch::Sender<u64>,
+    /// When the current snapshot was swapped in (Unix milliseconds; 0 before the first).
+    applied_at_ms: std::sync::atomic::AtomicU64,
 }
 
 impl DataPlaneState {
@@ -209,6 +211,7 @@ impl DataPlaneState {
             availability: Availability::default(),
             reasoning: Arc::new(reasoning),
             applied: tokio::sync::watch::Sender::new(0),
+            applied_at_ms: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -242,6 +245,10 @@ impl DataPlaneState {
                 self.runtime.store(Arc::new(runtime));
                 self.ready.store(true, Ordering::Release);
                 self.applied.send_replace(snapshot.version);
+                self.applied_at_ms.store(
+                    crate::telemetry::clock::unix_millis().max(0) as u64,
+                    Ordering::Release,
+                );
                 tracing::info!(version = snapshot.version, "serving a new snapshot");
                 Ok(())
             }
@@ -256,6 +263,15 @@ impl DataPlaneState {
                 Err(e)
             }
         }
+    }
+
+    /// How long the current snapshot has been served (`None` before the first).
+    pub fn snapshot_age(&self) -> Option<std::time::Duration> {
+        let at = self.applied_at_ms.load(Ordering::Acquire);
+        (at > 0).then(|| {
+            let now = crate::telemetry::clock::unix_millis().max(0) as u64;
+            std::time::Duration::from_millis(now.saturating_sub(at))
+        })
     }
 
     /// Changes each time a snapshot is applied (its value: the version).

@@ -79,6 +79,19 @@ pub async fn metrics(
         "# HELP tokenrouter_usage_spooled Usage records waiting for a control plane (spool or memory backlog)\n# TYPE tokenrouter_usage_spooled gauge\ntokenrouter_usage_spooled {}",
         state.usage.spooled()
     );
+    let runtime = state.runtime();
+    let _ = writeln!(
+        text,
+        "# HELP tokenrouter_snapshot_version Version of the configuration snapshot being served\n# TYPE tokenrouter_snapshot_version gauge\ntokenrouter_snapshot_version {}",
+        runtime.version
+    );
+    if let Some(age) = state.snapshot_age() {
+        let _ = writeln!(
+            text,
+            "# HELP tokenrouter_snapshot_age_seconds Time since the snapshot being served was swapped in\n# TYPE tokenrouter_snapshot_age_seconds gauge\ntokenrouter_snapshot_age_seconds {}",
+            age.as_secs_f64()
+        );
+    }
     let _ = writeln!(
         text,
         "# HELP tokenrouter_limiter_degraded 1 while the limiter's Redis is unreachable and its fail mode decides\n# TYPE tokenrouter_limiter_degraded gauge\ntokenrouter_limiter_degraded {}",

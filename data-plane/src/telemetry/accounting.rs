@@ -111,6 +111,7 @@ pub fn account(metrics: &Metrics, sink: &UsageReporter, a: Accounting) {
         output_tokens: a.usage.map(|u| u.completion_tokens),
         cost_usd: a.cost_usd,
     });
+    metrics.count_attempts(a.attempts);
     access_log(&a);
     if !a.firewall.is_empty() {
         // Rule, detector, action, direction and count only: never the matched text.

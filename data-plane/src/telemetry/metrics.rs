@@ -48,6 +48,9 @@ pub struct Metrics {
     firewall: Mutex<BTreeMap<String, u64>>,
     /// The GenAI semantic-convention histograms, gateway overhead and cost.
     pub genai: crate::telemetry::genai::GenAiMetrics,
+    /// Provider attempts made, and requests that needed more than one.
+    attempts: std::sync::atomic::AtomicU64,
+    fallbacks: std::sync::atomic::AtomicU64,
 }
 
 /// The value under `name`, created (with an owned copy of `name`) only when missing. (Always
@@ -63,6 +66,15 @@ pub(crate) fn slot<'m, V: Default>(
 }
 
 impl Metrics {
+    /// Counts one request's provider attempts (0: none was tried).
+    pub fn count_attempts(&self, attempts: u32) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.attempts.fetch_add(u64::from(attempts), Relaxed);
+        if attempts > 1 {
+            self.fallbacks.fetch_add(1, Relaxed);
+        }
+    }
+
     pub fn record(&self, r: Record<'_>) {
         if !r.firewall.is_empty()
             && let Ok(mut fw) = self.firewall.lock()
@@ -160,6 +172,17 @@ impl Metrics {
         drop(totals);
         self.render_firewall(&mut out);
         self.genai.render(&mut out);
+        use std::sync::atomic::Ordering::Relaxed;
+        let _ = writeln!(
+            out,
+            "# HELP tokenrouter_attempts_total Provider attempts made (retries and fallbacks included)\n# TYPE tokenrouter_attempts_total counter\ntokenrouter_attempts_total {}",
+            self.attempts.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tokenrouter_fallbacks_total Requests that needed more than one attempt\n# TYPE tokenrouter_fallbacks_total counter\ntokenrouter_fallbacks_total {}",
+            self.fallbacks.load(Relaxed)
+        );
         out
     }
 
@@ -200,6 +223,17 @@ fn escape(label: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_attempts_and_fallbacks() {
+        let m = Metrics::default();
+        m.count_attempts(1);
+        m.count_attempts(3);
+        m.count_attempts(0);
+        let out = m.render();
+        assert!(out.contains("tokenrouter_attempts_total 4\n"), "{out}");
+        assert!(out.contains("tokenrouter_fallbacks_total 1\n"), "{out}");
+    }
 
     #[test]
     fn aggregates_and_renders() {

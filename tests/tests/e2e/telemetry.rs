@@ -141,4 +141,18 @@ async fn genai_histograms_name_the_real_upstream() {
         !text.contains("gen_ai_provider_name=\"openai\",gen_ai_request_model=\"claude"),
         "a translated call is never labelled openai"
     );
+    let value = |name: &str| {
+        s.samples
+            .iter()
+            .find(|x| x.metric == name)
+            .and_then(|x| match x.value {
+                Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => Some(v),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{name} in:\n{text}"))
+    };
+    assert_eq!(value("tokenrouter_snapshot_version"), version as f64);
+    assert!(value("tokenrouter_snapshot_age_seconds") >= 0.0);
+    assert_eq!(value("tokenrouter_attempts_total"), 4.0, "one attempt each");
+    assert_eq!(value("tokenrouter_fallbacks_total"), 0.0);
 }
