@@ -200,7 +200,11 @@ async fn all(opts: Opts, dir: std::path::PathBuf, bins: stack::Bins) -> anyhow::
     // Last: it adds a limited key to the gateway and a second gateway on Redis.
     scenario!(env, "limits", scenarios::limits::run(&mut env));
 
-    let recorded = recorded_requests(env.gw.admin_port).await.ok();
+    // Proof that usage recording was on.
+    let recorded = stack::metric_sum(env.gw.admin_port, "tokenrouter_requests_total{")
+        .await
+        .ok()
+        .map(|n| n as u64);
     env.report.raw("metrics.requests_recorded", json!(recorded));
     let table = env.report.table();
     let meta = meta(&env, started);
@@ -237,19 +241,6 @@ async fn wait_served(env: &Env, models: &[&str]) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Sum of `tokenrouter_requests_total` on `/metrics`: proof that usage recording was on.
-async fn recorded_requests(port: u16) -> anyhow::Result<u64> {
-    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-        .await?
-        .text()
-        .await?;
-    Ok(text
-        .lines()
-        .filter(|l| l.starts_with("tokenrouter_requests_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum())
 }
 
 fn sh(cmd: &str, args: &[&str]) -> String {

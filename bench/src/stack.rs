@@ -252,6 +252,20 @@ pub async fn wait_http(
     }
 }
 
+/// The sum of every series whose line starts with `prefix` on the `/metrics` of the admin
+/// listener on `127.0.0.1:port`.
+pub async fn metric_sum(port: u16, prefix: &str) -> anyhow::Result<f64> {
+    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await?
+        .text()
+        .await?;
+    Ok(text
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
+}
+
 /// A gRPC Admin client for the control plane on `127.0.0.1:port`.
 pub async fn admin(port: u16) -> anyhow::Result<AdminClient<Channel>> {
     let deadline = Instant::now() + Duration::from_secs(30);

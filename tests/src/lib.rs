@@ -238,6 +238,16 @@ impl DataPlaneHandle {
         format!("http://{}{path}", self.admin_addr)
     }
 
+    /// The Prometheus text its admin listener serves on `/metrics`.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(self.admin_url("/metrics"))
+            .await
+            .expect("scrape /metrics")
+            .text()
+            .await
+            .expect("/metrics body")
+    }
+
     /// Waits until this data plane serves `version` (or later); panics after 10 s.
     pub async fn wait_for_version(&self, version: u64) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -134,7 +134,12 @@ pub async fn run(opts: ChaosOpts) -> anyhow::Result<()> {
 
     let mut dropped = Vec::new();
     for port in cast.admin_ports {
-        dropped.push(metric_sum(port, "tokenrouter_usage_dropped_total").await);
+        // A data plane restarted during the run counts from its last start.
+        dropped.push(
+            stack::metric_sum(port, "tokenrouter_usage_dropped_total")
+                .await
+                .ok(),
+        );
     }
     let answered = tally.answered.load(Ordering::Relaxed);
     let stored = settle_usage(cast.grpc_ports[0], answered + warm_up).await?;
@@ -209,23 +214,6 @@ async fn wait_served(targets: &traffic::Targets) -> anyhow::Result<u64> {
         }
     }
     Ok(targets.urls.len() as u64)
-}
-
-/// The sum of a counter's series on a data plane's `/metrics` (`None` when it cannot be read; a
-/// data plane restarted during the run counts from its last start).
-async fn metric_sum(admin_port: u16, name: &str) -> Option<f64> {
-    let text = reqwest::get(format!("http://127.0.0.1:{admin_port}/metrics"))
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    Some(
-        text.lines()
-            .filter(|l| l.starts_with(name))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum(),
-    )
 }
 
 fn memory(cast: &Cast) -> serde_json::Value {

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::telemetry::metrics::slot;
+use crate::telemetry::metrics::{escape, label_model, slot};
 
 /// `gen_ai.client.token.usage`.
 const TOKEN_BUCKETS: &[f64] = &[
@@ -160,10 +160,7 @@ pub struct GenAiMetrics {
 
 impl GenAiMetrics {
     pub fn observe(&self, o: Observation<'_>) {
-        let model = match o.model.char_indices().nth(128) {
-            Some((cut, _)) => &o.model[..cut],
-            None => o.model,
-        };
+        let model = label_model(o.model);
         let Ok(mut all) = self.series.lock() else {
             return;
         };
@@ -213,7 +210,7 @@ impl GenAiMetrics {
             })
             .collect();
         type Pick = fn(&Series) -> &Histogram;
-        let histograms: [(&str, &str, Pick); 7] = [
+        let histograms: [(&str, &str, Pick); 6] = [
             (
                 "gen_ai_server_request_duration_seconds",
                 "GenAI server request duration: from a request's arrival to its last byte",
@@ -244,30 +241,26 @@ impl GenAiMetrics {
                 "Time spent inside TokenRouter: request duration less the answering provider call",
                 |s| &s.overhead,
             ),
-            (
-                "gen_ai_client_token_usage",
-                "Number of input and output tokens used",
-                |s| &s.input_tokens,
-            ),
         ];
         for (name, help, pick) in histograms {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-            if name == "gen_ai_client_token_usage" {
-                let _ = writeln!(out, "# UNIT {name} {{token}}");
-            }
             for (labels, s) in &all {
-                if name == "gen_ai_client_token_usage" {
-                    for (kind, h) in [("input", &s.input_tokens), ("output", &s.output_tokens)] {
-                        if h.count > 0 {
-                            let l = format!("{},gen_ai_token_type=\"{kind}\"", label_text(labels));
-                            h.render(out, name, &l);
-                        }
-                    }
-                    continue;
-                }
                 let h = pick(s);
                 if h.count > 0 {
                     h.render(out, name, &label_text(labels));
+                }
+            }
+        }
+        let name = "gen_ai_client_token_usage";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Number of input and output tokens used\n# TYPE {name} histogram\n# UNIT {name} {{token}}"
+        );
+        for (labels, s) in &all {
+            for (kind, h) in [("input", &s.input_tokens), ("output", &s.output_tokens)] {
+                if h.count > 0 {
+                    let l = format!("{},gen_ai_token_type=\"{kind}\"", label_text(labels));
+                    h.render(out, name, &l);
                 }
             }
         }
@@ -291,13 +284,6 @@ fn label_text((provider, model, error): &Labels<'_>) -> String {
         let _ = write!(l, ",error_type=\"{}\"", escape(error));
     }
     l
-}
-
-fn escape(label: &str) -> String {
-    label
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[cfg(test)]

@@ -53,6 +53,15 @@ pub struct Metrics {
     fallbacks: std::sync::atomic::AtomicU64,
 }
 
+/// A model name as a label: at most 128 characters, so a client cannot mint unbounded series
+/// with long names (longer ones share the truncated series).
+pub(crate) fn label_model(model: &str) -> &str {
+    match model.char_indices().nth(128) {
+        Some((cut, _)) => &model[..cut],
+        None => model,
+    }
+}
+
 /// The value under `name`, created (with an owned copy of `name`) only when missing. (Always
 /// `Some`; an `Option` because the borrow checker cannot yet see a lookup-or-insert through.)
 pub(crate) fn slot<'m, V: Default>(
@@ -88,10 +97,7 @@ impl Metrics {
         let Ok(mut totals) = self.totals.lock() else {
             return;
         };
-        let model = match r.model.char_indices().nth(128) {
-            Some((cut, _)) => &r.model[..cut],
-            None => r.model,
-        };
+        let model = label_model(r.model);
         let Some(statuses) = slot(&mut totals, r.key)
             .and_then(|providers| slot(providers, r.provider))
             .and_then(|models| slot(models, model))
@@ -213,7 +219,7 @@ impl Metrics {
     }
 }
 
-fn escape(label: &str) -> String {
+pub(crate) fn escape(label: &str) -> String {
     label
         .replace('\\', "\\\\")
         .replace('"', "\\\"")

@@ -127,12 +127,7 @@ async fn the_provider_key_never_leaks() {
         .text()
         .await
         .unwrap();
-    let metrics = reqwest::get(dp.admin_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = dp.metrics().await;
     let snapshot = format!(
         "{:?}",
         admin

@@ -143,14 +143,7 @@ async fn rules_block_and_mask_input_and_output_plain_and_streamed() {
         assert!(std::time::Instant::now() < deadline, "{summaries:?}");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let metrics = http
-        .get(dp.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = dp.metrics().await;
     assert!(
         metrics.contains(r#"tokenrouter_firewall_matches_total{rule="cards-out",detector="credit_card",action="mask",direction="output"} 2"#),
         "{metrics}"

@@ -402,14 +402,7 @@ async fn each_fail_mode_does_what_it_says_when_redis_dies() {
     for dp in &dps {
         assert_eq!(dp.state.limiter.status()["degraded"], true);
     }
-    let metrics = http
-        .get(dps[2].admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = dps[2].metrics().await;
     assert!(
         metrics.contains("tokenrouter_limiter_degraded 1"),
         "{metrics}"

@@ -8,6 +8,7 @@ mod chat;
 mod discovery;
 mod firewall;
 mod hardening;
+mod keys;
 mod limits;
 mod node;
 mod python;

@@ -59,12 +59,7 @@ async fn a_failing_provider_opens_its_breaker_and_stops_receiving_traffic() {
             .unwrap()
             .starts_with("a-bad/m/")
     );
-    let metrics = reqwest::get(dp.admin_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = dp.metrics().await;
     assert!(
         metrics.contains("tokenrouter_breaker_state{candidate=\"a-bad/m/a-bad-key\"} 2"),
         "{metrics}"
@@ -273,12 +268,7 @@ async fn a_hedged_request_is_one_usage_record_whoever_wins() {
         .collect();
     assert_eq!(by_provider, [("quick", 2)], "{report:?}");
     assert!(report.recent.iter().all(|r| r.attempts == 2), "{report:?}");
-    let metrics = reqwest::get(dp.admin_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = dp.metrics().await;
     assert!(
         !metrics.contains("provider=\"slow\""),
         "the losing attempts were counted as requests: {metrics}"
@@ -332,12 +322,7 @@ async fn a_client_that_disconnects_cancels_the_upstream_and_usage_is_recorded() 
         json!({"model": "m", "messages": user_message("count me")}),
     )
     .await;
-    let metrics = reqwest::get(dp.admin_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = dp.metrics().await;
     assert!(metrics.contains("tokenrouter_requests_incomplete_total{key=\"test\",provider=\"talker\",model=\"m\",status=\"200\"} 1"), "{metrics}");
     assert!(
         metrics.contains(

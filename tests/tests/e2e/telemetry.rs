@@ -66,14 +66,7 @@ async fn genai_histograms_name_the_real_upstream() {
             let _ = r.text().await.unwrap();
         }
     }
-    let text = http
-        .get(dp.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = dp.metrics().await;
     let s = scrape(&text);
     let chat = ("gen_ai_operation_name", "chat");
     for (provider, model) in [

@@ -82,12 +82,7 @@ async fn past_the_connection_cap_clients_get_503_and_then_recover() {
         assert!(Instant::now() < deadline, "never recovered: {status}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let metrics = reqwest::get(dp.admin_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = dp.metrics().await;
     assert!(
         metrics.contains("tokenrouter_overload_refusals_total{cap=\"connections\"} 1"),
         "{metrics}"
