@@ -9,7 +9,8 @@ use tokenrouter_control_plane::{ControlPlane, MasterKey, store};
 use tokenrouter_data_plane::LocalUsage;
 use tokenrouter_data_plane::limits::{FailMode, LimiterConfig};
 use tokenrouter_data_plane::{
-    CompilePolicy, DataPlaneConfig, DataPlaneState, SnapshotKey, SpoolConfig, WatchConfig,
+    CompilePolicy, DataPlaneConfig, DataPlaneState, OtlpPipeline, OtlpSettings, SnapshotKey,
+    SpoolConfig, Tracing, WatchConfig,
 };
 use tokio::net::TcpListener;
 
@@ -266,11 +267,30 @@ fn snapshot_key() -> anyhow::Result<Option<SnapshotKey>> {
     }
 }
 
+/// OTLP trace export as the standard `OTEL_*` variables ask (off when no endpoint is set), named
+/// `default_service` unless `OTEL_SERVICE_NAME` says otherwise.
+fn start_tracing(default_service: &str) -> anyhow::Result<Option<OtlpPipeline>> {
+    let Some(settings) = OtlpSettings::from_env(default_service) else {
+        return Ok(None);
+    };
+    let pipeline = OtlpPipeline::start(&settings)?;
+    tracing::info!("exporting traces over OTLP (OTEL_EXPORTER_OTLP_*)");
+    Ok(Some(pipeline))
+}
+
+/// Exports the spans still queued before the process ends.
+async fn stop_tracing(pipeline: Option<OtlpPipeline>) {
+    if let Some(p) = pipeline {
+        p.flush(std::time::Duration::from_secs(5)).await;
+    }
+}
+
 fn data_plane_state(
     http: &HttpArgs,
     node_id: String,
     keep: Keep,
     local_usage: Option<LocalUsage>,
+    tracing: Option<&OtlpPipeline>,
 ) -> anyhow::Result<Arc<DataPlaneState>> {
     Ok(DataPlaneState::new(DataPlaneConfig {
         node_id,
@@ -287,6 +307,7 @@ fn data_plane_state(
         listener: http.listener.limits(),
         drain_timeout: http.listener.drain_timeout,
         resolver: http.listener.resolver()?,
+        tracing: tracing.map(Tracing::from_pipeline),
         ..DataPlaneConfig::default()
     }))
 }
@@ -317,6 +338,10 @@ pub async fn serve_on(
     let http_addr = http.local_addr()?;
     let admin_addr = admin.local_addr()?;
     let cp = open_control_plane(&args.store).await?;
+    let otlp = start_tracing("tokenrouter")?;
+    if let Some(p) = &otlp {
+        cp.traces.set(p.tracer("tokenrouter-control-plane"));
+    }
     crate::bootstrap::providers_from_env(&cp).await?;
     let _simulators = if args.demo {
         crate::bootstrap::demo(&cp).await?
@@ -350,7 +375,13 @@ pub async fn serve_on(
             max_bytes: args.usage_spool_max_bytes,
         },
     };
-    let state = data_plane_state(&args.http, "serve-local".into(), keep, Some(local_usage))?;
+    let state = data_plane_state(
+        &args.http,
+        "serve-local".into(),
+        keep,
+        Some(local_usage),
+        otlp.as_ref(),
+    )?;
     let watch = WatchConfig::new(&format!("http://{grpc_addr}")).with_token(token);
     eprintln!("TokenRouter is running.");
     eprintln!("  OpenAI-compatible API: http://{http_addr}/v1");
@@ -375,6 +406,7 @@ pub async fn serve_on(
         tokenrouter_data_plane::serve(http, Some(admin), state, Some(watch), shutdown).await;
     let _ = stop_grpc.send(());
     let _ = grpc_task.await;
+    stop_tracing(otlp).await;
     Ok(served?)
 }
 
@@ -388,10 +420,17 @@ pub async fn control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
         args.allow_unauthenticated,
     )?;
     let cp = open_control_plane(&args.store).await?;
+    let otlp = start_tracing("tokenrouter-control-plane")?;
+    if let Some(p) = &otlp {
+        cp.traces.set(p.tracer("tokenrouter-control-plane"));
+    }
     let grpc = bind(args.grpc_addr, "gRPC").await?;
     tracing::info!(addr = %args.grpc_addr, tls = tls.is_some(), mutual_tls = tls.as_ref().is_some_and(|t| t.client_ca_pem.is_some()), "control plane listening");
-    tokenrouter_control_plane::serve_with(grpc, cp, admin_token(), tls, shutdown_signal()).await?;
-    Ok(())
+    let served =
+        tokenrouter_control_plane::serve_with(grpc, cp, admin_token(), tls, shutdown_signal())
+            .await;
+    stop_tracing(otlp).await;
+    Ok(served?)
 }
 
 /// One data plane, fed by the control planes `connection` lists (tried in turn).
@@ -414,7 +453,8 @@ pub async fn data_plane(
             max_bytes: args.usage_spool_max_bytes,
         },
     };
-    let state = data_plane_state(&args.http, node_id, keep, None)?;
+    let otlp = start_tracing("tokenrouter-data-plane")?;
+    let state = data_plane_state(&args.http, node_id, keep, None, otlp.as_ref())?;
     let mut watch = WatchConfig::new(&connection.control_plane).with_token(admin_token());
     watch.tls = connection.client_tls()?;
     if watch.control_planes.is_empty() {
@@ -423,8 +463,11 @@ pub async fn data_plane(
     let http = bind(args.http.http_addr, "HTTP").await?;
     let admin = bind_admin(args.http.listener.admin_addr).await?;
     tracing::info!(addr = %args.http.http_addr, admin = %args.http.listener.admin_addr, control_planes = ?watch.control_planes, "data plane listening");
-    tokenrouter_data_plane::serve(http, Some(admin), state, Some(watch), shutdown_signal()).await?;
-    Ok(())
+    let served =
+        tokenrouter_data_plane::serve(http, Some(admin), state, Some(watch), shutdown_signal())
+            .await;
+    stop_tracing(otlp).await;
+    Ok(served?)
 }
 
 #[cfg(test)]

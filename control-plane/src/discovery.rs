@@ -65,13 +65,18 @@ impl Discovery for DiscoveryService {
         tokio::spawn(async move {
             loop {
                 let snapshot = updates.borrow_and_update().clone();
+                let span = cp.traces.push(&req.node_id, snapshot.version);
                 let message = WatchResponse {
                     nonce: uuid::Uuid::new_v4().to_string(),
                     snapshot: Some(Snapshot::clone(&snapshot)),
                 };
                 if tx.send(Ok(message)).await.is_err() {
+                    if let Some(s) = &span {
+                        s.fail("disconnected");
+                    }
                     break;
                 }
+                drop(span);
                 let store_lost = tokio::select! {
                     changed = updates.changed() => if changed.is_err() { break } else { false },
                     () = tx.closed() => break,

@@ -10,6 +10,7 @@ pub mod registry;
 pub mod resources;
 pub mod state;
 pub mod store;
+pub mod telemetry;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -108,6 +109,9 @@ pub async fn serve_with(
     };
     let (health, health_service) = tonic_health::server::health_reporter();
     tokio::spawn(report_health(cp.health(), health));
+    let trace_layer = telemetry::GrpcTraceLayer {
+        traces: cp.traces.clone(),
+    };
     let mut server = tonic::transport::Server::builder();
     if let Some(tls) = tls {
         let mut config = tonic::transport::ServerTlsConfig::new().identity(
@@ -119,6 +123,7 @@ pub async fn serve_with(
         server = server.tls_config(config)?;
     }
     let mut router = server
+        .layer(trace_layer)
         // Unauthenticated, like any probe endpoint: it says SERVING or NOT_SERVING and nothing else.
         .add_service(health_service)
         .add_service(AdminServer::with_interceptor(

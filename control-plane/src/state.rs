@@ -35,6 +35,8 @@ pub struct ControlPlane {
     pub(crate) data_planes: Registry,
     /// This copy's id in the shared data-plane table (host name and a random suffix).
     instance: String,
+    /// Where its spans go, when export is on.
+    pub traces: Arc<crate::telemetry::Traces>,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -66,6 +68,7 @@ impl ControlPlane {
                 std::env::var("HOSTNAME").unwrap_or_else(|_| "cp".into()),
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             ),
+            traces: Default::default(),
         });
         tokio::spawn(poll_store(Arc::downgrade(&cp)));
         tokio::spawn(sync_data_planes(Arc::downgrade(&cp)));
@@ -162,6 +165,7 @@ impl ControlPlane {
     where
         F: Fn(&mut Snapshot) -> Result<Vec<Change>, ControlPlaneError>,
     {
+        let span = self.traces.internal("config commit", Vec::new());
         let _guard = self.write_lock.lock().await;
         for _ in 0..WRITE_RETRIES {
             let base = self.snapshot();
@@ -179,6 +183,12 @@ impl ControlPlane {
                     candidate.version = version;
                     candidate.content_hash = content_hash(&candidate);
                     tracing::info!(version, hash = %candidate.content_hash, "committed a new configuration");
+                    if let Some(s) = &span {
+                        s.set(opentelemetry::KeyValue::new(
+                            "tokenrouter.snapshot.version",
+                            version as i64,
+                        ));
+                    }
                     self.current.send_replace(Arc::new(candidate));
                     return Ok(version);
                 }

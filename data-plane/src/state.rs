@@ -108,6 +108,8 @@ pub struct DataPlaneConfig {
     pub drain_timeout: Duration,
     /// Host names pinned to addresses (`--resolve`); others go to the system resolver.
     pub resolver: crate::upstream::guard::Resolver,
+    /// Where request spans go (OTLP), when export is on.
+    pub tracing: Option<crate::telemetry::trace::Tracing>,
 }
 
 impl Default for DataPlaneConfig {
@@ -126,6 +128,7 @@ impl Default for DataPlaneConfig {
             listener: ListenerLimits::default(),
             drain_timeout: Duration::from_secs(30),
             resolver: crate::upstream::guard::Resolver::default(),
+            tracing: None,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! each started and stopped in-process with real listeners, real gRPC and real HTTP.
 
 pub mod killable;
+pub mod otlp;
 pub mod own_redis;
 pub mod tcp_cut;
 

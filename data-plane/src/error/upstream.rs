@@ -53,6 +53,20 @@ fn is_quota(code: Option<&str>) -> bool {
 }
 
 impl UpstreamError {
+    /// A low-cardinality name of what went wrong (`error.type` in telemetry): the HTTP status for
+    /// an error answer, else the failure's kind.
+    pub fn kind(&self) -> String {
+        match self {
+            UpstreamError::Connect(_) => "connect".into(),
+            UpstreamError::Timeout => "timeout".into(),
+            UpstreamError::Status { status, .. } => status.to_string(),
+            UpstreamError::InBand { .. } => "in_band".into(),
+            UpstreamError::Malformed(_) => "malformed".into(),
+            UpstreamError::StreamBroken(_) => "stream_broken".into(),
+            UpstreamError::Unavailable(_) => "unavailable".into(),
+        }
+    }
+
     /// Whether trying the next attempt may help (status and body together).
     pub fn retryable(&self) -> bool {
         match self {

@@ -23,6 +23,7 @@ use crate::routing::plan::Attempt;
 use crate::snapshot::runtime::CredentialRt;
 use crate::state::DataPlaneState;
 use crate::telemetry::clock::unix_secs;
+use crate::telemetry::trace::{AttemptTrace, ResponseFacts};
 use crate::upstream::extensions::Extensions;
 use crate::upstream::relay::{Finish, OnFinish, Relay, RelayTimeouts};
 use crate::upstream::{self, UpstreamResponse, upstream_uri};
@@ -57,13 +58,14 @@ pub(super) async fn run(
     ext: Extensions,
     last: bool,
     mut record: RequestRecord,
+    span: AttemptTrace,
 ) -> Result<Response, AttemptError> {
     let Shared { state, request, .. } = *shared;
     record.accounting.provider = attempt.provider.name.clone();
     record.accounting.provider_name =
         crate::telemetry::genai::provider_name(&attempt.provider.kind);
     record.accounting.model = attempt.model.clone();
-    let call = providers::build(
+    let built = providers::build(
         attempt.provider.protocol,
         &RequestCtx {
             body: &request.body,
@@ -71,11 +73,23 @@ pub(super) async fn run(
             stream: request.stream,
             cache: &state.reasoning,
         },
-    )
-    .map_err(AttemptError::Refused)?;
+    );
+    let call = match built {
+        Ok(call) => call,
+        Err(e) => {
+            span.refused(e.code().unwrap_or("refused"));
+            return Err(AttemptError::Refused(e));
+        }
+    };
     let dropped = (!call.dropped.is_empty()).then(|| call.dropped.join(","));
     let shape = call.shape;
-    let credential = credential::pick(state, attempt, last).await?;
+    let credential = match credential::pick(state, attempt, last).await {
+        Ok(c) => c,
+        Err(e) => {
+            span.failed(&e);
+            return Err(e.into());
+        }
+    };
     let target = Target::new(attempt, credential);
     let ctx = ResponseCtx {
         id: ids::prefixed_hex("chatcmpl-"),
@@ -87,9 +101,23 @@ pub(super) async fn run(
     // A stream's first-token timer starts when the request is sent: a provider that is slow to
     // even answer with headers is as late as one that answers and then says nothing.
     let sent_at = Instant::now();
-    let response = send(attempt, credential, call, &ext.request_id, request.stream)
-        .await
-        .map_err(|e| target.failed(state, e))?;
+    let sent = send(
+        attempt,
+        credential,
+        call,
+        &ext.request_id,
+        request.stream,
+        &span,
+    )
+    .await;
+    let response = match sent {
+        Ok(r) => r,
+        Err(e) => {
+            let e = target.failed(state, e);
+            span.failed(&e);
+            return Err(e.into());
+        }
+    };
     target.headroom(state, response.headers());
     let answer = Answer {
         shared,
@@ -98,6 +126,7 @@ pub(super) async fn run(
         ext,
         record,
         sent_at,
+        span,
     };
     let mut response = if request.stream {
         let translator = providers::stream_translator_shaped(attempt.provider.protocol, ctx, shape);
@@ -121,6 +150,7 @@ async fn send(
     call: UpstreamCall,
     request_id: &str,
     stream: bool,
+    span: &AttemptTrace,
 ) -> Result<UpstreamResponse, UpstreamError> {
     let provider = &attempt.provider;
     let uri = match &provider.fixed_uri {
@@ -139,6 +169,7 @@ async fn send(
     if let Ok(id) = HeaderValue::from_str(request_id) {
         headers.insert("x-request-id", id);
     }
+    span.inject(headers);
     for (name, value) in call.headers {
         let name = http::HeaderName::from_bytes(name.as_bytes());
         let value = HeaderValue::try_from(value);
@@ -185,6 +216,7 @@ struct Answer<'a> {
     ext: Extensions,
     record: RequestRecord,
     sent_at: Instant,
+    span: AttemptTrace,
 }
 
 impl Answer<'_> {
@@ -202,6 +234,7 @@ impl Answer<'_> {
             ext,
             record,
             sent_at,
+            span,
         } = self;
         let state = shared.state;
         let translated = async {
@@ -209,7 +242,20 @@ impl Answer<'_> {
             providers::translate_shaped(attempt.provider.protocol, bytes, ctx, shape)
         }
         .await;
-        let mut translated = translated.map_err(|e| target.failed(state, e))?;
+        let mut translated = match translated {
+            Ok(t) => t,
+            Err(e) => {
+                let e = target.failed(state, e);
+                span.failed(&e);
+                return Err(e.into());
+            }
+        };
+        if span.is_recording() {
+            let facts = ResponseFacts::read(&translated.body);
+            span.answered(facts.answer(translated.usage, false));
+        } else {
+            drop(span);
+        }
         let mut record = record;
         let mut acted = None;
         if let Some(scope) = shared.output {
@@ -266,6 +312,8 @@ impl Answer<'_> {
         };
         let ttft = Arc::new(Mutex::new(None));
         let audit = Arc::new(Mutex::new(Audit::default()));
+        // Ended by the stream's end, or here if the relay never opens.
+        let span = Arc::new(Mutex::new(Some(self.span)));
         let translator = match self.shared.output {
             Some(scope) => {
                 scope.stream(translator, audit.clone(), self.shared.request.include_usage)
@@ -274,8 +322,12 @@ impl Answer<'_> {
         };
         let on_finish: OnFinish = {
             let (state, target, ttft) = (state.clone(), self.target.clone(), ttft.clone());
+            let span = span.clone();
             let mut record = self.record;
             Box::new(move |end: Finish| {
+                if let Some(span) = span.lock().ok().and_then(|mut s| s.take()) {
+                    span.answered(end.facts.answer(end.usage, !end.completed));
+                }
                 if let Ok(audit) = audit.lock() {
                     record.add_firewall(&audit);
                 }
@@ -300,9 +352,24 @@ impl Answer<'_> {
             on_finish,
         )
         .await;
-        let relay = opened.map_err(|e| self.target.failed(state, e))?;
+        let mut relay = match opened {
+            Ok(r) => r,
+            Err(e) => {
+                let e = self.target.failed(state, e);
+                if let Some(span) = span.lock().ok().and_then(|mut s| s.take()) {
+                    span.failed(&e);
+                }
+                return Err(e.into());
+            }
+        };
         if let Ok(mut t) = ttft.lock() {
             *t = Some(sent_at.elapsed());
+        }
+        if span
+            .lock()
+            .is_ok_and(|s| s.as_ref().is_some_and(AttemptTrace::is_recording))
+        {
+            relay.track_facts();
         }
         let mut response = ok_response("text/event-stream", relay.into_body());
         response

@@ -28,6 +28,8 @@ use crate::request::ChatRequest;
 use crate::routing::plan::Plan;
 use crate::snapshot::runtime::KeyRt;
 use crate::state::DataPlaneState;
+use crate::telemetry::genai;
+use crate::telemetry::trace::{self, AttemptCall};
 use crate::telemetry::usage::Usage;
 use crate::upstream::extensions::Extensions;
 
@@ -77,13 +79,27 @@ pub async fn execute(job: Job<'_>, record: &mut RequestRecord) -> Result<Respons
         output,
     };
     let base = &*record;
-    let run = |index: usize| {
+    let request_attributes = if base.accounting.trace.is_recording() {
+        trace::request_attributes(&request.body, request.features.max_tokens)
+    } else {
+        Vec::new()
+    };
+    let run = |index: usize, hedge: bool| {
         let a = &plan.attempts[index];
         let ext = Extensions::new(&a.provider.name, &plan.routing.mode, request_id);
         let last = index + 1 == plan.attempts.len();
         let mut record = base.clone();
         record.accounting.attempts = index as u32 + 1;
-        Box::pin(attempt::run(&shared, a, ext, last, record))
+        let span = record.accounting.trace.attempt(AttemptCall {
+            provider: &a.provider.name,
+            provider_name: genai::provider_name(&a.provider.kind),
+            base_url: &a.provider.base_url,
+            model: &a.model,
+            number: index + 1,
+            hedge,
+            request: &request_attributes,
+        });
+        Box::pin(attempt::run(&shared, a, ext, last, record, span))
     };
     // The last failure: which attempt, and what it was.
     let mut failed: Option<(usize, UpstreamError)> = None;
@@ -99,8 +115,14 @@ pub async fn execute(job: Job<'_>, record: &mut RequestRecord) -> Result<Respons
             tokio::time::sleep(plan.policy.backoff(index as u32)).await;
         }
         let (result, used) = match hedge::delay(state, plan, index) {
-            Some(delay) => hedge::race(run(index), delay, || run(index + 1)).await,
-            None => (run(index).await, Used::One),
+            Some(delay) => {
+                let raced = hedge::race(run(index, false), delay, || run(index + 1, true)).await;
+                if matches!(raced.1, Used::Both { .. }) {
+                    state.metrics.count_hedge();
+                }
+                raced
+            }
+            None => (run(index, false).await, Used::One),
         };
         let at = index + used.winner();
         match result {
@@ -141,7 +163,7 @@ pub async fn execute(job: Job<'_>, record: &mut RequestRecord) -> Result<Respons
     };
     let a = &plan.attempts[at];
     record.accounting.provider = a.provider.name.clone();
-    record.accounting.provider_name = crate::telemetry::genai::provider_name(&a.provider.kind);
+    record.accounting.provider_name = genai::provider_name(&a.provider.kind);
     record.accounting.model = a.model.clone();
     record.accounting.attempts = at as u32 + 1;
     Err(match &e {

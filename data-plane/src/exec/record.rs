@@ -82,6 +82,12 @@ impl RequestRecord {
         if let Some(m) = &r.user_metadata {
             a.metadata_json = serde_json::to_string(m).unwrap_or_default();
         }
+        a.trace.set(|| {
+            vec![
+                opentelemetry::KeyValue::new("gen_ai.operation.name", "chat"),
+                opentelemetry::KeyValue::new("gen_ai.request.model", r.model.clone()),
+            ]
+        });
     }
 
     /// When the request arrived.

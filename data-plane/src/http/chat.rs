@@ -17,15 +17,20 @@ use crate::request;
 use crate::routing::plan::RouteCtx;
 use crate::routing::resolve::resolve;
 use crate::state::DataPlaneState;
+use crate::telemetry::trace::RequestTrace;
 
 pub async fn completions(
     State(state): State<Arc<DataPlaneState>>,
     Extension(authed): Extension<Authed>,
     Extension(RequestId(request_id)): Extension<RequestId>,
+    trace: Option<Extension<RequestTrace>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let mut record = RequestRecord::new(&request_id, &authed.key.name, authed.started);
+    if let Some(Extension(trace)) = trace {
+        record.accounting.trace = trace;
+    }
     // Boxed: the attempt machinery is a large future, and axum moves the handler's future several
     // times through its layers; a pointer moves for free, kilobytes of state do not.
     let handled = Box::pin(handle(

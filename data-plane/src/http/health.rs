@@ -79,6 +79,9 @@ pub async fn metrics(
         "# HELP tokenrouter_usage_spooled Usage records waiting for a control plane (spool or memory backlog)\n# TYPE tokenrouter_usage_spooled gauge\ntokenrouter_usage_spooled {}",
         state.usage.spooled()
     );
+    if let Some(t) = &state.config.tracing {
+        t.stats.render(&mut text);
+    }
     let runtime = state.runtime();
     let _ = writeln!(
         text,

@@ -1,4 +1,4 @@
-//! Request layers: the request id on every response, and API-key authentication that also pins the
+//! Request layers: the request id (and trace) of every request, and API-key authentication that also pins the
 //! runtime snapshot the whole request will use.
 
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use crate::error::ApiError;
 use crate::snapshot::runtime::{KeyRt, Runtime};
 use crate::state::DataPlaneState;
+use crate::telemetry::trace::RequestTrace;
 
 /// The request's id: the client's `x-request-id` when it sent a sane one, else a new one.
 #[derive(Debug, Clone)]
@@ -25,8 +26,13 @@ pub struct Authed {
     pub started: Instant,
 }
 
-/// Adds `x-request-id` to the request extensions and to every response.
-pub async fn request_id(mut request: Request, next: Next) -> Response {
+/// Adds `x-request-id` to the request extensions and to every response, and starts the request's
+/// trace (its SERVER span when export is on) for everything but the health probes.
+pub async fn request_id(
+    State(state): State<Arc<DataPlaneState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let id = request
         .headers()
         .get("x-request-id")
@@ -34,8 +40,24 @@ pub async fn request_id(mut request: Request, next: Next) -> Response {
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_string)
         .unwrap_or_else(|| crate::request::ids::prefixed_hex("req_"));
+    let path = request.uri().path();
+    let trace = (path != "/livez" && path != "/readyz").then(|| {
+        RequestTrace::start(
+            state.config.tracing.as_ref(),
+            request.method().as_str(),
+            path,
+            &id,
+            request.headers(),
+        )
+    });
+    if let Some(t) = &trace {
+        request.extensions_mut().insert(t.clone());
+    }
     request.extensions_mut().insert(RequestId(id.clone()));
     let mut response = next.run(request).await;
+    if let Some(t) = trace {
+        t.status(response.status().as_u16());
+    }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }

@@ -31,7 +31,10 @@ pub fn app(state: Arc<DataPlaneState>) -> Router {
         .route("/readyz", get(health::readyz))
         .fallback(fallback::unknown_route)
         .method_not_allowed_fallback(fallback::wrong_method)
-        .layer(axum::middleware::from_fn(middleware::request_id))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::request_id,
+        ))
         .with_state(state)
 }
 

@@ -1,11 +1,13 @@
 //! Accounting for finished requests: every request (answered, refused or failed) updates the
 //! Prometheus counters and becomes a usage record for the control plane.
 
+use opentelemetry::KeyValue;
 use tokenrouter_proto::v1::UsageRecord;
 
 use crate::telemetry::clock::unix_millis;
 use crate::telemetry::genai::Observation;
 use crate::telemetry::metrics::{Metrics, Record};
+use crate::telemetry::trace::{self, RequestTrace};
 use crate::telemetry::usage::Usage;
 use crate::telemetry::usage_queue::UsageReporter;
 
@@ -37,6 +39,8 @@ pub struct Accounting {
     pub completed: bool,
     /// What the firewall did: `rule:detector:action:direction:count`, comma-separated.
     pub firewall: String,
+    /// The request's trace; its SERVER span ends when the last holder of this is done.
+    pub trace: RequestTrace,
 }
 
 impl Accounting {
@@ -56,9 +60,11 @@ fn access_log(a: &Accounting) {
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
     let overhead_ms = a.upstream.map(|up| ms(a.total.saturating_sub(up)));
     let usage = a.usage.unwrap_or_default();
+    let trace_id = a.trace.trace_id().map(|t| t.to_string());
     tracing::info!(
         target: "tokenrouter::access",
         request_id = %a.request_id,
+        trace_id = trace_id.as_deref().unwrap_or(""),
         key = %a.key,
         requested_model = %a.requested_model,
         provider = %a.provider,
@@ -79,6 +85,36 @@ fn access_log(a: &Accounting) {
         firewall = %a.firewall,
         "request"
     );
+}
+
+/// The SERVER span's outcome: what answered, what it cost, what the firewall did.
+fn finish_span(a: &Accounting) {
+    a.trace.set(|| {
+        let mut attributes = vec![
+            KeyValue::new("tokenrouter.key", a.key.clone()),
+            KeyValue::new("tokenrouter.routing.mode", a.routing_mode.clone()),
+            KeyValue::new("tokenrouter.attempts", i64::from(a.attempts)),
+            KeyValue::new("tokenrouter.stream", a.stream),
+            KeyValue::new("tokenrouter.completed", a.completed),
+        ];
+        if !a.provider.is_empty() {
+            attributes.push(KeyValue::new("gen_ai.provider.name", a.provider_name));
+            attributes.push(KeyValue::new("tokenrouter.provider", a.provider.clone()));
+            attributes.push(KeyValue::new(
+                "tokenrouter.candidate",
+                format!("{}/{}", a.provider, a.model),
+            ));
+        }
+        if let Some(cost) = a.cost_usd {
+            attributes.push(KeyValue::new("tokenrouter.cost_usd", cost));
+        }
+        if !a.firewall.is_empty() {
+            attributes.push(KeyValue::new("tokenrouter.firewall", a.firewall.clone()));
+        }
+        trace::usage_attributes(a.usage, &mut attributes);
+        attributes
+    });
+    a.trace.status(a.status);
 }
 
 /// Records one finished request in the metrics and queues its usage record.
@@ -112,6 +148,7 @@ pub fn account(metrics: &Metrics, sink: &UsageReporter, a: Accounting) {
         cost_usd: a.cost_usd,
     });
     metrics.count_attempts(a.attempts);
+    finish_span(&a);
     access_log(&a);
     if !a.firewall.is_empty() {
         // Rule, detector, action, direction and count only: never the matched text.

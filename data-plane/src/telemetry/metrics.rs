@@ -51,6 +51,8 @@ pub struct Metrics {
     /// Provider attempts made, and requests that needed more than one.
     attempts: std::sync::atomic::AtomicU64,
     fallbacks: std::sync::atomic::AtomicU64,
+    /// Hedged attempts started alongside a slow one.
+    hedges: std::sync::atomic::AtomicU64,
 }
 
 /// A model name as a label: at most 128 characters, so a client cannot mint unbounded series
@@ -82,6 +84,12 @@ impl Metrics {
         if attempts > 1 {
             self.fallbacks.fetch_add(1, Relaxed);
         }
+    }
+
+    /// Counts a hedged attempt started alongside a slow one.
+    pub fn count_hedge(&self) {
+        self.hedges
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn record(&self, r: Record<'_>) {
@@ -188,6 +196,11 @@ impl Metrics {
             out,
             "# HELP tokenrouter_fallbacks_total Requests that needed more than one attempt\n# TYPE tokenrouter_fallbacks_total counter\ntokenrouter_fallbacks_total {}",
             self.fallbacks.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tokenrouter_hedges_total Hedged attempts started alongside a slow one\n# TYPE tokenrouter_hedges_total counter\ntokenrouter_hedges_total {}",
+            self.hedges.load(Relaxed)
         );
         out
     }

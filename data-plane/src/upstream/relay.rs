@@ -12,6 +12,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::{UpstreamError, UpstreamResponse};
+use crate::telemetry::trace::ResponseFacts;
 use crate::telemetry::usage::{OpenAiUsage, Prices, Usage};
 use crate::upstream::extensions::Extensions;
 use crate::upstream::sse::{SseDecoder, SseEvent};
@@ -35,7 +36,7 @@ pub trait StreamTranslator: Send {
 }
 
 /// How a relayed stream ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finish {
     /// The usage the provider reported, if it did before the end.
     pub usage: Option<Usage>,
@@ -44,6 +45,8 @@ pub struct Finish {
     /// Bytes of generated text (content, reasoning, tool-call arguments) sent to the client: what a
     /// stream cut before the provider reported usage is charged for.
     pub streamed_text: u64,
+    /// The answer's id, model and finish reason (empty unless [`Relay::track_facts`]).
+    pub facts: ResponseFacts,
 }
 
 /// Called once when the stream ends.
@@ -123,6 +126,8 @@ pub struct Relay {
     on_finish: Option<OnFinish>,
     /// Bytes of generated text in the chunks sent so far (see [`Finish::streamed_text`]).
     streamed_text: u64,
+    /// What the chunks say of the answer (id, model, finish reason), when a span wants it.
+    facts: Option<ResponseFacts>,
 }
 
 impl Relay {
@@ -154,6 +159,7 @@ impl Relay {
             // and must not record itself.
             on_finish: None,
             streamed_text: 0,
+            facts: None,
         };
         let first = async {
             while relay.queue.is_empty() && relay.ending.is_none() {
@@ -179,6 +185,12 @@ impl Relay {
         }
         relay.on_finish = Some(on_finish);
         Ok(relay)
+    }
+
+    /// Reads the answer's id, model and finish reason from the chunks as they go out (for the
+    /// attempt's span; otherwise the chunks are not looked at).
+    pub fn track_facts(&mut self) {
+        self.facts = Some(ResponseFacts::default());
     }
 
     /// Decodes bytes and translates every complete event; errors before the first chunk propagate.
@@ -223,6 +235,9 @@ impl Relay {
         loop {
             if let Some(chunk) = self.queue.pop_front() {
                 self.streamed_text += text_bytes(&chunk) as u64;
+                if let Some(facts) = &mut self.facts {
+                    facts.absorb_chunk(&chunk);
+                }
                 return Some(self.frame(&chunk));
             }
             if let Some(last) = self.ending.take() {
@@ -295,6 +310,7 @@ impl Relay {
                 usage: self.translator.usage(),
                 completed,
                 streamed_text: self.streamed_text,
+                facts: self.facts.take().unwrap_or_default(),
             });
         }
     }
@@ -308,6 +324,7 @@ impl Drop for Relay {
                 usage: self.translator.usage(),
                 completed: false,
                 streamed_text: self.streamed_text,
+                facts: self.facts.take().unwrap_or_default(),
             });
         }
     }

@@ -19,3 +19,4 @@ mod scale_out;
 mod setup;
 mod sync;
 mod telemetry;
+mod traces;

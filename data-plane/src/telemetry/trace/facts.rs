@@ -1,0 +1,126 @@
+//! What an OpenAI-format answer says of itself (its id, the model that answered, why it
+//! finished), read for the attempt's span from the translated answer or stream chunks.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use super::Answer;
+use crate::telemetry::usage::Usage;
+
+/// Longest id, model or finish reason kept (a provider's value is not ours to trust).
+const MAX_FACT: usize = 256;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ResponseFacts {
+    pub id: Option<String>,
+    pub model: Option<String>,
+    pub finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    choices: Vec<Choice<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Choice<'a> {
+    #[serde(borrow, default)]
+    finish_reason: Option<Cow<'a, str>>,
+    #[allow(dead_code)]
+    #[serde(default)]
+    message: Option<IgnoredAny>,
+}
+
+fn kept(s: Option<Cow<'_, str>>) -> Option<String> {
+    s.filter(|s| !s.is_empty() && s.len() <= MAX_FACT)
+        .map(Cow::into_owned)
+}
+
+impl ResponseFacts {
+    /// Reads a whole `chat.completion` (anything unreadable reads as nothing).
+    pub fn read(body: &[u8]) -> ResponseFacts {
+        let Ok(head) = serde_json::from_slice::<Head<'_>>(body) else {
+            return ResponseFacts::default();
+        };
+        ResponseFacts {
+            id: kept(head.id),
+            model: kept(head.model),
+            finish_reason: kept(head.choices.into_iter().find_map(|c| c.finish_reason)),
+        }
+    }
+
+    /// Takes in one `chat.completion.chunk`: the first names the answer, a later one its finish
+    /// reason. Chunks after both are known are only scanned for the finish-reason field.
+    pub fn absorb_chunk(&mut self, chunk: &str) {
+        let first = self.id.is_none() && self.model.is_none();
+        if !first && !chunk.contains("\"finish_reason\":\"") {
+            return;
+        }
+        let read = ResponseFacts::read(chunk.as_bytes());
+        if first {
+            self.id = read.id;
+            self.model = read.model;
+        }
+        if read.finish_reason.is_some() {
+            self.finish_reason = read.finish_reason;
+        }
+    }
+
+    /// The span's view of the answer.
+    pub fn answer(&self, usage: Option<Usage>, incomplete: bool) -> Answer<'_> {
+        Answer {
+            usage,
+            response_id: self.id.as_deref(),
+            response_model: self.model.as_deref(),
+            finish_reason: self.finish_reason.as_deref(),
+            incomplete,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_completion_names_itself() {
+        let f = ResponseFacts::read(
+            br#"{"id":"chatcmpl-1","model":"gpt-4o-2024-08-06","choices":[{"index":0,"message":{"content":"hi"},"finish_reason":"stop"}]}"#,
+        );
+        assert_eq!(f.id.as_deref(), Some("chatcmpl-1"));
+        assert_eq!(f.model.as_deref(), Some("gpt-4o-2024-08-06"));
+        assert_eq!(f.finish_reason.as_deref(), Some("stop"));
+    }
+
+    #[test]
+    fn a_stream_names_itself_first_and_finishes_last() {
+        let mut f = ResponseFacts::default();
+        f.absorb_chunk(r#"{"id":"c1","model":"m","choices":[{"delta":{"role":"assistant"},"finish_reason":null}]}"#);
+        f.absorb_chunk(
+            r#"{"id":"c1","model":"m","choices":[{"delta":{"content":"x"},"finish_reason":null}]}"#,
+        );
+        assert_eq!(f.finish_reason, None);
+        f.absorb_chunk(
+            r#"{"id":"c1","model":"m","choices":[{"delta":{},"finish_reason":"length"}]}"#,
+        );
+        assert_eq!(
+            (f.id.as_deref(), f.model.as_deref()),
+            (Some("c1"), Some("m"))
+        );
+        assert_eq!(f.finish_reason.as_deref(), Some("length"));
+    }
+
+    #[test]
+    fn garbage_and_huge_values_read_as_nothing() {
+        assert_eq!(ResponseFacts::read(b"not json"), ResponseFacts::default());
+        let long = format!(r#"{{"id":"{}","choices":[]}}"#, "x".repeat(1000));
+        assert_eq!(ResponseFacts::read(long.as_bytes()).id, None);
+    }
+}
