@@ -197,6 +197,8 @@ async fn all(opts: Opts, dir: std::path::PathBuf, bins: stack::Bins) -> anyhow::
     scenario!(env, "swaps", scenarios::swaps::run(&mut env));
     scenario!(env, "propagation", scenarios::propagation::run(&mut env));
     scenario!(env, "soak", memory::soak(&mut env));
+    // A second gateway exporting traces to a collector in this process.
+    scenario!(env, "otlp", scenarios::otlp::run(&mut env));
     // Last: it adds a limited key to the gateway and a second gateway on Redis.
     scenario!(env, "limits", scenarios::limits::run(&mut env));
 

@@ -145,6 +145,18 @@ pub async fn start_tokenrouter_with(
     name: &str,
     extra: &[String],
 ) -> anyhow::Result<Gateway> {
+    start_tokenrouter_env(bins, dir, upstream, name, extra, &[]).await
+}
+
+/// Like [`start_tokenrouter_with`], with `env` added to the process's environment.
+pub async fn start_tokenrouter_env(
+    bins: &Bins,
+    dir: &Path,
+    upstream: &Sim,
+    name: &str,
+    extra: &[String],
+    env: &[(&'static str, String)],
+) -> anyhow::Result<Gateway> {
     let (http_port, grpc_port, admin_port) = (free_port()?, free_port()?, free_port()?);
     // The first gateway keeps the data directory name earlier runs used.
     let data = if name == "tokenrouter-serve" {
@@ -165,16 +177,18 @@ pub async fn start_tokenrouter_with(
         format!("127.0.0.1:{admin_port}"),
     ];
     args.extend(extra.iter().cloned());
+    let mut vars = vec![
+        ("OPENAI_API_KEY", UPSTREAM_KEY.into()),
+        ("OPENAI_BASE_URL", upstream.base_url.clone()),
+        ("TOKENROUTER_API_KEY", CLIENT_KEY.into()),
+        ("RUST_LOG", "info".into()),
+    ];
+    vars.extend(env.iter().cloned());
     let proc = Proc::spawn(Spawn {
         name,
         program: &bins.tokenrouter,
         args,
-        env: vec![
-            ("OPENAI_API_KEY", UPSTREAM_KEY.into()),
-            ("OPENAI_BASE_URL", upstream.base_url.clone()),
-            ("TOKENROUTER_API_KEY", CLIENT_KEY.into()),
-            ("RUST_LOG", "info".into()),
-        ],
+        env: vars,
         cpu: Some(GATEWAY_CPU),
         log_dir: dir,
         capture_stdout: false,

@@ -4,6 +4,7 @@
 
 pub mod limits;
 pub mod memory;
+pub mod otlp;
 pub mod propagation;
 pub mod streaming;
 pub mod suite;
@@ -52,7 +53,7 @@ pub struct Opts {
     #[arg(long, default_value = "redis://127.0.0.1:6379/0")]
     pub redis_url: String,
     /// Run only these scenarios (comma-separated): openai, streaming, memory, soak, swaps,
-    /// propagation, anthropic, auto, limits. Default: all.
+    /// propagation, anthropic, auto, limits, otlp. Default: all.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Use the release binaries already built instead of running cargo build first.
