@@ -114,8 +114,16 @@ pub async fn run(env: &mut Env) -> anyhow::Result<()> {
         match (added(cpu[2], cpu[0]), r) {
             (Some(d), Some(r)) => format!(
                 "{d:+.2} µs ({r:.3}×) with export on; rounds on {:?} off {:?}",
-                on_side.rounds_cpu_us.iter().map(|v| v.round()).collect::<Vec<_>>(),
-                off_side.rounds_cpu_us.iter().map(|v| v.round()).collect::<Vec<_>>()
+                on_side
+                    .rounds_cpu_us
+                    .iter()
+                    .map(|v| v.round())
+                    .collect::<Vec<_>>(),
+                off_side
+                    .rounds_cpu_us
+                    .iter()
+                    .map(|v| v.round())
+                    .collect::<Vec<_>>()
             ),
             _ => String::new(),
         },
