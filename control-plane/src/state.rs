@@ -165,7 +165,7 @@ impl ControlPlane {
     where
         F: Fn(&mut Snapshot) -> Result<Vec<Change>, ControlPlaneError>,
     {
-        let span = self.traces.internal("config commit", Vec::new());
+        let span = self.traces.internal("config commit");
         let _guard = self.write_lock.lock().await;
         for _ in 0..WRITE_RETRIES {
             let base = self.snapshot();

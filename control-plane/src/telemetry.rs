@@ -32,12 +32,11 @@ impl Traces {
     }
 
     /// An INTERNAL span `name` under the current context (the gRPC call's), ended when dropped.
-    pub fn internal(&self, name: &'static str, attributes: Vec<KeyValue>) -> Option<SpanGuard> {
+    pub fn internal(&self, name: &'static str) -> Option<SpanGuard> {
         let tracer = self.get()?;
         let span = tracer
             .span_builder(name)
             .with_kind(SpanKind::Internal)
-            .with_attributes(attributes)
             .start_with_context(tracer, &Context::current());
         Some(SpanGuard(Context::current().with_span(span)))
     }

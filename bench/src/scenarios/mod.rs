@@ -93,6 +93,10 @@ pub struct Env {
     pub report: Report,
 }
 
+/// The order of alternating rounds of an A/B comparison (0: the baseline, 1: the variant): each
+/// half mirrors the other, so a linear drift of the machine's speed falls on both alike.
+pub const ORDER: [usize; 8] = [0, 1, 1, 0, 1, 0, 0, 1];
+
 /// Pause between chunks of the paced simulator.
 pub const PACED_MS: u64 = 20;
 /// Pause between chunks of the slow simulator.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokenrouter_tests::otlp::OtlpReceiver;
 
-use super::{Env, chat_body, warm};
+use super::{Env, ORDER, chat_body, warm};
 use crate::client::Target;
 use crate::load::{self, Kind, histogram, ms};
 use crate::procs::CpuWindow;
@@ -20,8 +20,6 @@ use crate::stack::{self, CLIENT_KEY, Gateway};
 /// The target: CPU added per request with export on.
 const CPU_TARGET: f64 = 1.05;
 const MODEL: &str = "gpt-4o-mini";
-/// Off, on, on, off, on, off, off, on.
-const ORDER: [usize; 8] = [0, 1, 1, 0, 1, 0, 0, 1];
 
 #[derive(Default)]
 struct Side {

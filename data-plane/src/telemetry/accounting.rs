@@ -57,6 +57,10 @@ impl Accounting {
 /// The access log: one line per request on target `tokenrouter::access` (off unless the operator
 /// turns it on: `--access-log`). Names, counts and timings only: never a secret, never content.
 fn access_log(a: &Accounting) {
+    // The fields below are computed (the trace id formatted) only for a line that is written.
+    if !tracing::enabled!(target: "tokenrouter::access", tracing::Level::INFO) {
+        return;
+    }
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
     let overhead_ms = a.upstream.map(|up| ms(a.total.saturating_sub(up)));
     let usage = a.usage.unwrap_or_default();

@@ -22,7 +22,7 @@ use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use tokenrouter_proto::v1::Limits;
 
-use super::{Env, Opts, chat_body, warm};
+use super::{Env, ORDER, Opts, chat_body, warm};
 use crate::client::Target;
 use crate::load::{self, Kind, LoadResult, histogram, ms};
 use crate::procs::CpuWindow;
@@ -148,10 +148,6 @@ enum Backend {
     Memory,
     Redis,
 }
-
-/// The order of the rounds (0: the key without limits, 1: the limited key): each half of it
-/// mirrors the other, so a linear drift of the machine's speed falls on both keys alike.
-const ORDER: [usize; 8] = [0, 1, 1, 0, 1, 0, 0, 1];
 
 /// One load shape's figures for one key, summed over its rounds.
 struct Phase {
