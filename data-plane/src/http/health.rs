@@ -100,6 +100,7 @@ pub async fn metrics(
         "# HELP tokenrouter_limiter_degraded 1 while the limiter's Redis is unreachable and its fail mode decides\n# TYPE tokenrouter_limiter_degraded gauge\ntokenrouter_limiter_degraded {}",
         u8::from(state.limiter.is_degraded())
     );
+    state.limiter.decisions.render(&mut text);
     (
         [(
             axum::http::header::CONTENT_TYPE,

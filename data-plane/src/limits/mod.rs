@@ -7,12 +7,14 @@
 //!   (several), one atomic script call at admission and one at the end.
 //! * Admission reserves the prompt estimate plus `max_tokens` (or [`DEFAULT_OUTPUT_CAP`]) and its
 //!   price; settling reconciles with the real usage. A refused request touches no counter.
+//! * `decisions` counts refusals (by scope and limit) and fail-mode decisions for `/metrics`.
 //! * Redis away: the configured [`FailMode`]; `local-share` enforces each limit divided by the
 //!   number of data planes the control plane sees. Redis is skipped for [`RETRY_REDIS_AFTER`]
 //!   after a failed call, so no request waits on it more than once per interval.
 
 mod check;
 mod config;
+mod decisions;
 mod memory;
 mod shared;
 #[cfg(test)]
@@ -130,8 +132,8 @@ pub struct Limiter {
     peers: AtomicU64,
     /// Monotonic ms before which Redis is not tried (after a failure).
     skip_redis_until: AtomicU64,
-    /// Requests decided by the fail mode because Redis could not answer.
-    degraded_decisions: AtomicU64,
+    /// Refusals, and requests decided by the fail mode because Redis could not answer.
+    pub decisions: decisions::Decisions,
     epoch: tokio::time::Instant,
     /// Redis reservations with leases, renewed while in flight.
     live: Mutex<HashMap<String, Arc<Reservation>>>,
@@ -166,7 +168,7 @@ impl Limiter {
             shared: None,
             peers: AtomicU64::new(1),
             skip_redis_until: AtomicU64::new(0),
-            degraded_decisions: AtomicU64::new(0),
+            decisions: decisions::Decisions::default(),
             epoch: tokio::time::Instant::now(),
             live: Mutex::new(HashMap::new()),
         }
@@ -237,7 +239,10 @@ impl Limiter {
                         grant: admitted.grant,
                     });
                 }
-                Ok(Err(refusal)) => return Err(refusal.to_api_error(&checks)),
+                Ok(Err(refusal)) => {
+                    self.decisions.refused(&checks, &refusal);
+                    return Err(refusal.to_api_error(&checks));
+                }
                 Err(e) => {
                     self.skip_redis_until.store(
                         self.now_ms() + RETRY_REDIS_AFTER.as_millis() as u64,
@@ -248,7 +253,7 @@ impl Limiter {
             }
         }
         let share = if self.shared.is_some() {
-            self.degraded_decisions.fetch_add(1, Ordering::Relaxed);
+            self.decisions.degraded(self.config.fail_mode);
             match self.config.fail_mode {
                 FailMode::FailOpen => return Ok(Admission::default()),
                 FailMode::FailClosed => {
@@ -272,7 +277,10 @@ impl Limiter {
                 })),
                 grant,
             }),
-            Err(refusal) => Err(refusal.to_api_error(&checks)),
+            Err(refusal) => {
+                self.decisions.refused(&checks, &refusal);
+                Err(refusal.to_api_error(&checks))
+            }
         }
     }
 
@@ -351,7 +359,7 @@ impl Limiter {
             "backend": if self.shared.is_some() { "redis" } else { "memory" },
             "fail_mode": self.config.fail_mode.as_str(),
             "degraded": self.is_degraded(),
-            "degraded_decisions": self.degraded_decisions.load(Ordering::Relaxed),
+            "degraded_decisions": self.decisions.degraded_total(),
             "data_planes": self.peers.load(Ordering::Relaxed),
         })
     }

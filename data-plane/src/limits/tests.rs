@@ -132,6 +132,15 @@ async fn exact_rates_budgets_and_slots(l: Arc<Limiter>) {
         .await
         .unwrap();
 
+    // Every refusal so far is counted by the scope and limit that refused.
+    let mut metrics = String::new();
+    l.decisions.render(&mut metrics);
+    for (scope, n) in [("key", 1), ("user", 3), ("model", 1)] {
+        let line =
+            format!("tokenrouter_limiter_refusals_total{{scope=\"{scope}\",limit=\"rpm\"}} {n}\n");
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
+
     // Tokens: reserved at admission, reconciled at the end.
     let k = key_with(
         Limits {

@@ -176,9 +176,22 @@ async fn an_rpm_limit_is_exact_across_three_data_planes() {
             .unwrap()
             .ends_with('s')
     );
+    let mut counted = 0;
     for dp in &dps {
         assert_eq!(dp.state.limiter.status()["degraded_decisions"], 0);
+        let metrics = dp.metrics().await;
+        let line = metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("tokenrouter_limiter_refusals_total{scope=\"key\",limit=\"rpm\"}")
+            })
+            .unwrap_or_else(|| panic!("refusal counter in {metrics}"));
+        counted += line.rsplit(' ').next().unwrap().parse::<u64>().unwrap();
     }
+    assert_eq!(
+        counted, 240,
+        "every refusal counted once, by the limit that refused"
+    );
 }
 
 /// Concurrent requests against a budget: what the clients were charged exceeds the budget by at
@@ -405,6 +418,11 @@ async fn each_fail_mode_does_what_it_says_when_redis_dies() {
     let metrics = dps[2].metrics().await;
     assert!(
         metrics.contains("tokenrouter_limiter_degraded 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains("tokenrouter_limiter_degraded_decisions_total{fail_mode=\"local-share\"} 3"),
         "{metrics}"
     );
 }
