@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokenrouter_control_plane::{ControlPlane, MasterKey, store};
-use tokenrouter_data_plane::LocalUsage;
 use tokenrouter_data_plane::limits::{FailMode, LimiterConfig};
 use tokenrouter_data_plane::{
     CompilePolicy, DataPlaneConfig, DataPlaneState, OtlpPipeline, OtlpSettings, SnapshotKey,
     SpoolConfig, Tracing, WatchConfig,
 };
+use tokenrouter_data_plane::{LocalUsage, MetricLabels};
 use tokio::net::TcpListener;
 
 /// Where the control plane keeps its store and key file.
@@ -38,6 +38,11 @@ pub struct HttpArgs {
     /// link-local address (checked at every new connection, which goes to the checked address).
     #[arg(long, env = "TOKENROUTER_DENY_PRIVATE_UPSTREAMS")]
     pub deny_private_upstreams: bool,
+    /// Optional labels of the GenAI metrics on `/metrics`, comma-separated: `key` (the API key's
+    /// name) and `user` (the end user, at most 1,000 distinct values). Off by default: each
+    /// multiplies the number of series.
+    #[arg(long, env = "TOKENROUTER_METRICS_LABELS", default_value = "", value_parser = MetricLabels::parse)]
+    pub metrics_labels: MetricLabels,
     #[command(flatten)]
     pub limits: LimitArgs,
     #[command(flatten)]
@@ -308,6 +313,7 @@ fn data_plane_state(
         drain_timeout: http.listener.drain_timeout,
         resolver: http.listener.resolver()?,
         tracing: tracing.map(Tracing::from_pipeline),
+        metric_labels: http.metrics_labels,
         ..DataPlaneConfig::default()
     }))
 }

@@ -52,6 +52,7 @@ pub use opentelemetry_otlp::Protocol as OtlpProtocol;
 pub use server::serve;
 pub use snapshot::{CompilePolicy, Runtime};
 pub use state::{DataPlaneConfig, DataPlaneState, ListenerLimits};
+pub use telemetry::genai::labels::MetricLabels;
 pub use telemetry::spool::{DEFAULT_MAX_BYTES as DEFAULT_SPOOL_MAX_BYTES, SpoolConfig};
 pub use telemetry::trace::Tracing;
 pub use telemetry::trace::export::{OtlpSettings, Pipeline as OtlpPipeline};

@@ -110,6 +110,8 @@ pub struct DataPlaneConfig {
     pub resolver: crate::upstream::guard::Resolver,
     /// Where request spans go (OTLP), when export is on.
     pub tracing: Option<crate::telemetry::trace::Tracing>,
+    /// The optional labels of the GenAI metrics (key, end user): off unless asked for.
+    pub metric_labels: crate::telemetry::genai::labels::MetricLabels,
 }
 
 impl Default for DataPlaneConfig {
@@ -129,6 +131,7 @@ impl Default for DataPlaneConfig {
             drain_timeout: Duration::from_secs(30),
             resolver: crate::upstream::guard::Resolver::default(),
             tracing: None,
+            metric_labels: Default::default(),
         }
     }
 }
@@ -197,6 +200,7 @@ impl DataPlaneState {
             tracing::error!(error = %e, "limiter configuration refused; counting in memory");
             Limiter::in_memory(config.limits.clone())
         });
+        let metrics = Metrics::with_labels(config.metric_labels);
         Arc::new(DataPlaneState {
             limiter: Arc::new(limiter),
             config,
@@ -206,7 +210,7 @@ impl DataPlaneState {
             connected: AtomicBool::new(false),
             last_nack: Mutex::new(None),
             clients,
-            metrics: Metrics::default(),
+            metrics,
             connections: Arc::default(),
             signals: Signals::default(),
             retry_budget: RetryBudget::default(),

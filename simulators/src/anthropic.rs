@@ -78,7 +78,10 @@ pub(crate) fn respond(config: &SimConfig, body: &Value) -> Result<Reply, ApiErro
         .then(|| text::reasoning(&conversation));
     let answer = Answer {
         id: format!("msg_01{}", text::random_alnum(22)),
-        model: body["model"].as_str().unwrap_or_default().to_string(),
+        model: config
+            .answer_model
+            .clone()
+            .unwrap_or_else(|| body["model"].as_str().unwrap_or_default().to_string()),
         input_tokens: conversation.prompt_tokens,
         thinking,
         decision: text::decide(&config.name, &conversation),

@@ -109,6 +109,9 @@ pub struct SimConfig {
     pub serves_only_listed: bool,
     /// Whether the models endpoint answers; off, it is a 404 (a server without a list endpoint).
     pub lists_models: bool,
+    /// The model answers name instead of the requested one, as real providers answer with the
+    /// snapshot that served (OpenAI answers `gpt-4o-mini` as `gpt-4o-mini-2024-07-18`).
+    pub answer_model: Option<String>,
 }
 
 impl SimConfig {
@@ -125,6 +128,7 @@ impl SimConfig {
             models: Vec::new(),
             serves_only_listed: false,
             lists_models: true,
+            answer_model: None,
         }
     }
 }

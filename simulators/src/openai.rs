@@ -93,7 +93,7 @@ pub(crate) fn respond(config: &SimConfig, body: &Value) -> Result<Reply, ApiErro
         protocol,
         id,
         created: text::unix_now(),
-        model,
+        model: config.answer_model.clone().unwrap_or(model),
         n: body.get("n").and_then(Value::as_u64).unwrap_or(1) as usize,
         include_usage: body
             .pointer("/stream_options/include_usage")

@@ -23,7 +23,7 @@ use crate::routing::plan::Attempt;
 use crate::snapshot::runtime::CredentialRt;
 use crate::state::DataPlaneState;
 use crate::telemetry::clock::unix_secs;
-use crate::telemetry::trace::{AttemptTrace, ResponseFacts};
+use crate::telemetry::trace::{AttemptTrace, ResponseFacts, content};
 use crate::upstream::extensions::Extensions;
 use crate::upstream::relay::{Finish, OnFinish, Relay, RelayTimeouts};
 use crate::upstream::{self, UpstreamResponse, upstream_uri};
@@ -49,6 +49,8 @@ pub(super) struct Shared<'a> {
     pub routing: &'a str,
     pub started: Instant,
     pub output: Option<&'a OutputScope>,
+    /// Attempt spans carry the answer's content (the operator opted in).
+    pub captures_content: bool,
 }
 
 /// Runs one attempt; `record` is the request's record as this attempt would close it.
@@ -250,12 +252,6 @@ impl Answer<'_> {
                 return Err(e.into());
             }
         };
-        if span.is_recording() {
-            let facts = ResponseFacts::read(&translated.body);
-            span.answered(facts.answer(translated.usage, false));
-        } else {
-            drop(span);
-        }
         let mut record = record;
         let mut acted = None;
         if let Some(scope) = shared.output {
@@ -268,6 +264,16 @@ impl Answer<'_> {
                 acted = Some(record.firewall_rules());
             }
         }
+        // The span sees the answer as the client will (output rules applied).
+        if span.is_recording() {
+            let mut facts = ResponseFacts::read(&translated.body);
+            if shared.captures_content {
+                facts.output_messages = content::output_messages(&translated.body);
+            }
+            span.answered(facts.answer(translated.usage, false));
+        } else {
+            drop(span);
+        }
         let cost = target.cost(translated.usage.as_ref());
         let mut extra = String::with_capacity(shared.routing.len() + 40);
         extra.push_str("\"routing\":");
@@ -277,6 +283,7 @@ impl Answer<'_> {
         }
         let done = Answered {
             usage: translated.usage,
+            response_model: translated.model,
             completed: true,
             latency: sent_at.elapsed(),
             ttft: None,
@@ -333,6 +340,7 @@ impl Answer<'_> {
                 }
                 let done = Answered {
                     usage: end.usage,
+                    response_model: end.facts.model,
                     completed: end.completed,
                     latency: sent_at.elapsed(),
                     ttft: ttft.lock().ok().and_then(|t| *t),
@@ -369,7 +377,7 @@ impl Answer<'_> {
             .lock()
             .is_ok_and(|s| s.as_ref().is_some_and(AttemptTrace::is_recording))
         {
-            relay.track_facts();
+            relay.track_facts(self.shared.captures_content);
         }
         let mut response = ok_response("text/event-stream", relay.into_body());
         response

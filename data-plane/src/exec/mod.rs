@@ -77,6 +77,7 @@ pub async fn execute(job: Job<'_>, record: &mut RequestRecord) -> Result<Respons
         routing: &routing,
         started: record.started(),
         output,
+        captures_content: record.accounting.trace.captures_content(),
     };
     let base = &*record;
     let request_attributes = if base.accounting.trace.is_recording() {
@@ -84,6 +85,13 @@ pub async fn execute(job: Job<'_>, record: &mut RequestRecord) -> Result<Respons
     } else {
         Vec::new()
     };
+    // The body as sent: the firewall's input rules have already masked it.
+    let input_messages = base
+        .accounting
+        .trace
+        .captures_content()
+        .then(|| trace::content::input_messages(&request.body))
+        .flatten();
     let run = |index: usize, hedge: bool| {
         let a = &plan.attempts[index];
         let ext = Extensions::new(&a.provider.name, &plan.routing.mode, request_id);
@@ -98,6 +106,7 @@ pub async fn execute(job: Job<'_>, record: &mut RequestRecord) -> Result<Respons
             number: index + 1,
             hedge,
             request: &request_attributes,
+            input_messages: input_messages.as_deref(),
         });
         Box::pin(attempt::run(&shared, a, ext, last, record, span))
     };

@@ -40,7 +40,6 @@ impl RequestRecord {
         }
     }
 
-    /// Adds the facts of the parsed request.
     /// Adds what the firewall did (rule, detector, action, direction, count; never the text).
     pub fn add_firewall(&mut self, audit: &crate::firewall::Audit) {
         let summary = audit.summary();
@@ -71,6 +70,7 @@ impl RequestRecord {
         names.join(",")
     }
 
+    /// Adds the facts of the parsed request.
     pub fn describe(&mut self, r: &ChatRequest) {
         let a = &mut self.accounting;
         self.prompt_estimate = r.features.prompt_tokens;
@@ -189,9 +189,11 @@ impl Target {
 }
 
 /// How an answered attempt ended.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct Answered {
     pub usage: Option<Usage>,
+    /// The model the answer names (`gen_ai.response.model`).
+    pub response_model: Option<String>,
     /// The whole answer reached the client (a stream: up to `[DONE]`).
     pub completed: bool,
     /// From sending the request to the end of the answer.
@@ -229,6 +231,7 @@ pub(super) fn answered(
     a.upstream = Some(done.latency);
     a.upstream_ttft = done.ttft;
     a.completed = done.completed;
+    a.response_model = done.response_model.unwrap_or_default();
     if done.completed {
         let outcome = Outcome {
             latency: done.latency,

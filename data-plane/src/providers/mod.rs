@@ -143,6 +143,15 @@ pub struct ResponseCtx {
 pub struct Translated {
     pub body: Vec<u8>,
     pub usage: Option<Usage>,
+    /// The model the answer names (`gen_ai.response.model`), at most [`MAX_ECHOED`] bytes.
+    pub model: Option<String>,
+}
+
+/// An answer's model name as [`Translated::model`] keeps it: present, and not absurdly long.
+pub(crate) fn answer_model(model: Option<&str>) -> Option<String> {
+    model
+        .filter(|m| !m.is_empty() && m.len() <= MAX_ECHOED)
+        .map(str::to_string)
 }
 
 /// Longest upstream message id or model name a stream translator echoes on every chunk; a longer

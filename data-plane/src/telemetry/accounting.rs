@@ -25,6 +25,8 @@ pub struct Accounting {
     /// The provider's `gen_ai.provider.name` (its kind, as the GenAI conventions name it).
     pub provider_name: &'static str,
     pub model: String,
+    /// The model the answer names (`gen_ai.response.model`; empty without an answer).
+    pub response_model: String,
     pub status: u16,
     pub usage: Option<Usage>,
     pub cost_usd: Option<f64>,
@@ -143,6 +145,9 @@ pub fn account(metrics: &Metrics, sink: &UsageReporter, a: Accounting) {
     metrics.genai.observe(Observation {
         provider: a.provider_name,
         model: &a.model,
+        response_model: &a.response_model,
+        key: &a.key,
+        user: &a.user_id,
         error_type: &error_type,
         total: a.total,
         upstream: a.upstream,

@@ -77,6 +77,14 @@ pub(crate) fn slot<'m, V: Default>(
 }
 
 impl Metrics {
+    /// Metrics whose GenAI series carry the optional labels `labels` asks for.
+    pub fn with_labels(labels: crate::telemetry::genai::labels::MetricLabels) -> Metrics {
+        Metrics {
+            genai: crate::telemetry::genai::GenAiMetrics::with_labels(labels),
+            ..Metrics::default()
+        }
+    }
+
     /// Counts one request's provider attempts (0: none was tried).
     pub fn count_attempts(&self, attempts: u32) {
         use std::sync::atomic::Ordering::Relaxed;

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use super::{UpstreamError, UpstreamResponse};
 use crate::telemetry::trace::ResponseFacts;
+use crate::telemetry::trace::content::StreamCapture;
 use crate::telemetry::usage::{OpenAiUsage, Prices, Usage};
 use crate::upstream::extensions::Extensions;
 use crate::upstream::sse::{SseDecoder, SseEvent};
@@ -45,7 +46,7 @@ pub struct Finish {
     /// Bytes of generated text (content, reasoning, tool-call arguments) sent to the client: what a
     /// stream cut before the provider reported usage is charged for.
     pub streamed_text: u64,
-    /// The answer's id, model and finish reason (empty unless [`Relay::track_facts`]).
+    /// The answer's model; its id, finish reason and content with [`Relay::track_facts`].
     pub facts: ResponseFacts,
 }
 
@@ -126,8 +127,12 @@ pub struct Relay {
     on_finish: Option<OnFinish>,
     /// Bytes of generated text in the chunks sent so far (see [`Finish::streamed_text`]).
     streamed_text: u64,
-    /// What the chunks say of the answer (id, model, finish reason), when a span wants it.
-    facts: Option<ResponseFacts>,
+    /// What the chunks say of the answer: its model always (the first chunk's), its id and
+    /// finish reason when a span wants them.
+    facts: ResponseFacts,
+    track_finish: bool,
+    /// The answer's content as the client gets it, when the operator captures content.
+    capture: Option<StreamCapture>,
 }
 
 impl Relay {
@@ -159,7 +164,9 @@ impl Relay {
             // and must not record itself.
             on_finish: None,
             streamed_text: 0,
-            facts: None,
+            facts: ResponseFacts::default(),
+            track_finish: false,
+            capture: None,
         };
         let first = async {
             while relay.queue.is_empty() && relay.ending.is_none() {
@@ -187,10 +194,13 @@ impl Relay {
         Ok(relay)
     }
 
-    /// Reads the answer's id, model and finish reason from the chunks as they go out (for the
-    /// attempt's span; otherwise the chunks are not looked at).
-    pub fn track_facts(&mut self) {
-        self.facts = Some(ResponseFacts::default());
+    /// Reads the answer's finish reason (and with `content`, its text and tool calls) from the
+    /// chunks as they go out, for the attempt's span; otherwise only the first chunk is read.
+    pub fn track_facts(&mut self, content: bool) {
+        self.track_finish = true;
+        if content {
+            self.capture = Some(StreamCapture::default());
+        }
     }
 
     /// Decodes bytes and translates every complete event; errors before the first chunk propagate.
@@ -235,8 +245,9 @@ impl Relay {
         loop {
             if let Some(chunk) = self.queue.pop_front() {
                 self.streamed_text += text_bytes(&chunk) as u64;
-                if let Some(facts) = &mut self.facts {
-                    facts.absorb_chunk(&chunk);
+                self.facts.absorb_chunk(&chunk, self.track_finish);
+                if let Some(capture) = &mut self.capture {
+                    capture.absorb(&chunk);
                 }
                 return Some(self.frame(&chunk));
             }
@@ -305,12 +316,18 @@ impl Relay {
 
     fn finish(&mut self, completed: bool) {
         self.done = true;
+        self.report(completed);
+    }
+
+    fn report(&mut self, completed: bool) {
         if let Some(f) = self.on_finish.take() {
+            let mut facts = std::mem::take(&mut self.facts);
+            facts.output_messages = self.capture.as_ref().and_then(StreamCapture::messages);
             f(Finish {
                 usage: self.translator.usage(),
                 completed,
                 streamed_text: self.streamed_text,
-                facts: self.facts.take().unwrap_or_default(),
+                facts,
             });
         }
     }
@@ -319,14 +336,7 @@ impl Relay {
 impl Drop for Relay {
     /// A client that went away still has its usage recorded (the upstream is dropped with us).
     fn drop(&mut self) {
-        if let Some(f) = self.on_finish.take() {
-            f(Finish {
-                usage: self.translator.usage(),
-                completed: false,
-                streamed_text: self.streamed_text,
-                facts: self.facts.take().unwrap_or_default(),
-            });
-        }
+        self.report(false);
     }
 }
 

@@ -1,9 +1,11 @@
 //! `/metrics` as Prometheus parses it: the GenAI semantic-convention histograms (names, buckets,
-//! labels) after real requests through simulators, the translated provider named as itself, and
-//! the gateway's own overhead.
+//! labels) after real requests through simulators, the translated provider named as itself, the
+//! model that really answered, the gateway's own overhead, and key and user labels only for an
+//! operator who asks for them.
 
 use prometheus_parse::{Scrape, Value};
 use serde_json::json;
+use tokenrouter_data_plane::MetricLabels;
 use tokenrouter_simulators::{Protocol, SimConfig};
 use tokenrouter_tests::{Backend, DataPlaneHandle, data_plane_config};
 
@@ -38,13 +40,14 @@ fn total_count(h: &[prometheus_parse::HistogramCount]) -> f64 {
 #[tokio::test]
 async fn genai_histograms_name_the_real_upstream() {
     let stack = setup::stack(Backend::Sqlite).await.unwrap();
-    let (_openai, _) = setup::add_simulated_provider(&stack.cp, "sim", &["gpt-4o-mini"]).await;
-    let (_anthropic, version) = setup::add_provider_with(
-        &stack.cp,
-        SimConfig::new(Protocol::Anthropic, "claude", "sim-secret-claude"),
-        &["claude-sonnet-4-5"],
-    )
-    .await;
+    // Real providers answer with the snapshot that served the request.
+    let mut openai = SimConfig::new(Protocol::OpenAi, "sim", "sim-secret-sim");
+    openai.answer_model = Some("gpt-4o-mini-2024-07-18".into());
+    let (_openai, _) = setup::add_provider_with(&stack.cp, openai, &["gpt-4o-mini"]).await;
+    let mut anthropic = SimConfig::new(Protocol::Anthropic, "claude", "sim-secret-claude");
+    anthropic.answer_model = Some("claude-sonnet-4-5-20250929".into());
+    let (_anthropic, version) =
+        setup::add_provider_with(&stack.cp, anthropic, &["claude-sonnet-4-5"]).await;
     let dp = DataPlaneHandle::start(data_plane_config("telemetry"), &stack.cp.url(), None).await;
     dp.wait_for_version(version).await;
     let http = reqwest::Client::new();
@@ -69,14 +72,19 @@ async fn genai_histograms_name_the_real_upstream() {
     let text = dp.metrics().await;
     let s = scrape(&text);
     let chat = ("gen_ai_operation_name", "chat");
-    for (provider, model) in [
-        ("openai", "gpt-4o-mini"),
-        ("anthropic", "claude-sonnet-4-5"),
+    for (provider, model, answered_by) in [
+        ("openai", "gpt-4o-mini", "gpt-4o-mini-2024-07-18"),
+        (
+            "anthropic",
+            "claude-sonnet-4-5",
+            "claude-sonnet-4-5-20250929",
+        ),
     ] {
         let labels = [
             chat,
             ("gen_ai_provider_name", provider),
             ("gen_ai_request_model", model),
+            ("gen_ai_response_model", answered_by),
         ];
         let duration = histogram(&s, "gen_ai_server_request_duration_seconds", &labels)
             .unwrap_or_else(|| panic!("{provider} duration in:\n{text}"));
@@ -134,6 +142,10 @@ async fn genai_histograms_name_the_real_upstream() {
         !text.contains("gen_ai_provider_name=\"openai\",gen_ai_request_model=\"claude"),
         "a translated call is never labelled openai"
     );
+    assert!(
+        !text.contains("tokenrouter_key=") && !text.contains("tokenrouter_user="),
+        "no key or user labels unless the operator asks"
+    );
     let value = |name: &str| {
         s.samples
             .iter()
@@ -148,4 +160,40 @@ async fn genai_histograms_name_the_real_upstream() {
     assert!(value("tokenrouter_snapshot_age_seconds") >= 0.0);
     assert_eq!(value("tokenrouter_attempts_total"), 4.0, "one attempt each");
     assert_eq!(value("tokenrouter_fallbacks_total"), 0.0);
+}
+
+/// An operator who opts in (`--metrics-labels key,user`) gets the key's name and the end user on
+/// the GenAI series; never the key's secret.
+#[tokio::test]
+async fn key_and_user_labels_are_opt_in() {
+    let stack = setup::stack(Backend::Sqlite).await.unwrap();
+    let (_sim, version) = setup::add_simulated_provider(&stack.cp, "sim", &["gpt-4o-mini"]).await;
+    let mut config = data_plane_config("labelled");
+    config.metric_labels = MetricLabels {
+        key: true,
+        user: true,
+    };
+    let dp = DataPlaneHandle::start(config, &stack.cp.url(), None).await;
+    dp.wait_for_version(version).await;
+    let http = reqwest::Client::new();
+    for user in ["alice", "bob", "alice"] {
+        let r = http
+            .post(dp.url("/v1/chat/completions"))
+            .bearer_auth(KEY)
+            .json(&json!({"model": "gpt-4o-mini", "user": user,
+                "messages": setup::user_message("hello")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let text = dp.metrics().await;
+    let s = scrape(&text);
+    for (user, count) in [("alice", 2.0), ("bob", 1.0)] {
+        let labels = [("tokenrouter_key", "test"), ("tokenrouter_user", user)];
+        let h = histogram(&s, "gen_ai_server_request_duration_seconds", &labels)
+            .unwrap_or_else(|| panic!("{user} in:\n{text}"));
+        assert_eq!(total_count(h), count);
+    }
+    assert!(!text.contains(KEY), "never the key itself");
 }

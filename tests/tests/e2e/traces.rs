@@ -1,9 +1,11 @@
 //! OTLP traces received in-process: the span tree of one request with a fallback and a hedge
 //! (over gRPC), the client's `traceparent` continued and passed to the provider, the control
-//! plane's own spans, HTTP/protobuf export, and a dead collector costing nothing but a counter.
+//! plane's own spans, HTTP/protobuf export, a dead collector costing nothing but a counter, and
+//! message content on spans only for an operator who opts in, after the firewall.
 
 use std::time::Duration;
 
+use serde_json::Value;
 use serde_json::json;
 use tokenrouter_data_plane::{OtlpPipeline, OtlpProtocol, OtlpSettings, Tracing};
 use tokenrouter_proto::v1::*;
@@ -282,4 +284,108 @@ async fn http_protobuf_export_and_a_dead_collector() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(lost >= 10.0, "two spans a request, all lost: {lost}");
+}
+
+/// With `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT` (here the field it sets), attempt
+/// spans carry `gen_ai.input.messages` and `gen_ai.output.messages` as the firewall left them: the
+/// email the input rule masked never reaches a span, nor the card the output rule masked in the
+/// simulator's echo, plain or streamed.
+#[tokio::test]
+async fn captured_content_is_what_the_firewall_let_through() {
+    const CARD: &str = "4111 1111 1111 1111";
+    let collector = OtlpReceiver::start().await;
+    let stack = stack(Backend::Sqlite).await.unwrap();
+    let (_sim, _) = add_simulated_provider(&stack.cp, "sim", &["gpt-4o-mini"]).await;
+    let mut admin = stack.cp.admin().await;
+    let mut version = 0;
+    for (name, detector, direction) in [
+        ("emails", "email", "input"),
+        ("cards-out", "credit_card", "output"),
+    ] {
+        version = admin
+            .create_firewall_rule(FirewallRuleWrite {
+                rule: Some(FirewallRule {
+                    name: name.into(),
+                    detectors: vec![detector.into()],
+                    action: "mask".into(),
+                    direction: direction.into(),
+                    ..Default::default()
+                }),
+                expected_version: 0,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .version;
+    }
+    let pipeline = OtlpPipeline::start(&OtlpSettings::to(
+        &format!("http://{}", collector.grpc),
+        OtlpProtocol::Grpc,
+        "tokenrouter-content",
+    ))
+    .unwrap();
+    let mut tracing = Tracing::from_pipeline(&pipeline);
+    tracing.capture_content = true;
+    let mut config = data_plane_config("traced-content");
+    config.tracing = Some(tracing);
+    let dp = DataPlaneHandle::start(config, &stack.cp.url(), None).await;
+    dp.wait_for_version(version).await;
+    let http = reqwest::Client::new();
+    let prompt = format!("mail jane@example.com card {CARD} ok");
+    for stream in [false, true] {
+        let r = http
+            .post(dp.url("/v1/chat/completions"))
+            .bearer_auth(KEY)
+            .json(
+                &json!({"model": "gpt-4o-mini", "stream": stream, "messages": [
+                {"role": "system", "content": "be brief"},
+                {"role": "user", "content": prompt}]}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let _ = r.text().await.unwrap();
+    }
+    let spans = collector
+        .wait_for("two attempts with content", |s| {
+            s.iter()
+                .filter(|x| x.str("gen_ai.output.messages").is_some())
+                .count()
+                == 2
+        })
+        .await;
+    for attempt in named(&spans, "chat gpt-4o-mini") {
+        let input: Value =
+            serde_json::from_str(attempt.str("gen_ai.input.messages").unwrap()).unwrap();
+        assert_eq!(
+            input[0],
+            json!({"role": "system", "parts": [{"type": "text", "content": "be brief"}]})
+        );
+        assert_eq!(input[1]["role"], "user");
+        let sent = input[1]["parts"][0]["content"].as_str().unwrap();
+        assert!(
+            sent.contains("[EMAIL_1]") && !sent.contains("jane@"),
+            "{sent}"
+        );
+        let output: Value =
+            serde_json::from_str(attempt.str("gen_ai.output.messages").unwrap()).unwrap();
+        assert_eq!(output[0]["role"], "assistant");
+        assert_eq!(output[0]["finish_reason"], "stop");
+        let answered = output[0]["parts"][0]["content"].as_str().unwrap();
+        assert!(
+            answered.contains("[EMAIL_1]"),
+            "the echo, masked: {answered}"
+        );
+        assert!(
+            !answered.contains("4111") && !answered.contains("jane@"),
+            "{answered}"
+        );
+    }
+    // The request's own span carries no content.
+    for server in named(&spans, "POST /v1/chat/completions") {
+        for kv in &server.span.attributes {
+            assert!(!format!("{:?}", kv.value).contains("EMAIL"), "{kv:?}");
+        }
+    }
 }

@@ -92,11 +92,13 @@ pub(in crate::providers) fn translate(
         msg.insert("thinking_blocks".into(), Value::Array(thinking));
     }
     let usage = message.usage.to_usage();
+    let model = message.model.unwrap_or_else(|| ctx.model.clone());
+    let answered_by = crate::providers::answer_model(Some(&model));
     let completion = json!({
         "id": message.id.unwrap_or_else(|| ctx.id.clone()),
         "object": "chat.completion",
         "created": ctx.created,
-        "model": message.model.unwrap_or_else(|| ctx.model.clone()),
+        "model": model,
         "choices": [{
             "index": 0,
             "message": msg,
@@ -109,6 +111,7 @@ pub(in crate::providers) fn translate(
     Ok(Translated {
         body,
         usage: Some(usage),
+        model: answered_by,
     })
 }
 

@@ -328,6 +328,7 @@ pub fn translate_shaped(
         }));
     }
     let model = response.model_version.unwrap_or_else(|| ctx.model.clone());
+    let answered_by = crate::providers::answer_model(Some(&model));
     let mut out = json!({
         "id": ctx.id, "object": "chat.completion", "created": ctx.created, "model": model,
         "choices": choices,
@@ -336,5 +337,9 @@ pub fn translate_shaped(
         out["usage"] = usage.to_openai();
     }
     let body = serde_json::to_vec(&out).map_err(|_| malformed("could not be re-encoded"))?;
-    Ok(Translated { body, usage })
+    Ok(Translated {
+        body,
+        usage,
+        model: answered_by,
+    })
 }

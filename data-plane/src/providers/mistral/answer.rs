@@ -38,7 +38,11 @@ pub fn adapt_response(body: &[u8], usage: Option<Usage>) -> Result<Translated, U
     } else {
         body.to_vec()
     };
-    Ok(Translated { body, usage })
+    Ok(Translated {
+        body,
+        usage,
+        model: None,
+    })
 }
 
 /// Whether a streamed chunk may need [`StreamFix::edit`]; every other chunk is relayed byte for

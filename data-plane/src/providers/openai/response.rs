@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use crate::error::UpstreamError;
-use crate::providers::{Protocol, ResponseCtx, Translated, deepseek, mistral};
+use crate::providers::{Protocol, ResponseCtx, Translated, answer_model, deepseek, mistral};
 use crate::telemetry::usage::{OpenAiUsage, Usage};
 
 #[derive(Deserialize)]
@@ -20,6 +20,8 @@ pub(super) struct Peek<'a> {
     /// `"error"` on Mistral's flat error objects.
     #[serde(borrow, default)]
     pub(super) object: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub(super) model: Option<Cow<'a, str>>,
 }
 
 /// Checks the answer is a JSON object and reads its usage; the bytes go to the client unchanged.
@@ -40,14 +42,18 @@ pub fn translate_response(
         return Err(malformed());
     }
     let usage = peek.usage.map(Usage::from);
+    let model = answer_model(peek.model.as_deref());
     match protocol {
-        Protocol::Mistral => return mistral::adapt_response(trimmed, usage),
+        Protocol::Mistral => {
+            return mistral::adapt_response(trimmed, usage).map(|t| Translated { model, ..t });
+        }
         Protocol::DeepSeek => deepseek::observe_response(trimmed, &ctx.cache)?,
         _ => {}
     }
     Ok(Translated {
         body: trimmed.to_vec(),
         usage,
+        model,
     })
 }
 
@@ -63,7 +69,8 @@ pub fn pass_through(body: Vec<u8>) -> Result<Translated, UpstreamError> {
         return Err(malformed());
     }
     let usage = peek.usage.map(Usage::from);
-    Ok(Translated { body, usage })
+    let model = answer_model(peek.model.as_deref());
+    Ok(Translated { body, usage, model })
 }
 
 fn malformed() -> UpstreamError {

@@ -1,37 +1,24 @@
 //! The OpenTelemetry GenAI metrics (semantic conventions v1.37 and later, where
 //! `gen_ai.provider.name` replaced `gen_ai.system`), as Prometheus histograms with the
 //! conventions' names, units and bucket boundaries, plus TokenRouter's own gateway overhead and
-//! cost. One series per (operation, provider, model, error type); models come from the snapshot,
-//! so the label sets are bounded by the configuration. No key or user labels.
+//! cost. One series per (operation, provider, requested model, response model, error type, and
+//! the key and end user when the operator asks for them). Requested models come from the
+//! snapshot; response models, keys and users are capped (see [`labels`]).
+
+mod histogram;
+pub mod labels;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::telemetry::metrics::{escape, label_model, slot};
+use histogram::{
+    DURATION_BUCKETS, Histogram, OVERHEAD_BUCKETS, PER_TOKEN_BUCKETS, TOKEN_BUCKETS, TTFT_BUCKETS,
+};
+use labels::{Capped, MAX_KEYS, MAX_RESPONSE_MODELS, MAX_USERS, MetricLabels};
 
-/// `gen_ai.client.token.usage`.
-const TOKEN_BUCKETS: &[f64] = &[
-    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
-    16777216.0, 67108864.0,
-];
-/// `gen_ai.client.operation.duration`, `gen_ai.server.request.duration`.
-const DURATION_BUCKETS: &[f64] = &[
-    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
-];
-/// `gen_ai.server.time_to_first_token`, and the client's time to first chunk.
-const TTFT_BUCKETS: &[f64] = &[
-    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-];
-/// `gen_ai.server.time_per_output_token`.
-const PER_TOKEN_BUCKETS: &[f64] = &[
-    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
-];
-/// `tokenrouter_gateway_overhead_seconds`: what the gateway itself adds is micro- to milliseconds.
-const OVERHEAD_BUCKETS: &[f64] = &[
-    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-];
+use crate::telemetry::metrics::label_model;
 
 /// The well-known `gen_ai.provider.name` of a provider kind: the real upstream, so a translated
 /// call is never labelled `openai`.
@@ -54,6 +41,11 @@ pub struct Observation<'a> {
     pub provider: &'static str,
     /// The model asked of the provider (`gen_ai.request.model`).
     pub model: &'a str,
+    /// The model the answer names (`gen_ai.response.model`; empty when there was no answer).
+    pub response_model: &'a str,
+    /// The API key's name and the end user, labelled only when the operator opted in.
+    pub key: &'a str,
+    pub user: &'a str,
     /// `error.type`: the HTTP status for a failure, `incomplete` for a stream cut short; empty.
     pub error_type: &'a str,
     /// From the request's arrival to its last byte.
@@ -65,54 +57,6 @@ pub struct Observation<'a> {
     pub input_tokens: Option<u64>,
     pub output_tokens: Option<u64>,
     pub cost_usd: Option<f64>,
-}
-
-#[derive(Debug, Clone)]
-struct Histogram {
-    bounds: &'static [f64],
-    /// Per bucket (not cumulative); one more than `bounds` for +Inf.
-    counts: Vec<u64>,
-    sum: f64,
-    count: u64,
-}
-
-impl Histogram {
-    fn new(bounds: &'static [f64]) -> Self {
-        Histogram {
-            bounds,
-            counts: vec![0; bounds.len() + 1],
-            sum: 0.0,
-            count: 0,
-        }
-    }
-
-    fn observe(&mut self, v: f64) {
-        if !v.is_finite() || v < 0.0 {
-            return;
-        }
-        let i = self.bounds.partition_point(|b| *b < v);
-        self.counts[i] += 1;
-        self.sum += v;
-        self.count += 1;
-    }
-
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let sep = if labels.is_empty() { "" } else { "," };
-        let mut cumulative = 0;
-        for (i, n) in self.counts.iter().enumerate() {
-            cumulative += n;
-            let le = self
-                .bounds
-                .get(i)
-                .map_or("+Inf".to_string(), |b| b.to_string());
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}"
-            );
-        }
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
-        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
-    }
 }
 
 /// Every histogram of one label set.
@@ -145,27 +89,74 @@ impl Default for Series {
     }
 }
 
-/// (provider, model, error type).
-type Labels<'a> = (&'static str, &'a str, &'a str);
+/// Series by their label text (without `gen_ai_token_type`), and the capped label values.
+#[derive(Debug)]
+struct Inner {
+    series: BTreeMap<Box<str>, Series>,
+    response_models: Capped,
+    keys: Capped,
+    users: Capped,
+}
 
-/// Series by provider, model, error type: nested so that recording looks every level up by
-/// `&str` and allocates only for a new combination.
-type Tree = BTreeMap<&'static str, BTreeMap<String, BTreeMap<String, Series>>>;
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            series: BTreeMap::new(),
+            response_models: Capped::new(MAX_RESPONSE_MODELS),
+            keys: Capped::new(MAX_KEYS),
+            users: Capped::new(MAX_USERS),
+        }
+    }
+}
+
+impl Inner {
+    /// The series of `o`, created (its label text owned) only for a new label set.
+    fn series(&mut self, o: &Observation<'_>, opted: MetricLabels) -> Option<&mut Series> {
+        let mut text = String::with_capacity(160);
+        labels::push(&mut text, "gen_ai_operation_name", "chat");
+        labels::push(&mut text, "gen_ai_provider_name", o.provider);
+        labels::push(&mut text, "gen_ai_request_model", label_model(o.model));
+        let response = self.response_models.admit(o.response_model);
+        if !response.is_empty() {
+            labels::push(&mut text, "gen_ai_response_model", response);
+        }
+        if !o.error_type.is_empty() {
+            labels::push(&mut text, "error_type", o.error_type);
+        }
+        if opted.key {
+            labels::push(&mut text, "tokenrouter_key", self.keys.admit(o.key));
+        }
+        if opted.user {
+            labels::push(&mut text, "tokenrouter_user", self.users.admit(o.user));
+        }
+        if !self.series.contains_key(text.as_str()) {
+            self.series.insert(text.as_str().into(), Series::default());
+        }
+        self.series.get_mut(text.as_str())
+    }
+}
 
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub struct GenAiMetrics {
-    series: Mutex<Tree>,
+    opted: MetricLabels,
+    inner: Mutex<Inner>,
 }
 
 impl GenAiMetrics {
+    /// Metrics with the optional labels `opted` asks for.
+    pub fn with_labels(opted: MetricLabels) -> GenAiMetrics {
+        GenAiMetrics {
+            opted,
+            inner: Mutex::default(),
+        }
+    }
+
     pub fn observe(&self, o: Observation<'_>) {
-        let model = label_model(o.model);
-        let Ok(mut all) = self.series.lock() else {
+        let Ok(mut inner) = self.inner.lock() else {
             return;
         };
-        let models = all.entry(o.provider).or_default();
-        let Some(s) = slot(models, model).and_then(|errors| slot(errors, o.error_type)) else {
+        let Some(s) = inner.series(&o, self.opted) else {
             return;
         };
         let total = o.total.as_secs_f64();
@@ -198,17 +189,8 @@ impl GenAiMetrics {
 
     /// Appends the Prometheus text exposition.
     pub fn render(&self, out: &mut String) {
-        let Ok(tree) = self.series.lock() else { return };
-        let all: Vec<(Labels<'_>, &Series)> = tree
-            .iter()
-            .flat_map(|(p, models)| {
-                models.iter().flat_map(move |(m, errors)| {
-                    errors
-                        .iter()
-                        .map(move |(e, s)| ((*p, m.as_str(), e.as_str()), s))
-                })
-            })
-            .collect();
+        let Ok(inner) = self.inner.lock() else { return };
+        let all = &inner.series;
         type Pick = fn(&Series) -> &Histogram;
         let histograms: [(&str, &str, Pick); 6] = [
             (
@@ -244,10 +226,10 @@ impl GenAiMetrics {
         ];
         for (name, help, pick) in histograms {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-            for (labels, s) in &all {
+            for (labels, s) in all {
                 let h = pick(s);
                 if h.count > 0 {
-                    h.render(out, name, &label_text(labels));
+                    h.render(out, name, labels);
                 }
             }
         }
@@ -256,10 +238,10 @@ impl GenAiMetrics {
             out,
             "# HELP {name} Number of input and output tokens used\n# TYPE {name} histogram\n# UNIT {name} {{token}}"
         );
-        for (labels, s) in &all {
+        for (labels, s) in all {
             for (kind, h) in [("input", &s.input_tokens), ("output", &s.output_tokens)] {
                 if h.count > 0 {
-                    let l = format!("{},gen_ai_token_type=\"{kind}\"", label_text(labels));
+                    let l = format!("{labels},gen_ai_token_type=\"{kind}\"");
                     h.render(out, name, &l);
                 }
             }
@@ -269,21 +251,10 @@ impl GenAiMetrics {
             out,
             "# HELP {name} Cost of answered requests in US dollars, from the catalog's prices\n# TYPE {name} counter"
         );
-        for (labels, s) in &all {
-            let _ = writeln!(out, "{name}{{{}}} {}", label_text(labels), s.cost_usd);
+        for (labels, s) in all {
+            let _ = writeln!(out, "{name}{{{labels}}} {}", s.cost_usd);
         }
     }
-}
-
-fn label_text((provider, model, error): &Labels<'_>) -> String {
-    let mut l = format!(
-        "gen_ai_operation_name=\"chat\",gen_ai_provider_name=\"{provider}\",gen_ai_request_model=\"{}\"",
-        escape(model)
-    );
-    if !error.is_empty() {
-        let _ = write!(l, ",error_type=\"{}\"", escape(error));
-    }
-    l
 }
 
 #[cfg(test)]
@@ -344,10 +315,60 @@ mod tests {
     }
 
     #[test]
-    fn nonsense_values_are_ignored() {
-        let mut h = Histogram::new(DURATION_BUCKETS);
-        h.observe(f64::NAN);
-        h.observe(-1.0);
-        assert_eq!(h.count, 0);
+    fn optional_labels_appear_only_when_asked_for() {
+        let o = Observation {
+            provider: "openai",
+            model: "gpt-4o",
+            response_model: "gpt-4o-2024-08-06",
+            key: "team-a",
+            user: "u\"1",
+            ..Default::default()
+        };
+        let plain = GenAiMetrics::default();
+        plain.observe(o);
+        let mut out = String::new();
+        plain.render(&mut out);
+        assert!(
+            out.contains("gen_ai_response_model=\"gpt-4o-2024-08-06\""),
+            "{out}"
+        );
+        assert!(!out.contains("tokenrouter_key") && !out.contains("tokenrouter_user"));
+        let opted = GenAiMetrics::with_labels(MetricLabels {
+            key: true,
+            user: true,
+        });
+        opted.observe(o);
+        let mut out = String::new();
+        opted.render(&mut out);
+        assert!(
+            out.contains("tokenrouter_key=\"team-a\",tokenrouter_user=\"u\\\"1\""),
+            "{out}"
+        );
+    }
+
+    /// A provider naming a new model in every answer cannot mint a series per answer.
+    #[test]
+    fn response_models_past_the_cap_share_one_series() {
+        let m = GenAiMetrics::default();
+        for i in 0..labels::MAX_RESPONSE_MODELS + 10 {
+            m.observe(Observation {
+                provider: "openai",
+                model: "gpt-4o",
+                response_model: &format!("gpt-4o-{i}"),
+                total: Duration::from_millis(5),
+                ..Default::default()
+            });
+        }
+        let mut out = String::new();
+        m.render(&mut out);
+        let series = out
+            .lines()
+            .filter(|l| l.starts_with("gen_ai_server_request_duration_seconds_count"))
+            .count();
+        assert_eq!(series, labels::MAX_RESPONSE_MODELS + 1);
+        assert!(out.contains(&format!(
+            "gen_ai_response_model=\"{}\"}} 10",
+            labels::OVERFLOW
+        )));
     }
 }

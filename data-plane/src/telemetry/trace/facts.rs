@@ -1,5 +1,6 @@
 //! What an OpenAI-format answer says of itself (its id, the model that answered, why it
-//! finished), read for the attempt's span from the translated answer or stream chunks.
+//! finished), read from the translated answer or stream chunks: the model for the metrics, all
+//! of it (and the captured content, when the operator opts in) for the attempt's span.
 
 use std::borrow::Cow;
 
@@ -17,6 +18,10 @@ pub struct ResponseFacts {
     pub id: Option<String>,
     pub model: Option<String>,
     pub finish_reason: Option<String>,
+    /// `gen_ai.output.messages`, when content is captured.
+    pub output_messages: Option<String>,
+    /// The first chunk has been read (it names the answer, or nothing will).
+    head_read: bool,
 }
 
 #[derive(Deserialize)]
@@ -53,16 +58,20 @@ impl ResponseFacts {
             id: kept(head.id),
             model: kept(head.model),
             finish_reason: kept(head.choices.into_iter().find_map(|c| c.finish_reason)),
+            ..ResponseFacts::default()
         }
     }
 
     /// Takes in one `chat.completion.chunk`: the first names the answer, a later one its finish
-    /// reason. Chunks after both are known are only scanned for the finish-reason field.
-    pub fn absorb_chunk(&mut self, chunk: &str) {
-        let first = self.id.is_none() && self.model.is_none();
-        if !first && !chunk.contains("\"finish_reason\":\"") {
+    /// reason. Later chunks are only looked at when `finish_reasons` is asked for, and then only
+    /// scanned for the finish-reason field.
+    pub fn absorb_chunk(&mut self, chunk: &str, finish_reasons: bool) {
+        let first = !self.head_read;
+        let finishes = finish_reasons && chunk.contains("\"finish_reason\":\"");
+        if !first && !finishes {
             return;
         }
+        self.head_read = true;
         let read = ResponseFacts::read(chunk.as_bytes());
         if first {
             self.id = read.id;
@@ -80,6 +89,7 @@ impl ResponseFacts {
             response_id: self.id.as_deref(),
             response_model: self.model.as_deref(),
             finish_reason: self.finish_reason.as_deref(),
+            output_messages: self.output_messages.as_deref(),
             incomplete,
         }
     }
@@ -102,19 +112,37 @@ mod tests {
     #[test]
     fn a_stream_names_itself_first_and_finishes_last() {
         let mut f = ResponseFacts::default();
-        f.absorb_chunk(r#"{"id":"c1","model":"m","choices":[{"delta":{"role":"assistant"},"finish_reason":null}]}"#);
+        f.absorb_chunk(
+            r#"{"id":"c1","model":"m","choices":[{"delta":{"role":"assistant"},"finish_reason":null}]}"#,
+            true,
+        );
         f.absorb_chunk(
             r#"{"id":"c1","model":"m","choices":[{"delta":{"content":"x"},"finish_reason":null}]}"#,
+            true,
         );
         assert_eq!(f.finish_reason, None);
         f.absorb_chunk(
             r#"{"id":"c1","model":"m","choices":[{"delta":{},"finish_reason":"length"}]}"#,
+            true,
         );
         assert_eq!(
             (f.id.as_deref(), f.model.as_deref()),
             (Some("c1"), Some("m"))
         );
         assert_eq!(f.finish_reason.as_deref(), Some("length"));
+    }
+
+    /// For the metrics alone only the first chunk is read.
+    #[test]
+    fn without_finish_reasons_only_the_head_is_read() {
+        let mut f = ResponseFacts::default();
+        f.absorb_chunk(r#"{"id":"c1","model":"m","choices":[]}"#, false);
+        f.absorb_chunk(
+            r#"{"id":"c2","model":"n","choices":[{"delta":{},"finish_reason":"stop"}]}"#,
+            false,
+        );
+        assert_eq!(f.model.as_deref(), Some("m"));
+        assert_eq!(f.finish_reason, None);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Traces: a SERVER span per inbound API request and a CLIENT span `chat {model}` per upstream
 //! attempt, with the GenAI conventions' attributes and TokenRouter's own (`tokenrouter.*`). Names,
-//! counts and timings only: never a secret, never message content. With export off nothing here
-//! costs more than an `Option` check, and the client's `traceparent` still reaches the provider.
+//! counts and timings only: never a secret, and message content only when the operator opts in
+//! (see [`content`]). With export off nothing here costs more than an `Option` check, and the
+//! client's `traceparent` still reaches the provider.
 
+pub mod content;
 pub mod export;
 mod facts;
 mod propagate;
@@ -24,14 +26,21 @@ pub use facts::ResponseFacts;
 pub struct Tracing {
     pub tracer: SdkTracer,
     pub stats: Arc<ExportStats>,
+    /// Message content goes on attempt spans (after the firewall): the operator set
+    /// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`.
+    pub capture_content: bool,
 }
 
 impl Tracing {
-    /// The data plane's tracer from a running pipeline.
+    /// The data plane's tracer from a running pipeline, capturing content when
+    /// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT` is `true`.
     pub fn from_pipeline(pipeline: &Pipeline) -> Tracing {
+        let capture_content = std::env::var("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT")
+            .is_ok_and(|v| v.trim().eq_ignore_ascii_case("true"));
         Tracing {
             tracer: pipeline.tracer("tokenrouter-data-plane"),
             stats: pipeline.stats.clone(),
+            capture_content,
         }
     }
 }
@@ -43,6 +52,7 @@ pub struct RequestTrace {
     span: Option<Context>,
     inbound: Option<propagate::Inbound>,
     tracer: Option<SdkTracer>,
+    capture_content: bool,
 }
 
 impl RequestTrace {
@@ -95,12 +105,18 @@ impl RequestTrace {
             span: Some(parent.with_span(span)),
             inbound: None,
             tracer: Some(tracing.tracer.clone()),
+            capture_content: tracing.capture_content,
         }
     }
 
     /// Whether this request has a span (export is on).
     pub fn is_recording(&self) -> bool {
         self.span.is_some()
+    }
+
+    /// Whether its attempts' spans carry message content (export is on and the operator opted in).
+    pub fn captures_content(&self) -> bool {
+        self.span.is_some() && self.capture_content
     }
 
     /// The trace this request belongs to (ours, or the client's when export is off).
@@ -163,6 +179,9 @@ impl RequestTrace {
             }
         }
         attributes.extend(call.request.iter().cloned());
+        if let Some(messages) = call.input_messages {
+            attributes.push(KeyValue::new("gen_ai.input.messages", messages.to_string()));
+        }
         let span = tracer
             .span_builder(format!("chat {}", call.model))
             .with_kind(SpanKind::Client)
@@ -188,6 +207,8 @@ pub struct AttemptCall<'a> {
     pub hedge: bool,
     /// The request's `gen_ai.request.*` attributes.
     pub request: &'a [KeyValue],
+    /// `gen_ai.input.messages`, when content is captured.
+    pub input_messages: Option<&'a str>,
 }
 
 /// One attempt's CLIENT span. Dropped before it ends (a hedge that lost, a request the client
@@ -206,6 +227,8 @@ pub struct Answer<'a> {
     pub response_id: Option<&'a str>,
     pub response_model: Option<&'a str>,
     pub finish_reason: Option<&'a str>,
+    /// `gen_ai.output.messages`, when content is captured.
+    pub output_messages: Option<&'a str>,
     /// A stream that ended before its terminal event (the client went away, or the upstream).
     pub incomplete: bool,
 }
@@ -283,6 +306,12 @@ impl AttemptTrace {
                     opentelemetry::Value::Array(
                         vec![opentelemetry::StringValue::from(reason.to_string())].into(),
                     ),
+                ));
+            }
+            if let Some(messages) = answer.output_messages {
+                attributes.push(KeyValue::new(
+                    "gen_ai.output.messages",
+                    messages.to_string(),
                 ));
             }
             usage_attributes(answer.usage, &mut attributes);
