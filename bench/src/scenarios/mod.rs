@@ -56,6 +56,10 @@ pub struct Opts {
     /// propagation, anthropic, auto, limits, otlp. Default: all.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    /// Share of requests the `otlp` scenario's exporting gateway samples: below 1 it runs with
+    /// `OTEL_TRACES_SAMPLER=parentbased_traceidratio` and this as `OTEL_TRACES_SAMPLER_ARG`.
+    #[arg(long, default_value_t = 1.0)]
+    pub otlp_sample_ratio: f64,
     /// Use the release binaries already built instead of running cargo build first.
     #[arg(long)]
     pub no_build: bool,

@@ -266,7 +266,11 @@ impl Answer<'_> {
         }
         // The span sees the answer as the client will (output rules applied).
         if span.is_recording() {
-            let mut facts = ResponseFacts::read(&translated.body);
+            // What the translator read, unless the firewall rewrote the answer.
+            let mut facts = match acted {
+                Some(_) => ResponseFacts::read(&translated.body),
+                None => translated.facts.clone(),
+            };
             if shared.captures_content {
                 facts.output_messages = content::output_messages(&translated.body);
             }
@@ -283,7 +287,7 @@ impl Answer<'_> {
         }
         let done = Answered {
             usage: translated.usage,
-            response_model: translated.model,
+            response_model: translated.facts.model,
             completed: true,
             latency: sent_at.elapsed(),
             ttft: None,

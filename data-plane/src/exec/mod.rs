@@ -101,7 +101,7 @@ pub async fn execute(job: Job<'_>, record: &mut RequestRecord) -> Result<Respons
         let span = record.accounting.trace.attempt(AttemptCall {
             provider: &a.provider.name,
             provider_name: genai::provider_name(&a.provider.kind),
-            base_url: &a.provider.base_url,
+            server: &a.provider.server,
             model: &a.model,
             number: index + 1,
             hedge,

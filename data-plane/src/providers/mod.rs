@@ -21,6 +21,7 @@ use std::sync::Arc;
 use crate::error::ApiError;
 use crate::error::UpstreamError;
 use crate::providers::reasoning_cache::ReasoningCache;
+use crate::telemetry::trace::ResponseFacts;
 use crate::telemetry::usage::Usage;
 pub use crate::upstream::relay::{Flow, StreamTranslator};
 
@@ -143,15 +144,9 @@ pub struct ResponseCtx {
 pub struct Translated {
     pub body: Vec<u8>,
     pub usage: Option<Usage>,
-    /// The model the answer names (`gen_ai.response.model`), at most [`MAX_ECHOED`] bytes.
-    pub model: Option<String>,
-}
-
-/// An answer's model name as [`Translated::model`] keeps it: present, and not absurdly long.
-pub(crate) fn answer_model(model: Option<&str>) -> Option<String> {
-    model
-        .filter(|m| !m.is_empty() && m.len() <= MAX_ECHOED)
-        .map(str::to_string)
+    /// The answer's id, model (`gen_ai.response.model`) and first finish reason, as read or
+    /// written by the translator.
+    pub facts: ResponseFacts,
 }
 
 /// Longest upstream message id or model name a stream translator echoes on every chunk; a longer

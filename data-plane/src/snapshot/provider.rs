@@ -37,6 +37,8 @@ pub struct ProviderRt {
     pub protocol: Protocol,
     /// The base URL without a trailing slash; adapters append their paths.
     pub base_url: String,
+    /// The host and port of `base_url` (spans' `server.address` / `server.port`), parsed once.
+    pub server: Option<(String, u16)>,
     /// `base_url` + the protocol's fixed path, parsed once (None for Gemini, whose path names the model).
     pub fixed_uri: Option<http::Uri>,
     /// Models it serves: its own list, or every catalog model of its kind when the list is empty.

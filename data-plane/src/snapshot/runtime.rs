@@ -238,6 +238,9 @@ impl Runtime {
                 kind: p.kind.clone(),
                 protocol,
                 base_url: p.base_url.trim_end_matches('/').to_string(),
+                server: url::Url::parse(&p.base_url)
+                    .ok()
+                    .and_then(|u| Some((u.host_str()?.to_string(), u.port_or_known_default()?))),
                 fixed_uri: protocol.fixed_path().and_then(|path| {
                     crate::upstream::uri::upstream_uri(p.base_url.trim_end_matches('/'), path)
                 }),

@@ -10,6 +10,7 @@ use crate::providers::anthropic::{
     JSON_TOOL, finish_reason, reasoning_text, refusal_text, remember_thinking,
 };
 use crate::providers::{ResponseCtx, Translated};
+use crate::telemetry::trace::ResponseFacts;
 
 fn malformed() -> UpstreamError {
     UpstreamError::Malformed("answered with something that is not a Messages answer".into())
@@ -93,9 +94,11 @@ pub(in crate::providers) fn translate(
     }
     let usage = message.usage.to_usage();
     let model = message.model.unwrap_or_else(|| ctx.model.clone());
-    let answered_by = crate::providers::answer_model(Some(&model));
+    let id = message.id.unwrap_or_else(|| ctx.id.clone());
+    let finish = finish_reason(stop, called);
+    let facts = ResponseFacts::of(Some(&id), Some(&model), Some(finish));
     let completion = json!({
-        "id": message.id.unwrap_or_else(|| ctx.id.clone()),
+        "id": id,
         "object": "chat.completion",
         "created": ctx.created,
         "model": model,
@@ -103,7 +106,7 @@ pub(in crate::providers) fn translate(
             "index": 0,
             "message": msg,
             "logprobs": null,
-            "finish_reason": finish_reason(stop, called),
+            "finish_reason": finish,
         }],
         "usage": usage.to_openai(),
     });
@@ -111,7 +114,7 @@ pub(in crate::providers) fn translate(
     Ok(Translated {
         body,
         usage: Some(usage),
-        model: answered_by,
+        facts,
     })
 }
 

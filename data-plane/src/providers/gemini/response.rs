@@ -328,7 +328,14 @@ pub fn translate_shaped(
         }));
     }
     let model = response.model_version.unwrap_or_else(|| ctx.model.clone());
-    let answered_by = crate::providers::answer_model(Some(&model));
+    let first_finish = choices
+        .first()
+        .and_then(|c| c["finish_reason"].as_str().map(str::to_string));
+    let facts = crate::telemetry::trace::ResponseFacts::of(
+        Some(&ctx.id),
+        Some(&model),
+        first_finish.as_deref(),
+    );
     let mut out = json!({
         "id": ctx.id, "object": "chat.completion", "created": ctx.created, "model": model,
         "choices": choices,
@@ -337,9 +344,5 @@ pub fn translate_shaped(
         out["usage"] = usage.to_openai();
     }
     let body = serde_json::to_vec(&out).map_err(|_| malformed("could not be re-encoded"))?;
-    Ok(Translated {
-        body,
-        usage,
-        model: answered_by,
-    })
+    Ok(Translated { body, usage, facts })
 }

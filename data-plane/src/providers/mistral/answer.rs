@@ -41,7 +41,7 @@ pub fn adapt_response(body: &[u8], usage: Option<Usage>) -> Result<Translated, U
     Ok(Translated {
         body,
         usage,
-        model: None,
+        facts: Default::default(),
     })
 }
 

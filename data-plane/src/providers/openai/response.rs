@@ -6,13 +6,14 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use crate::error::UpstreamError;
-use crate::providers::{Protocol, ResponseCtx, Translated, answer_model, deepseek, mistral};
+use crate::providers::{Protocol, ResponseCtx, Translated, deepseek, mistral};
+use crate::telemetry::trace::ResponseFacts;
 use crate::telemetry::usage::{OpenAiUsage, Usage};
 
 #[derive(Deserialize)]
 pub(super) struct Peek<'a> {
-    #[serde(default)]
-    pub(super) choices: Option<Vec<IgnoredAny>>,
+    #[serde(borrow, default)]
+    pub(super) choices: Option<Vec<ChoicePeek<'a>>>,
     #[serde(default)]
     pub(super) usage: Option<OpenAiUsage>,
     #[serde(default)]
@@ -22,6 +23,30 @@ pub(super) struct Peek<'a> {
     pub(super) object: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub(super) model: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub(super) id: Option<Cow<'a, str>>,
+}
+
+/// A choice as [`Peek`] reads it: why it finished, its message skipped.
+#[derive(Deserialize)]
+pub(super) struct ChoicePeek<'a> {
+    #[serde(borrow, default)]
+    finish_reason: Option<Cow<'a, str>>,
+    #[allow(dead_code)]
+    #[serde(default)]
+    message: Option<IgnoredAny>,
+}
+
+impl Peek<'_> {
+    /// The answer's id, model and first finish reason.
+    fn facts(&self) -> ResponseFacts {
+        let finish = self
+            .choices
+            .iter()
+            .flatten()
+            .find_map(|c| c.finish_reason.as_deref());
+        ResponseFacts::of(self.id.as_deref(), self.model.as_deref(), finish)
+    }
 }
 
 /// Checks the answer is a JSON object and reads its usage; the bytes go to the client unchanged.
@@ -41,11 +66,11 @@ pub fn translate_response(
     if peek.choices.is_none() {
         return Err(malformed());
     }
+    let facts = peek.facts();
     let usage = peek.usage.map(Usage::from);
-    let model = answer_model(peek.model.as_deref());
     match protocol {
         Protocol::Mistral => {
-            return mistral::adapt_response(trimmed, usage).map(|t| Translated { model, ..t });
+            return mistral::adapt_response(trimmed, usage).map(|t| Translated { facts, ..t });
         }
         Protocol::DeepSeek => deepseek::observe_response(trimmed, &ctx.cache)?,
         _ => {}
@@ -53,7 +78,7 @@ pub fn translate_response(
     Ok(Translated {
         body: trimmed.to_vec(),
         usage,
-        model,
+        facts,
     })
 }
 
@@ -68,9 +93,9 @@ pub fn pass_through(body: Vec<u8>) -> Result<Translated, UpstreamError> {
     if peek.choices.is_none() {
         return Err(malformed());
     }
+    let facts = peek.facts();
     let usage = peek.usage.map(Usage::from);
-    let model = answer_model(peek.model.as_deref());
-    Ok(Translated { body, usage, model })
+    Ok(Translated { body, usage, facts })
 }
 
 fn malformed() -> UpstreamError {

@@ -4,7 +4,7 @@
 //! collector costs the traffic nothing but the counter.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use opentelemetry::Context;
@@ -15,7 +15,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{
     SdkTracer, SdkTracerProvider, Span, SpanData, SpanExporter as _, SpanProcessor,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 /// What became of the spans handed to the exporter, for `/metrics`.
 #[derive(Debug, Default)]
@@ -121,6 +121,7 @@ pub struct Pipeline {
     provider: SdkTracerProvider,
     pub stats: Arc<ExportStats>,
     flush: mpsc::Sender<Message>,
+    full: Arc<BatchFull>,
 }
 
 impl Pipeline {
@@ -129,29 +130,45 @@ impl Pipeline {
         let mut exporter = build_exporter(settings)?;
         let resource = resource(&settings.default_service);
         exporter.set_resource(&resource);
+        Ok(Pipeline::with_exporter(exporter, settings, resource))
+    }
+
+    /// The queue, the export task and the provider around `exporter`.
+    fn with_exporter<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
+        exporter: E,
+        settings: &OtlpSettings,
+        resource: Resource,
+    ) -> Pipeline {
         let stats = Arc::new(ExportStats::default());
         let (tx, rx) = mpsc::channel(settings.max_queue.max(1));
+        let full = Arc::new(BatchFull {
+            at: settings.max_batch.max(1),
+            ..BatchFull::default()
+        });
         tokio::spawn(export_loop(
             exporter,
             rx,
             stats.clone(),
-            settings.max_batch.max(1),
+            full.clone(),
             settings.delay,
             settings.export_timeout,
         ));
+        let pipeline_full = full.clone();
         let processor = BoundedProcessor {
             queue: tx.clone(),
             stats: stats.clone(),
+            full,
         };
         let provider = SdkTracerProvider::builder()
             .with_span_processor(processor)
             .with_resource(resource)
             .build();
-        Ok(Pipeline {
+        Pipeline {
             provider,
             stats,
             flush: tx,
-        })
+            full: pipeline_full,
+        }
     }
 
     /// A tracer for one plane (its instrumentation scope).
@@ -163,6 +180,9 @@ impl Pipeline {
     pub async fn flush(&self, timeout: Duration) {
         let (done, wait) = oneshot::channel();
         if self.flush.send(Message::Flush(done)).await.is_ok() {
+            // The task may be waiting for its batch to fill: it need not.
+            self.full.flushing.store(true, Ordering::Release);
+            self.full.notify.notify_one();
             let _ = tokio::time::timeout(timeout, wait).await;
         }
     }
@@ -207,21 +227,42 @@ enum Message {
     Flush(oneshot::Sender<()>),
 }
 
+/// Tells the export task a batch is full, once per batch: spans are queued without waking it,
+/// so a busy gateway pays one wake-up per batch, not one per span.
+#[derive(Debug, Default)]
+struct BatchFull {
+    /// Spans queued since the export task last took the queue.
+    queued: AtomicUsize,
+    /// Spans in one batch.
+    at: usize,
+    /// A flush waits in the queue: take everything now.
+    flushing: AtomicBool,
+    notify: Notify,
+}
+
 /// Hands ended spans to the export task without waiting.
 #[derive(Debug)]
 struct BoundedProcessor {
     queue: mpsc::Sender<Message>,
     stats: Arc<ExportStats>,
+    full: Arc<BatchFull>,
 }
 
 impl SpanProcessor for BoundedProcessor {
     fn on_start(&self, _span: &mut Span, _cx: &Context) {}
 
     fn on_end(&self, span: SpanData) {
+        // Counted before it is queued, so the count never falls below what the queue holds.
+        let before = self.full.queued.fetch_add(1, Ordering::AcqRel);
         if self.queue.try_send(Message::Span(Box::new(span))).is_err() {
+            self.full.queued.fetch_sub(1, Ordering::AcqRel);
             self.stats
                 .dropped_queue_full
                 .fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if before + 1 == self.full.at {
+            self.full.notify.notify_one();
         }
     }
 
@@ -234,32 +275,43 @@ impl SpanProcessor for BoundedProcessor {
     }
 }
 
-/// Collects spans into batches (full, or `delay` after the first) and exports one at a time.
-async fn export_loop(
-    exporter: SpanExporter,
+/// Collects spans into batches (full, or `delay` after the first) and exports one at a time. The
+/// task waits for the first span, then for the batch to fill or the delay to pass, and only then
+/// takes what is queued.
+async fn export_loop<E: opentelemetry_sdk::trace::SpanExporter>(
+    exporter: E,
     mut queue: mpsc::Receiver<Message>,
     stats: Arc<ExportStats>,
-    max_batch: usize,
+    full: Arc<BatchFull>,
     delay: Duration,
     timeout: Duration,
 ) {
+    let max_batch = full.at;
     let mut batch: Vec<SpanData> = Vec::with_capacity(max_batch);
     while let Some(first) = queue.recv().await {
         let mut flushed = Vec::new();
         take(first, &mut batch, &mut flushed);
-        let deadline = tokio::time::Instant::now() + delay;
-        while batch.len() < max_batch && flushed.is_empty() {
-            match tokio::time::timeout_at(deadline, queue.recv()).await {
-                Ok(Some(m)) => take(m, &mut batch, &mut flushed),
-                Ok(None) | Err(_) => break,
+        if flushed.is_empty() {
+            let deadline = tokio::time::Instant::now() + delay;
+            // A wake-up is only a hint (one may be left from a batch already taken): the count,
+            // a flush or the deadline decide.
+            while full.queued.load(Ordering::Acquire) < max_batch
+                && !full.flushing.swap(false, Ordering::AcqRel)
+            {
+                tokio::select! {
+                    () = tokio::time::sleep_until(deadline) => break,
+                    () = full.notify.notified() => {}
+                }
             }
         }
-        // A flush takes everything already queued.
-        if !flushed.is_empty() {
-            while let Ok(m) = queue.try_recv() {
-                take(m, &mut batch, &mut flushed);
+        // Everything queued by now (a flush takes it all; otherwise up to a batch at a time).
+        while let Ok(m) = queue.try_recv() {
+            take(m, &mut batch, &mut flushed);
+            if batch.len() >= max_batch && flushed.is_empty() {
+                break;
             }
         }
+        full.queued.fetch_sub(batch.len(), Ordering::AcqRel);
         while !batch.is_empty() {
             let rest = batch.split_off(batch.len().min(max_batch));
             let n = batch.len() as u64;
@@ -279,5 +331,54 @@ fn take(m: Message, batch: &mut Vec<SpanData>, flushed: &mut Vec<oneshot::Sender
     match m {
         Message::Span(s) => batch.push(*s),
         Message::Flush(done) => flushed.push(done),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use opentelemetry::trace::{Span as _, Tracer as _};
+
+    use super::*;
+
+    /// Records the size of every batch it is given.
+    #[derive(Debug, Clone, Default)]
+    struct Batches(Arc<Mutex<Vec<usize>>>);
+
+    impl opentelemetry_sdk::trace::SpanExporter for Batches {
+        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+            self.0.lock().unwrap().push(batch.len());
+            Ok(())
+        }
+    }
+
+    /// A full batch goes out at once, without waiting for the delay; a flush takes the rest.
+    #[tokio::test]
+    async fn full_batches_leave_at_once_and_a_flush_takes_the_rest() {
+        let batches = Batches::default();
+        let mut settings = OtlpSettings::to("http://unused", Protocol::Grpc, "test");
+        settings.max_batch = 4;
+        settings.delay = Duration::from_secs(600);
+        let pipeline =
+            Pipeline::with_exporter(batches.clone(), &settings, Resource::builder().build());
+        let tracer = pipeline.tracer("test");
+        for _ in 0..9 {
+            tracer.start("s").end();
+        }
+        for _ in 0..100 {
+            if batches.0.lock().unwrap().len() >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            *batches.0.lock().unwrap(),
+            [4, 4],
+            "two full batches, the ninth waits"
+        );
+        pipeline.flush(Duration::from_secs(5)).await;
+        assert_eq!(*batches.0.lock().unwrap(), [4, 4, 1]);
+        assert_eq!(pipeline.stats.exported.load(Ordering::Relaxed), 9);
     }
 }

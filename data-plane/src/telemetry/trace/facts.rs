@@ -49,6 +49,17 @@ fn kept(s: Option<Cow<'_, str>>) -> Option<String> {
 }
 
 impl ResponseFacts {
+    /// What a translator read or wrote of its answer (each value kept only when present and at
+    /// most 256 bytes long).
+    pub fn of(id: Option<&str>, model: Option<&str>, finish_reason: Option<&str>) -> ResponseFacts {
+        ResponseFacts {
+            id: kept(id.map(Cow::Borrowed)),
+            model: kept(model.map(Cow::Borrowed)),
+            finish_reason: kept(finish_reason.map(Cow::Borrowed)),
+            ..ResponseFacts::default()
+        }
+    }
+
     /// Reads a whole `chat.completion` (anything unreadable reads as nothing).
     pub fn read(body: &[u8]) -> ResponseFacts {
         let Ok(head) = serde_json::from_slice::<Head<'_>>(body) else {

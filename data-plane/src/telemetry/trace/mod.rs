@@ -12,7 +12,7 @@ mod propagate;
 use std::sync::Arc;
 
 use axum::http::HeaderMap;
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt, TraceId, Tracer as _};
+use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, TraceId, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::SdkTracer;
 
@@ -50,6 +50,8 @@ impl Tracing {
 #[derive(Debug, Clone, Default)]
 pub struct RequestTrace {
     span: Option<Context>,
+    /// The span is sampled: attributes are worth building.
+    recording: bool,
     inbound: Option<propagate::Inbound>,
     tracer: Option<SdkTracer>,
     capture_content: bool,
@@ -77,6 +79,24 @@ impl RequestTrace {
             Some(r) => format!("{method} {r}"),
             None => method.to_string(),
         };
+        // Attributes are built only for a span the sampler keeps (`OTEL_TRACES_SAMPLER`): an
+        // unsampled request costs its context and nothing more.
+        let span = tracing
+            .tracer
+            .span_builder(name)
+            .with_kind(SpanKind::Server)
+            .start_with_context(&tracing.tracer, &parent);
+        let recording = span.is_recording();
+        let trace = RequestTrace {
+            span: Some(parent.with_span(span)),
+            recording,
+            inbound: None,
+            tracer: Some(tracing.tracer.clone()),
+            capture_content: tracing.capture_content,
+        };
+        if !recording {
+            return trace;
+        }
         let mut attributes = vec![
             KeyValue::new("http.request.method", method.to_string()),
             KeyValue::new("url.path", path.to_string()),
@@ -95,28 +115,23 @@ impl RequestTrace {
                 ua.chars().take(256).collect::<String>(),
             ));
         }
-        let span = tracing
-            .tracer
-            .span_builder(name)
-            .with_kind(SpanKind::Server)
-            .with_attributes(attributes)
-            .start_with_context(&tracing.tracer, &parent);
-        RequestTrace {
-            span: Some(parent.with_span(span)),
-            inbound: None,
-            tracer: Some(tracing.tracer.clone()),
-            capture_content: tracing.capture_content,
-        }
+        trace.set(|| attributes);
+        trace
     }
 
-    /// Whether this request has a span (export is on).
+    /// Whether this request has a span that is recorded (export is on, and it was sampled).
     pub fn is_recording(&self) -> bool {
-        self.span.is_some()
+        self.recording
     }
 
-    /// Whether its attempts' spans carry message content (export is on and the operator opted in).
+    /// The span's context when it is recorded.
+    fn recorded(&self) -> Option<&Context> {
+        self.span.as_ref().filter(|_| self.recording)
+    }
+
+    /// Whether its attempts' spans carry message content (recorded, and the operator opted in).
     pub fn captures_content(&self) -> bool {
-        self.span.is_some() && self.capture_content
+        self.recording && self.capture_content
     }
 
     /// The trace this request belongs to (ours, or the client's when export is off).
@@ -133,14 +148,14 @@ impl RequestTrace {
 
     /// Sets attributes on the SERVER span (nothing when export is off).
     pub fn set(&self, attributes: impl FnOnce() -> Vec<KeyValue>) {
-        if let Some(cx) = &self.span {
+        if let Some(cx) = self.recorded() {
             cx.span().set_attributes(attributes());
         }
     }
 
     /// The answer's HTTP status; a 5xx marks the span as an error (the HTTP conventions).
     pub fn status(&self, status: u16) {
-        if let Some(cx) = &self.span {
+        if let Some(cx) = self.recorded() {
             let span = cx.span();
             span.set_attribute(KeyValue::new(
                 "http.response.status_code",
@@ -158,10 +173,20 @@ impl RequestTrace {
         let (Some(parent), Some(tracer)) = (&self.span, &self.tracer) else {
             return AttemptTrace {
                 span: None,
+                recording: false,
                 inbound: self.inbound.clone(),
                 ended: false,
             };
         };
+        if !self.recording {
+            // Unsampled: the provider still gets the trace (its sampled flag off).
+            return AttemptTrace {
+                span: Some(parent.clone()),
+                recording: false,
+                inbound: None,
+                ended: false,
+            };
+        }
         let mut attributes = vec![
             KeyValue::new("gen_ai.operation.name", "chat"),
             KeyValue::new("gen_ai.provider.name", call.provider_name),
@@ -170,13 +195,9 @@ impl RequestTrace {
             KeyValue::new("tokenrouter.attempt", call.number as i64),
             KeyValue::new("tokenrouter.hedge", call.hedge),
         ];
-        if let Ok(url) = url::Url::parse(call.base_url) {
-            if let Some(host) = url.host_str() {
-                attributes.push(KeyValue::new("server.address", host.to_string()));
-            }
-            if let Some(port) = url.port_or_known_default() {
-                attributes.push(KeyValue::new("server.port", i64::from(port)));
-            }
+        if let Some((host, port)) = call.server {
+            attributes.push(KeyValue::new("server.address", host.to_string()));
+            attributes.push(KeyValue::new("server.port", i64::from(*port)));
         }
         attributes.extend(call.request.iter().cloned());
         if let Some(messages) = call.input_messages {
@@ -189,6 +210,7 @@ impl RequestTrace {
             .start_with_context(tracer, parent);
         AttemptTrace {
             span: Some(parent.with_span(span)),
+            recording: true,
             inbound: None,
             ended: false,
         }
@@ -199,7 +221,8 @@ impl RequestTrace {
 pub struct AttemptCall<'a> {
     pub provider: &'a str,
     pub provider_name: &'static str,
-    pub base_url: &'a str,
+    /// The provider's host and port.
+    pub server: &'a Option<(String, u16)>,
     pub model: &'a str,
     /// 1-based, in plan order.
     pub number: usize,
@@ -216,6 +239,8 @@ pub struct AttemptCall<'a> {
 #[derive(Debug)]
 pub struct AttemptTrace {
     span: Option<Context>,
+    /// Its own span, sampled (an unsampled attempt carries its request's context only).
+    recording: bool,
     inbound: Option<propagate::Inbound>,
     ended: bool,
 }
@@ -234,9 +259,13 @@ pub struct Answer<'a> {
 }
 
 impl AttemptTrace {
-    /// Whether this attempt has a span (export is on).
+    /// Whether this attempt has a recorded span (export is on, and it was sampled).
     pub fn is_recording(&self) -> bool {
-        self.span.is_some()
+        self.recording
+    }
+
+    fn recorded(&self) -> Option<&Context> {
+        self.span.as_ref().filter(|_| self.recording)
     }
 
     /// Adds `traceparent` (and `tracestate`) for the provider: this attempt's span as the parent,
@@ -251,7 +280,7 @@ impl AttemptTrace {
 
     /// The attempt failed before an answer started.
     pub fn failed(mut self, e: &UpstreamError) {
-        if let Some(cx) = &self.span {
+        if let Some(cx) = self.recorded() {
             let span = cx.span();
             if let UpstreamError::Status { status, .. } = e {
                 span.set_attribute(KeyValue::new(
@@ -269,7 +298,7 @@ impl AttemptTrace {
 
     /// The adapter refused the request for this provider (nothing was sent).
     pub fn refused(mut self, code: &str) {
-        if let Some(cx) = &self.span {
+        if let Some(cx) = self.recorded() {
             let span = cx.span();
             span.set_attribute(KeyValue::new("error.type", code.to_string()));
             span.set_attribute(KeyValue::new("tokenrouter.attempt.outcome", "refused"));
@@ -281,7 +310,7 @@ impl AttemptTrace {
 
     /// The attempt answered the request.
     pub fn answered(mut self, answer: Answer<'_>) {
-        if let Some(cx) = &self.span {
+        if let Some(cx) = self.recorded() {
             let span = cx.span();
             let mut attributes = vec![
                 KeyValue::new("http.response.status_code", 200),
@@ -327,7 +356,7 @@ impl Drop for AttemptTrace {
         if self.ended {
             return;
         }
-        if let Some(cx) = &self.span {
+        if let Some(cx) = self.recorded() {
             let span = cx.span();
             span.set_attribute(KeyValue::new("tokenrouter.attempt.outcome", "cancelled"));
             span.add_event("cancelled", Vec::new());
@@ -400,5 +429,52 @@ fn route_of(path: &str) -> Option<&'static str> {
         "/v1/models" => Some("/v1/models"),
         p if p.starts_with("/v1/models/") => Some("/v1/models/{id}"),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+
+    use super::*;
+
+    /// A request the sampler drops builds no attributes and records nothing, yet its trace still
+    /// reaches the provider, marked unsampled.
+    #[test]
+    fn an_unsampled_request_only_carries_its_context() {
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(Sampler::AlwaysOff)
+            .build();
+        let tracing = Tracing {
+            tracer: provider.tracer("test"),
+            stats: Arc::default(),
+            capture_content: true,
+        };
+        let trace = RequestTrace::start(
+            Some(&tracing),
+            "POST",
+            "/v1/chat/completions",
+            "req-1",
+            &HeaderMap::new(),
+        );
+        assert!(!trace.is_recording() && !trace.captures_content());
+        trace.set(|| panic!("no attributes are built for an unsampled span"));
+        let attempt = trace.attempt(AttemptCall {
+            provider: "p",
+            provider_name: "openai",
+            server: &None,
+            model: "m",
+            number: 1,
+            hedge: false,
+            request: &[],
+            input_messages: None,
+        });
+        assert!(!attempt.is_recording());
+        let mut headers = HeaderMap::new();
+        attempt.inject(&mut headers);
+        let traceparent = headers["traceparent"].to_str().unwrap();
+        assert!(traceparent.ends_with("-00"), "{traceparent}");
+        assert!(traceparent.contains(&trace.trace_id().unwrap().to_string()));
     }
 }
