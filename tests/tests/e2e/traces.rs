@@ -22,6 +22,20 @@ fn named<'a>(spans: &'a [Received], name: &str) -> Vec<&'a Received> {
     spans.iter().filter(|s| s.span.name == name).collect()
 }
 
+/// A data plane exporting through `tracing`, serving the control plane's `version`.
+async fn traced(
+    name: &str,
+    tracing: Tracing,
+    stack: &crate::setup::Stack,
+    version: u64,
+) -> DataPlaneHandle {
+    let mut config = data_plane_config(name);
+    config.tracing = Some(tracing);
+    let dp = DataPlaneHandle::start(config, &stack.cp.url(), None).await;
+    dp.wait_for_version(version).await;
+    dp
+}
+
 /// SpanKind in OTLP: 2 server, 3 client.
 const SERVER: i32 = 2;
 const CLIENT: i32 = 3;
@@ -79,10 +93,7 @@ async fn a_request_with_a_fallback_and_a_hedge_is_one_span_tree() {
         .unwrap()
         .into_inner()
         .version;
-    let mut config = data_plane_config("traced");
-    config.tracing = Some(Tracing::from_pipeline(&pipeline));
-    let dp = DataPlaneHandle::start(config, &stack.cp.url(), None).await;
-    dp.wait_for_version(version).await;
+    let dp = traced("traced", Tracing::from_pipeline(&pipeline), &stack, version).await;
     bad.set_fault(Some(Fault::Status {
         status: 500,
         retry_after_secs: None,
@@ -225,10 +236,13 @@ async fn http_protobuf_export_and_a_dead_collector() {
         "tokenrouter-http",
     ))
     .unwrap();
-    let mut config = data_plane_config("traced-http");
-    config.tracing = Some(Tracing::from_pipeline(&pipeline));
-    let dp = DataPlaneHandle::start(config, &stack.cp.url(), None).await;
-    dp.wait_for_version(version).await;
+    let dp = traced(
+        "traced-http",
+        Tracing::from_pipeline(&pipeline),
+        &stack,
+        version,
+    )
+    .await;
     let r = ask(&dp).await.unwrap();
     assert_eq!(r.status(), 200);
     let body: serde_json::Value = r.json().await.unwrap();
@@ -261,10 +275,8 @@ async fn http_protobuf_export_and_a_dead_collector() {
     );
     settings.export_timeout = Duration::from_millis(500);
     let dead_pipeline = OtlpPipeline::start(&settings).unwrap();
-    let mut config = data_plane_config("traced-dead");
-    config.tracing = Some(Tracing::from_pipeline(&dead_pipeline));
-    let dp = DataPlaneHandle::start(config, &stack.cp.url(), None).await;
-    dp.wait_for_version(version).await;
+    let nowhere = Tracing::from_pipeline(&dead_pipeline);
+    let dp = traced("traced-dead", nowhere, &stack, version).await;
     for _ in 0..5 {
         assert_eq!(ask(&dp).await.unwrap().status(), 200);
     }
@@ -326,10 +338,7 @@ async fn captured_content_is_what_the_firewall_let_through() {
     .unwrap();
     let mut tracing = Tracing::from_pipeline(&pipeline);
     tracing.capture_content = true;
-    let mut config = data_plane_config("traced-content");
-    config.tracing = Some(tracing);
-    let dp = DataPlaneHandle::start(config, &stack.cp.url(), None).await;
-    dp.wait_for_version(version).await;
+    let dp = traced("traced-content", tracing, &stack, version).await;
     let http = reqwest::Client::new();
     let prompt = format!("mail jane@example.com card {CARD} ok");
     for stream in [false, true] {
