@@ -89,6 +89,9 @@ pub(crate) fn respond(
 ) -> Result<Reply, ApiError> {
     let target = path.strip_prefix("/v1beta/models/").unwrap_or_default();
     let (model, stream) = match target.rsplit_once(':') {
+        Some((model, method @ ("embedContent" | "batchEmbedContents"))) if !model.is_empty() => {
+            return crate::embeddings::respond_gemini(model, method == "batchEmbedContents", body);
+        }
         Some((model, "generateContent")) if !model.is_empty() => (model, false),
         Some((model, "streamGenerateContent")) if !model.is_empty() => (model, true),
         _ => {

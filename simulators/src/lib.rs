@@ -4,11 +4,13 @@
 //! End-to-end tests, `bench/` and `tokenrouter serve --demo` start a [`Simulator`] on
 //! `127.0.0.1:0`, point a provider's base URL at [`Simulator::base_url`], and use
 //! [`Simulator::push_fault`] / [`Simulator::set_fault`] to inject errors, stalls and cuts.
-//! Answers say plainly that they are simulated; token usage is whitespace word counts.
+//! Answers say plainly that they are simulated; token usage is whitespace word counts. OpenAI,
+//! Mistral and Gemini also serve embeddings (deterministic vectors per text; see `embeddings`).
 
 mod anthropic;
 mod anthropic_stream;
 mod auth;
+mod embeddings;
 mod errors;
 mod gemini;
 mod openai;

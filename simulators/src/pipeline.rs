@@ -13,6 +13,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
+use crate::embeddings;
 use crate::errors::ApiError;
 use crate::sse::StreamReply;
 use crate::state::{CancelGuard, SimState};
@@ -33,6 +34,7 @@ pub(crate) enum Reply {
 #[derive(Clone, Copy)]
 enum Endpoint {
     Generate,
+    Embed,
     Models,
     NotFound,
 }
@@ -40,7 +42,15 @@ enum Endpoint {
 /// The simulator's HTTP routes for `state`'s protocol, testable without a network.
 pub fn app(state: Arc<SimState>) -> Router {
     let router = match state.config().protocol {
-        Protocol::OpenAi | Protocol::Mistral | Protocol::DeepSeek => Router::new()
+        // DeepSeek serves no embeddings: its router has no such path.
+        Protocol::OpenAi | Protocol::Mistral => Router::new()
+            .route("/v1/chat/completions", post(generate))
+            .route("/chat/completions", post(generate))
+            .route("/v1/embeddings", post(embed))
+            .route("/embeddings", post(embed))
+            .route("/v1/models", get(list_models))
+            .route("/models", get(list_models)),
+        Protocol::DeepSeek => Router::new()
             .route("/v1/chat/completions", post(generate))
             .route("/chat/completions", post(generate))
             .route("/v1/models", get(list_models))
@@ -66,6 +76,16 @@ async fn generate(
     body: Bytes,
 ) -> Response {
     run(state, method, uri, headers, body, Endpoint::Generate).await
+}
+
+async fn embed(
+    State(state): State<Arc<SimState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    run(state, method, uri, headers, body, Endpoint::Embed).await
 }
 
 async fn list_models(
@@ -121,7 +141,7 @@ async fn run(
     }
     // Faults target generation requests; model listings and probes do not consume them.
     let fault = match endpoint {
-        Endpoint::Generate => state.take_fault(),
+        Endpoint::Generate | Endpoint::Embed => state.take_fault(),
         _ => None,
     };
     let guard = CancelGuard::new(state.clone());
@@ -179,9 +199,15 @@ async fn answer(
                 404,
                 format!("Unknown path {} for this simulator.", uri.path()),
             )),
-            Endpoint::Generate if config.serves_only_listed && !listed(config, uri, &body) => Err(
-                ApiError::unknown_model(protocol, &requested_model(uri, &body)),
-            ),
+            Endpoint::Generate | Endpoint::Embed
+                if config.serves_only_listed && !listed(config, uri, &body) =>
+            {
+                Err(ApiError::unknown_model(
+                    protocol,
+                    &requested_model(uri, &body),
+                ))
+            }
+            Endpoint::Embed => embeddings::respond_openai(config, &body),
             Endpoint::Generate => match protocol {
                 Protocol::OpenAi | Protocol::Mistral | Protocol::DeepSeek => {
                     openai::respond(config, &body)

@@ -204,6 +204,6 @@ async fn faults_and_errors_use_gemini_shapes() {
             .contains("Unknown name")
     );
 
-    let response = post(&sim, "/models/gemini-2.5-flash:embedContent", &hello()).await;
+    let response = post(&sim, "/models/gemini-2.5-flash:predict", &hello()).await;
     assert_eq!(response.status(), 404);
 }

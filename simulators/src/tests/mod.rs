@@ -1,6 +1,7 @@
 //! Tests against real started simulators over HTTP (reqwest), plus shared helpers.
 
 mod anthropic;
+mod embeddings;
 mod faults;
 mod gemini;
 mod openai;
