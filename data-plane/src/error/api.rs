@@ -46,7 +46,8 @@ impl ApiError {
         self.kind
     }
 
-    fn with_param(mut self, param: impl Into<String>) -> Self {
+    /// The same error, naming `param` as the parameter at fault.
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
         self.param = Some(param.into());
         self
     }

@@ -18,7 +18,7 @@ use crate::error::{ApiError, UpstreamError};
 use crate::firewall::Audit;
 use crate::firewall::output::OutputScope;
 use crate::providers::{self, RequestCtx, ResponseCtx, UpstreamCall};
-use crate::request::{ChatRequest, ids};
+use crate::request::{ChatRequest, Operation, ids};
 use crate::routing::plan::Attempt;
 use crate::snapshot::runtime::CredentialRt;
 use crate::state::DataPlaneState;
@@ -67,15 +67,20 @@ pub(super) async fn run(
     record.accounting.provider_name =
         crate::telemetry::genai::provider_name(&attempt.provider.kind);
     record.accounting.model = attempt.model.clone();
-    let built = providers::build(
-        attempt.provider.protocol,
-        &RequestCtx {
-            body: &request.body,
-            model: &attempt.model,
-            stream: request.stream,
-            cache: &state.reasoning,
-        },
-    );
+    let built = match request.operation {
+        Operation::Chat => providers::build(
+            attempt.provider.protocol,
+            &RequestCtx {
+                body: &request.body,
+                model: &attempt.model,
+                stream: request.stream,
+                cache: &state.reasoning,
+            },
+        ),
+        Operation::Embeddings => {
+            providers::embeddings::build(attempt.provider.protocol, &request.body, &attempt.model)
+        }
+    };
     let call = match built {
         Ok(call) => call,
         Err(e) => {
@@ -130,7 +135,9 @@ pub(super) async fn run(
         sent_at,
         span,
     };
-    let mut response = if request.stream {
+    let mut response = if request.operation == Operation::Embeddings {
+        answer.embeddings(response).await?
+    } else if request.stream {
         let translator = providers::stream_translator_shaped(attempt.provider.protocol, ctx, shape);
         answer.stream(response, translator).await?
     } else {
@@ -302,6 +309,47 @@ impl Answer<'_> {
             response.headers_mut().insert("x-tokenrouter-firewall", v);
         }
         Ok(response)
+    }
+
+    /// Reads an embeddings answer, records it, and passes it on unchanged.
+    async fn embeddings(self, response: UpstreamResponse) -> Result<Response, AttemptError> {
+        let Answer {
+            shared,
+            target,
+            record,
+            sent_at,
+            span,
+            ..
+        } = self;
+        let state = shared.state;
+        let read = async {
+            let bytes = upstream::read_capped(response, upstream::MAX_RESPONSE_BODY).await?;
+            providers::embeddings::read_answer(bytes)
+        }
+        .await;
+        let answer = match read {
+            Ok(a) => a,
+            Err(e) => {
+                let e = target.failed(state, e);
+                span.failed(&e);
+                return Err(e.into());
+            }
+        };
+        if span.is_recording() {
+            span.answered(answer.facts.answer(answer.usage, false));
+        } else {
+            drop(span);
+        }
+        let done = Answered {
+            usage: answer.usage,
+            response_model: answer.facts.model,
+            completed: true,
+            latency: sent_at.elapsed(),
+            ttft: None,
+            streamed_text: 0,
+        };
+        answered(state, &target, record, done);
+        Ok(ok_response("application/json", Body::from(answer.body)))
     }
 
     /// Opens the relay (the first chunk must arrive in time) and hands the client the stream; the

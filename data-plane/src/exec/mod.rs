@@ -24,7 +24,7 @@ use hedge::Used;
 use crate::error::{ApiError, UpstreamError};
 use crate::firewall::output::OutputScope;
 use crate::limits::{self, Demand};
-use crate::request::ChatRequest;
+use crate::request::{ChatRequest, Operation};
 use crate::routing::plan::Plan;
 use crate::snapshot::runtime::KeyRt;
 use crate::state::DataPlaneState;
@@ -99,6 +99,7 @@ pub async fn execute(job: Job<'_>, record: &mut RequestRecord) -> Result<Respons
         let mut record = base.clone();
         record.accounting.attempts = index as u32 + 1;
         let span = record.accounting.trace.attempt(AttemptCall {
+            operation: request.operation.name(),
             provider: &a.provider.name,
             provider_name: genai::provider_name(&a.provider.kind),
             server: &a.provider.server,
@@ -194,7 +195,11 @@ fn demand(request: &ChatRequest, plan: &Plan) -> Demand {
         let cap = a.info.as_ref().map_or(limits::DEFAULT_OUTPUT_CAP, |i| {
             limits::DEFAULT_OUTPUT_CAP.min(u64::from(i.max_output.max(1)))
         });
-        let output = f.max_tokens.unwrap_or(cap);
+        // Embeddings produce no tokens of their own.
+        let output = match request.operation {
+            Operation::Chat => f.max_tokens.unwrap_or(cap),
+            Operation::Embeddings => 0,
+        };
         tokens = tokens.max(f.prompt_tokens + output);
         if let Some(i) = &a.info {
             let usage = Usage {

@@ -75,6 +75,7 @@ impl RequestRecord {
         let a = &mut self.accounting;
         self.prompt_estimate = r.features.prompt_tokens;
         a.requested_model = r.model.clone();
+        a.operation = r.operation;
         a.stream = r.stream;
         if let Some(user) = r.body.get("user").and_then(|u| u.as_str()) {
             a.user_id = user.to_string();
@@ -84,7 +85,7 @@ impl RequestRecord {
         }
         a.trace.set(|| {
             vec![
-                opentelemetry::KeyValue::new("gen_ai.operation.name", "chat"),
+                opentelemetry::KeyValue::new("gen_ai.operation.name", r.operation.name()),
                 opentelemetry::KeyValue::new("gen_ai.request.model", r.model.clone()),
             ]
         });

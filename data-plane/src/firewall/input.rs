@@ -6,6 +6,24 @@ use serde_json::{Map, Value};
 
 use crate::firewall::{Audit, Blocked, Direction, Firewall, active, filter_text};
 
+/// Applies the input rules for this key and model to `texts` (an embeddings request's inputs),
+/// masking in place.
+pub fn check_texts(
+    fw: &Firewall,
+    key: &str,
+    model: &str,
+    texts: Vec<&mut String>,
+    audit: &mut Audit,
+) -> Result<(), Blocked> {
+    let Some(active) = active(fw, Direction::Input, key, model) else {
+        return Ok(());
+    };
+    for text in texts {
+        filter_text(fw, &active, Direction::Input, text, audit)?;
+    }
+    Ok(())
+}
+
 /// Applies the input rules for this key and model to `body` (masking in place). `Ok` with what
 /// was done, `Err` when a block rule found something.
 pub fn check(

@@ -1,5 +1,7 @@
-//! `POST /v1/chat/completions`: parse and validate, resolve the model into a plan, execute it
-//! (`exec`), and answer (JSON or SSE, with TokenRouter's extension fields and headers).
+//! `POST /v1/chat/completions` and `POST /v1/embeddings`: parse and validate, apply the
+//! firewall's input rules, resolve the model into a plan, execute it (`exec`), and answer (JSON or
+//! SSE, with TokenRouter's extension fields and headers). Both operations share everything but
+//! the parsing, the texts the firewall reads, and the call each attempt makes.
 
 use std::sync::Arc;
 
@@ -13,7 +15,7 @@ use crate::exec::{self, Job, RequestRecord};
 use crate::firewall::output::OutputScope;
 use crate::firewall::{self, Audit};
 use crate::http::middleware::{Authed, RequestId};
-use crate::request;
+use crate::request::{self, Operation};
 use crate::routing::plan::RouteCtx;
 use crate::routing::resolve::resolve;
 use crate::state::DataPlaneState;
@@ -27,16 +29,62 @@ pub async fn completions(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let call = Call {
+        authed,
+        request_id,
+        trace,
+        headers,
+        operation: Operation::Chat,
+    };
+    serve(state, call, body).await
+}
+
+pub async fn embeddings(
+    State(state): State<Arc<DataPlaneState>>,
+    Extension(authed): Extension<Authed>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    trace: Option<Extension<RequestTrace>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let call = Call {
+        authed,
+        request_id,
+        trace,
+        headers,
+        operation: Operation::Embeddings,
+    };
+    serve(state, call, body).await
+}
+
+/// What a request arrived with besides its body.
+struct Call {
+    authed: Authed,
+    request_id: String,
+    trace: Option<Extension<RequestTrace>>,
+    headers: HeaderMap,
+    operation: Operation,
+}
+
+async fn serve(state: Arc<DataPlaneState>, call: Call, body: Body) -> Response {
+    let Call {
+        authed,
+        request_id,
+        trace,
+        headers,
+        operation,
+    } = call;
     let mut record = RequestRecord::new(&request_id, &authed.key.name, authed.started);
     if let Some(Extension(trace)) = trace {
         record.accounting.trace = trace;
     }
     // Boxed: the attempt machinery is a large future, and axum moves the handler's future several
     // times through its layers; a pointer moves for free, kilobytes of state do not.
+    record.accounting.operation = operation;
     let handled = Box::pin(handle(
         &state,
         &authed,
-        &request_id,
+        (&request_id, operation),
         &headers,
         body,
         &mut record,
@@ -62,7 +110,7 @@ pub async fn completions(
 async fn handle(
     state: &Arc<DataPlaneState>,
     authed: &Authed,
-    request_id: &str,
+    (request_id, operation): (&str, Operation),
     headers: &HeaderMap,
     body: Body,
     record: &mut RequestRecord,
@@ -76,25 +124,40 @@ async fn handle(
             ApiError::payload_too_large(limit)
         }
     })?;
-    let mut request = request::parse(&bytes)?;
+    let mut request = match operation {
+        Operation::Chat => request::parse(&bytes)?,
+        Operation::Embeddings => request::embeddings::parse_embeddings(&bytes)?,
+    };
     record.describe(&request);
     // The firewall's input rules see the request before anything else does.
     let fw = &authed.runtime.firewall;
+    let (key, model) = (&authed.key.name, request.model.clone());
     let mut audit = Audit::default();
-    let checked = firewall::input::check(
-        fw,
-        &authed.key.name,
-        &request.model,
-        &mut request.body,
-        &mut audit,
-    );
+    let checked = match operation {
+        Operation::Chat => firewall::input::check(fw, key, &model, &mut request.body, &mut audit),
+        Operation::Embeddings => {
+            let texts = request::embeddings::input_texts(&mut request.body);
+            firewall::input::check_texts(fw, key, &model, texts, &mut audit)
+        }
+    };
     record.add_firewall(&audit);
     if let Err(blocked) = checked {
-        return Err(ApiError::content_filter(&blocked.rule, blocked.detector));
+        let param = match operation {
+            Operation::Chat => "messages",
+            Operation::Embeddings => "input",
+        };
+        return Err(ApiError::content_filter(&blocked.rule, blocked.detector).with_param(param));
     }
-    let output = OutputScope::of(fw, &authed.key.name, &request.model);
-    // With Redis: this conversation's earlier turns may have been answered by another data plane.
-    state.reasoning.prefetch(&request.body).await;
+    // Embeddings carry no text back for the output rules.
+    let output = match operation {
+        Operation::Chat => OutputScope::of(fw, key, &model),
+        Operation::Embeddings => None,
+    };
+    if operation == Operation::Chat {
+        // With Redis: this conversation's earlier turns may have been answered by another data
+        // plane.
+        state.reasoning.prefetch(&request.body).await;
+    }
     let plan = resolve(&RouteCtx {
         rt: &authed.runtime,
         signals: &state.signals,

@@ -5,6 +5,7 @@
 
 pub mod anthropic;
 pub mod deepseek;
+pub mod embeddings;
 pub mod gemini;
 pub mod mistral;
 pub mod openai;

@@ -28,6 +28,27 @@ pub struct ChatRequest {
     /// Fields parsed from a `user` that held a JSON object (recorded, never forwarded as JSON).
     pub user_metadata: Option<Map<String, Value>>,
     pub features: Features,
+    /// What is asked of the provider: a chat completion, or embeddings (same routing, limits and
+    /// records; another call and answer).
+    pub operation: Operation,
+}
+
+/// The API operation a request is (`gen_ai.operation.name`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Operation {
+    #[default]
+    Chat,
+    Embeddings,
+}
+
+impl Operation {
+    /// Its `gen_ai.operation.name`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::Chat => "chat",
+            Operation::Embeddings => "embeddings",
+        }
+    }
 }
 
 /// What routing needs to know about a request.
@@ -104,10 +125,21 @@ impl Features {
 
 /// Parses the raw body. Serde's messages are never echoed: they can quote the input back.
 pub fn parse(bytes: &[u8]) -> Result<ChatRequest, ApiError> {
+    let (body, model) = object_with_model(bytes, "`model` and `messages`")?;
+    validate_messages(body.get("messages"))?;
+    chat_fields(body, model, bytes.len())
+}
+
+/// The body as a JSON object, and its `model`: every endpoint's first checks. `needs` names the
+/// required fields for the empty-body message.
+pub(crate) fn object_with_model(
+    bytes: &[u8],
+    needs: &str,
+) -> Result<(Map<String, Value>, String), ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request(
             "empty_body",
-            "The request body is empty; send a JSON object with `model` and `messages`.",
+            format!("The request body is empty; send a JSON object with {needs}."),
         ));
     }
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
@@ -120,7 +152,7 @@ pub fn parse(bytes: &[u8]) -> Result<ChatRequest, ApiError> {
             ),
         )
     })?;
-    let Value::Object(mut body) = value else {
+    let Value::Object(body) = value else {
         return Err(ApiError::bad_request(
             "invalid_json",
             "The request body must be a JSON object.",
@@ -139,7 +171,15 @@ pub fn parse(bytes: &[u8]) -> Result<ChatRequest, ApiError> {
             ));
         }
     };
-    validate_messages(body.get("messages"))?;
+    Ok((body, model))
+}
+
+/// `parse` for chat completions, continued.
+fn chat_fields(
+    mut body: Map<String, Value>,
+    model: String,
+    raw_len: usize,
+) -> Result<ChatRequest, ApiError> {
     let stream = optional_bool(&body, "stream")?.unwrap_or(false);
     let include_usage = match body.get("stream_options") {
         None | Some(Value::Null) => false,
@@ -214,7 +254,7 @@ pub fn parse(bytes: &[u8]) -> Result<ChatRequest, ApiError> {
         ));
     }
     let user_metadata = split_user(&mut body)?;
-    let features = Features::of(&body, bytes.len());
+    let features = Features::of(&body, raw_len);
     Ok(ChatRequest {
         body,
         model,
@@ -222,6 +262,7 @@ pub fn parse(bytes: &[u8]) -> Result<ChatRequest, ApiError> {
         include_usage,
         user_metadata,
         features,
+        operation: Operation::Chat,
     })
 }
 
@@ -258,7 +299,12 @@ fn number_in(body: &Map<String, Value>, field: &str, min: f64, max: f64) -> Resu
     }
 }
 
-fn integer_in(body: &Map<String, Value>, field: &str, min: i64, max: i64) -> Result<(), ApiError> {
+pub(super) fn integer_in(
+    body: &Map<String, Value>,
+    field: &str,
+    min: i64,
+    max: i64,
+) -> Result<(), ApiError> {
     match present(body, field) {
         None => Ok(()),
         Some(v) => match v.as_i64() {
@@ -424,7 +470,9 @@ fn validate_tools(body: &Map<String, Value>) -> Result<(), ApiError> {
 }
 
 /// A `user` holding a JSON object is metadata: keep it aside and forward only a plain identifier.
-fn split_user(body: &mut Map<String, Value>) -> Result<Option<Map<String, Value>>, ApiError> {
+pub(super) fn split_user(
+    body: &mut Map<String, Value>,
+) -> Result<Option<Map<String, Value>>, ApiError> {
     let text = match present(body, "user") {
         None => return Ok(None),
         Some(Value::String(s)) => s,

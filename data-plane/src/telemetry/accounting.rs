@@ -17,6 +17,8 @@ pub struct Accounting {
     pub request_id: String,
     pub key: String,
     pub requested_model: String,
+    /// `gen_ai.operation.name`: `chat` or `embeddings`.
+    pub operation: crate::request::Operation,
     pub stream: bool,
     pub user_id: String,
     pub metadata_json: String,
@@ -143,6 +145,7 @@ pub fn account(metrics: &Metrics, sink: &UsageReporter, a: Accounting) {
         "".into()
     };
     metrics.genai.observe(Observation {
+        operation: a.operation.name(),
         provider: a.provider_name,
         model: &a.model,
         response_model: &a.response_model,

@@ -6,6 +6,7 @@ mod base_urls;
 mod canary;
 mod chat;
 mod discovery;
+mod embeddings;
 mod firewall;
 mod hardening;
 mod keys;

@@ -10,7 +10,7 @@ use tokenrouter_tests::{Backend, DataPlaneHandle, data_plane_config};
 use crate::setup::{KEY, SdkStack, add_provider_full, run_script, stack};
 
 /// The Python with the `openai` package: `TOKENROUTER_TEST_PYTHON`, else the repo's `.venv`.
-fn python() -> Option<std::path::PathBuf> {
+pub(crate) fn python() -> Option<std::path::PathBuf> {
     if let Some(p) = std::env::var_os("TOKENROUTER_TEST_PYTHON") {
         return Some(p.into());
     }

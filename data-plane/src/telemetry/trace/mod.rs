@@ -188,7 +188,7 @@ impl RequestTrace {
             };
         }
         let mut attributes = vec![
-            KeyValue::new("gen_ai.operation.name", "chat"),
+            KeyValue::new("gen_ai.operation.name", call.operation),
             KeyValue::new("gen_ai.provider.name", call.provider_name),
             KeyValue::new("gen_ai.request.model", call.model.to_string()),
             KeyValue::new("tokenrouter.provider", call.provider.to_string()),
@@ -204,7 +204,7 @@ impl RequestTrace {
             attributes.push(KeyValue::new("gen_ai.input.messages", messages.to_string()));
         }
         let span = tracer
-            .span_builder(format!("chat {}", call.model))
+            .span_builder(format!("{} {}", call.operation, call.model))
             .with_kind(SpanKind::Client)
             .with_attributes(attributes)
             .start_with_context(tracer, parent);
@@ -219,6 +219,8 @@ impl RequestTrace {
 
 /// What an attempt's CLIENT span is named and described by.
 pub struct AttemptCall<'a> {
+    /// `gen_ai.operation.name`, which also starts the span's name.
+    pub operation: &'static str,
     pub provider: &'a str,
     pub provider_name: &'static str,
     /// The provider's host and port.
@@ -461,6 +463,7 @@ mod tests {
         assert!(!trace.is_recording() && !trace.captures_content());
         trace.set(|| panic!("no attributes are built for an unsampled span"));
         let attempt = trace.attempt(AttemptCall {
+            operation: "chat",
             provider: "p",
             provider_name: "openai",
             server: &None,

@@ -1,0 +1,139 @@
+//! `POST /v1/embeddings` end to end: the official OpenAI Python SDK against a data plane in front
+//! of OpenAI and Mistral simulators (`tests/python/embeddings.py`), fallback past a failing
+//! provider, the firewall's input rules on the inputs, a provider without embeddings refused, and
+//! the GenAI metrics under `gen_ai_operation_name="embeddings"`.
+
+use serde_json::{Value, json};
+use tokenrouter_proto::v1::{FirewallRule, FirewallRuleWrite, Provider};
+use tokenrouter_simulators::{Fault, Protocol, SimConfig};
+use tokenrouter_tests::{Backend, DataPlaneHandle, data_plane_config};
+
+use crate::python::python;
+use crate::setup::{KEY, add_provider_full, run_script, stack};
+
+fn serving(models: &[&str]) -> Provider {
+    Provider {
+        models: models.iter().map(|m| m.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn embeddings_route_fall_back_and_pass_the_firewall() {
+    let stack = stack(Backend::Sqlite).await.unwrap();
+    let models = ["text-embedding-3-small", "text-embedding-ada-002"];
+    let (sim, _) = add_provider_full(
+        &stack.cp,
+        SimConfig::new(Protocol::OpenAi, "sim", "k-sim"),
+        serving(&models),
+    )
+    .await;
+    let (sim2, _) = add_provider_full(
+        &stack.cp,
+        SimConfig::new(Protocol::OpenAi, "sim2", "k-sim2"),
+        serving(&models),
+    )
+    .await;
+    let (mistral, _) = add_provider_full(
+        &stack.cp,
+        SimConfig::new(Protocol::Mistral, "mis", "k-mis"),
+        serving(&["codestral-embed"]),
+    )
+    .await;
+    let (_claude, _) = add_provider_full(
+        &stack.cp,
+        SimConfig::new(Protocol::Anthropic, "claude", "k-claude"),
+        serving(&["claude-sonnet-4-5"]),
+    )
+    .await;
+    let version = stack
+        .cp
+        .admin()
+        .await
+        .create_firewall_rule(FirewallRuleWrite {
+            rule: Some(FirewallRule {
+                name: "emails".into(),
+                detectors: vec!["email".into()],
+                action: "mask".into(),
+                direction: "input".into(),
+                ..Default::default()
+            }),
+            expected_version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .version;
+    let dp = DataPlaneHandle::start(data_plane_config("embeddings"), &stack.cp.url(), None).await;
+    dp.wait_for_version(version).await;
+
+    if let Some(python) = python() {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/embeddings.py");
+        run_script(
+            &python,
+            &[&script],
+            [
+                ("TOKENROUTER_BASE_URL", dp.url("/v1")),
+                ("TOKENROUTER_API_KEY", KEY.to_string()),
+            ],
+            "all embeddings checks passed",
+        )
+        .await;
+        let sent = mistral.requests();
+        let last = &sent.last().expect("Mistral was asked").body;
+        assert_eq!(last["output_dimension"], 128);
+        assert!(last.get("dimensions").is_none());
+    }
+
+    let http = reqwest::Client::new();
+    let ask = |body: Value| {
+        http.post(dp.url("/v1/embeddings"))
+            .bearer_auth(KEY)
+            .json(&body)
+            .send()
+    };
+    // The first provider (by name) answers 500: the plan moves on, as for chat.
+    sim.push_fault(Fault::Status {
+        status: 500,
+        retry_after_secs: None,
+    });
+    let before = sim2.request_count();
+    let r = ask(json!({"model": "text-embedding-3-small",
+        "input": ["write to jane@example.com"], "encoding_format": "float"}))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-tokenrouter-provider"], "sim2");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["data"][0]["embedding"].as_array().unwrap().len(), 1536);
+    assert_eq!(sim2.request_count(), before + 1);
+    // The firewall masked the input before it left.
+    let sent = sim2.requests().last().unwrap().body.clone();
+    let input = sent["input"][0].as_str().unwrap();
+    assert!(
+        input.contains("[EMAIL_1]") && !input.contains("jane@"),
+        "{input}"
+    );
+
+    // A provider without embeddings is refused with a clear 400, not sent anything.
+    let r = ask(json!({"model": "claude-sonnet-4-5", "input": "x"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let err: Value = r.json().await.unwrap();
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no embeddings API"),
+        "{err}"
+    );
+
+    let metrics = dp.metrics().await;
+    assert!(
+        metrics.lines().any(|l| l.starts_with(
+            "gen_ai_client_token_usage_count{gen_ai_operation_name=\"embeddings\",gen_ai_provider_name=\"openai\",gen_ai_request_model=\"text-embedding-3-small\""
+        )),
+        "{metrics}"
+    );
+}
