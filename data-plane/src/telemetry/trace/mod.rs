@@ -1,5 +1,5 @@
-//! Traces: a SERVER span per inbound API request and a CLIENT span `chat {model}` per upstream
-//! attempt, with the GenAI conventions' attributes and TokenRouter's own (`tokenrouter.*`). Names,
+//! Traces: a SERVER span per inbound API request and a CLIENT span `chat {model}` (or
+//! `embeddings {model}`) per upstream attempt, with the GenAI conventions' attributes and TokenRouter's own (`tokenrouter.*`). Names,
 //! counts and timings only: never a secret, and message content only when the operator opts in
 //! (see [`content`]). With export off nothing here costs more than an `Option` check, and the
 //! client's `traceparent` still reaches the provider.
@@ -428,6 +428,7 @@ pub fn request_attributes(
 fn route_of(path: &str) -> Option<&'static str> {
     match path {
         "/v1/chat/completions" => Some("/v1/chat/completions"),
+        "/v1/embeddings" => Some("/v1/embeddings"),
         "/v1/models" => Some("/v1/models"),
         p if p.starts_with("/v1/models/") => Some("/v1/models/{id}"),
         _ => None,
