@@ -1,8 +1,8 @@
 //! Traces: a SERVER span per inbound API request and a CLIENT span `chat {model}` (or
-//! `embeddings {model}`) per upstream attempt, with the GenAI conventions' attributes and TokenRouter's own (`tokenrouter.*`). Names,
-//! counts and timings only: never a secret, and message content only when the operator opts in
-//! (see [`content`]). With export off nothing here costs more than an `Option` check, and the
-//! client's `traceparent` still reaches the provider.
+//! `embeddings {model}`) per upstream attempt, with the GenAI conventions' attributes and
+//! TokenRouter's own (`tokenrouter.*`). Names, counts and timings only: never a secret, and message
+//! content only when the operator opts in (see [`content`]). With export off nothing here costs
+//! more than an `Option` check, and the client's `traceparent` still reaches the provider.
 
 pub mod content;
 pub mod export;
