@@ -43,6 +43,13 @@ check("dimensions", len(d.data[0].embedding) == 256, len(d.data[0].embedding))
 m = client.embeddings.create(model="mis:codestral-embed", input="x", dimensions=128)
 check("Mistral gets output_dimension", len(m.data[0].embedding) == 128, len(m.data[0].embedding))
 
+g = client.embeddings.create(model="gem:gemini-embedding-001", input=["one two", "three"], dimensions=768)
+check("Gemini: one batch, OpenAI's list", [d.index for d in g.data] == [0, 1], g.data)
+check("Gemini: outputDimensionality, base64 encoded by TokenRouter", len(g.data[0].embedding) == 768)
+check("Gemini: distinct vectors", g.data[0].embedding != g.data[1].embedding)
+gf = client.embeddings.create(model="gem:gemini-embedding-001", input="one two", encoding_format="float")
+check("Gemini: floats", len(gf.data[0].embedding) == 3072 and gf.data[0].embedding[:768] == g.data[0].embedding)
+
 try:
     client.embeddings.create(model="text-embedding-3-small", input="")
     check("empty input refused", False)

@@ -315,6 +315,7 @@ impl Answer<'_> {
     async fn embeddings(self, response: UpstreamResponse) -> Result<Response, AttemptError> {
         let Answer {
             shared,
+            attempt,
             target,
             record,
             sent_at,
@@ -324,7 +325,13 @@ impl Answer<'_> {
         let state = shared.state;
         let read = async {
             let bytes = upstream::read_capped(response, upstream::MAX_RESPONSE_BODY).await?;
-            providers::embeddings::read_answer(bytes)
+            providers::embeddings::read_answer(
+                attempt.provider.protocol,
+                bytes,
+                &shared.request.body,
+                &attempt.model,
+                shared.request.features.prompt_tokens,
+            )
         }
         .await;
         let answer = match read {

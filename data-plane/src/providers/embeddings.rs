@@ -1,8 +1,10 @@
-//! Embeddings calls. OpenAI-protocol providers (OpenAI, OpenAI-compatible servers, DeepSeek has
-//! none) take the client's body at `/embeddings` with the model the plan chose; Mistral takes it
-//! with its own name for the vector size (`output_dimension`) and without `user`. Anthropic,
-//! DeepSeek and (for now) Gemini refuse, so a plan moves on to a provider that can. The answer is
-//! checked to be an embeddings list and passed through, its usage and model read.
+//! Embeddings calls. OpenAI-protocol providers (OpenAI, OpenAI-compatible servers) take the
+//! client's body at `/embeddings` with the model the plan chose; Mistral takes it with its own name
+//! for the vector size (`output_dimension`) and without `user`; Gemini gets one
+//! `batchEmbedContents` call (`dimensions` as `outputDimensionality`, at most 100 texts) whose
+//! answer becomes OpenAI's list, base64-encoded here when the client asked. Anthropic and DeepSeek
+//! have no embeddings API and refuse, so a plan moves on to a provider that can. An OpenAI-shape
+//! answer is checked and passed through, its usage and model read.
 
 use std::borrow::Cow;
 
@@ -26,6 +28,7 @@ pub fn build(
     let mut dropped = Vec::new();
     match protocol {
         Protocol::OpenAi | Protocol::Compatible => {}
+        Protocol::Gemini => return gemini_call(body, model),
         Protocol::Mistral => {
             if let Some(d) = out.remove("dimensions") {
                 out.insert("output_dimension".into(), d);
@@ -53,6 +56,118 @@ pub fn build(
     })
 }
 
+/// Texts one Gemini `batchEmbedContents` call may carry.
+pub const GEMINI_BATCH: usize = 100;
+
+fn gemini_call(body: &Map<String, Value>, model: &str) -> Result<UpstreamCall, ApiError> {
+    let texts: Vec<&str> = match body.get("input") {
+        Some(Value::String(s)) => vec![s],
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(Value::as_str)
+            .collect::<Option<_>>()
+            .ok_or_else(|| {
+                ApiError::unsupported_parameter("input", "Gemini embeds text, not token ids.")
+            })?,
+        _ => Vec::new(),
+    };
+    if texts.len() > GEMINI_BATCH {
+        return Err(ApiError::invalid(
+            "input",
+            format!(
+                "Gemini embeds at most {GEMINI_BATCH} inputs in one call, and TokenRouter does not split larger requests yet; send at most {GEMINI_BATCH}."
+            ),
+        ));
+    }
+    let dimensions = body.get("dimensions").and_then(Value::as_u64);
+    let requests: Vec<Value> = texts
+        .iter()
+        .map(|t| {
+            let mut r = serde_json::json!({
+                "model": format!("models/{model}"),
+                "content": {"parts": [{"text": t}]},
+            });
+            if let Some(d) = dimensions {
+                r["outputDimensionality"] = d.into();
+            }
+            r
+        })
+        .collect();
+    let dropped = if body.contains_key("user") {
+        vec!["user".to_string()]
+    } else {
+        Vec::new()
+    };
+    let body = serde_json::to_vec(&serde_json::json!({ "requests": requests })).map_err(|_| {
+        ApiError::bad_request("invalid_json", "The request could not be re-encoded.")
+    })?;
+    Ok(UpstreamCall {
+        path: format!("/models/{model}:batchEmbedContents"),
+        body,
+        headers: Vec::new(),
+        dropped,
+        shape: Default::default(),
+    })
+}
+
+#[derive(Deserialize)]
+struct GeminiBatch {
+    #[serde(default)]
+    embeddings: Vec<GeminiEmbedding>,
+}
+
+#[derive(Deserialize)]
+struct GeminiEmbedding {
+    #[serde(default)]
+    values: Vec<f32>,
+}
+
+/// Gemini's `batchEmbedContents` answer as OpenAI's embeddings list. Gemini reports no token
+/// counts: usage is the request's own estimate.
+fn gemini_answer(
+    body: &[u8],
+    base64: bool,
+    model: &str,
+    prompt_estimate: u64,
+) -> Result<Translated, UpstreamError> {
+    use base64::Engine as _;
+    let batch: GeminiBatch = serde_json::from_slice(body).map_err(|_| {
+        UpstreamError::Malformed(
+            "answered with something that is not a Gemini embeddings batch".into(),
+        )
+    })?;
+    let data: Vec<Value> = batch
+        .embeddings
+        .iter()
+        .enumerate()
+        .map(|(index, e)| {
+            let embedding = if base64 {
+                let bytes: Vec<u8> = e.values.iter().flat_map(|x| x.to_le_bytes()).collect();
+                Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
+            } else {
+                serde_json::json!(e.values)
+            };
+            serde_json::json!({"object": "embedding", "index": index, "embedding": embedding})
+        })
+        .collect();
+    let answer = serde_json::json!({
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": prompt_estimate, "total_tokens": prompt_estimate},
+    });
+    let body = serde_json::to_vec(&answer)
+        .map_err(|_| UpstreamError::Malformed("could not be re-encoded".into()))?;
+    Ok(Translated {
+        body,
+        usage: Some(Usage {
+            prompt_tokens: prompt_estimate,
+            ..Usage::default()
+        }),
+        facts: ResponseFacts::of(None, Some(model), None),
+    })
+}
+
 #[derive(Deserialize)]
 struct EmbeddingsPeek<'a> {
     #[serde(default)]
@@ -71,9 +186,25 @@ struct EmbeddingsUsage {
     prompt_tokens: u64,
 }
 
+/// The client's answer from the provider's: Gemini's translated, the others checked and passed
+/// through. `request` is the client's body; `prompt_estimate` its estimated tokens.
+pub fn read_answer(
+    protocol: Protocol,
+    body: Vec<u8>,
+    request: &Map<String, Value>,
+    model: &str,
+    prompt_estimate: u64,
+) -> Result<Translated, UpstreamError> {
+    if protocol == Protocol::Gemini {
+        let base64 = request.get("encoding_format").and_then(Value::as_str) == Some("base64");
+        return gemini_answer(&body, base64, model, prompt_estimate);
+    }
+    pass_through(body)
+}
+
 /// Checks an answer is an embeddings list and reads its usage and model; the bytes go to the
 /// client unchanged.
-pub fn read_answer(body: Vec<u8>) -> Result<Translated, UpstreamError> {
+fn pass_through(body: Vec<u8>) -> Result<Translated, UpstreamError> {
     let malformed = || {
         UpstreamError::Malformed("answered with something that is not an embeddings list".into())
     };
@@ -108,7 +239,7 @@ mod tests {
         assert_eq!(call.dropped, ["user"]);
         let call = build(Protocol::OpenAi, body, "text-embedding-3-small").unwrap();
         assert_eq!(call.path, "/embeddings");
-        for protocol in [Protocol::Anthropic, Protocol::DeepSeek, Protocol::Gemini] {
+        for protocol in [Protocol::Anthropic, Protocol::DeepSeek] {
             assert_eq!(
                 build(protocol, body, "m").unwrap_err().status().as_u16(),
                 400
@@ -119,10 +250,48 @@ mod tests {
     #[test]
     fn answers_are_checked_and_read() {
         let ok = br#"{"object":"list","data":[{"index":0,"embedding":"AAAA"}],"model":"text-embedding-3-small","usage":{"prompt_tokens":7,"total_tokens":7}}"#;
-        let t = read_answer(ok.to_vec()).unwrap();
+        let t = pass_through(ok.to_vec()).unwrap();
         assert_eq!(t.usage.unwrap().prompt_tokens, 7);
         assert_eq!(t.facts.model.as_deref(), Some("text-embedding-3-small"));
-        assert!(read_answer(br#"{"choices":[]}"#.to_vec()).is_err());
-        assert!(read_answer(b"nope".to_vec()).is_err());
+        assert!(pass_through(br#"{"choices":[]}"#.to_vec()).is_err());
+        assert!(pass_through(b"nope".to_vec()).is_err());
+    }
+
+    #[test]
+    fn gemini_gets_one_batch_and_its_answer_becomes_openai_s_list() {
+        let body = json!({"model": "e", "input": ["a", "b"], "dimensions": 2, "user": "u",
+            "encoding_format": "base64"});
+        let body = body.as_object().unwrap();
+        let call = build(Protocol::Gemini, body, "gemini-embedding-001").unwrap();
+        assert_eq!(call.path, "/models/gemini-embedding-001:batchEmbedContents");
+        let sent: Value = serde_json::from_slice(&call.body).unwrap();
+        assert_eq!(
+            sent["requests"][1],
+            json!({"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "b"}]},
+                "outputDimensionality": 2})
+        );
+        assert_eq!(call.dropped, ["user"]);
+        let answer = br#"{"embeddings":[{"values":[1.0,0.5]},{"values":[0.0,-1.0]}]}"#;
+        let t = read_answer(
+            Protocol::Gemini,
+            answer.to_vec(),
+            body,
+            "gemini-embedding-001",
+            3,
+        )
+        .unwrap();
+        let out: Value = serde_json::from_slice(&t.body).unwrap();
+        assert_eq!(out["data"][1]["index"], 1);
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(out["data"][0]["embedding"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(bytes, [1.0f32.to_le_bytes(), 0.5f32.to_le_bytes()].concat());
+        assert_eq!(out["usage"]["prompt_tokens"], 3);
+        let many = json!({"model": "e", "input": vec!["x"; 101]});
+        let e = build(Protocol::Gemini, many.as_object().unwrap(), "m").unwrap_err();
+        assert_eq!(e.param(), Some("input"));
+        let ids = json!({"model": "e", "input": [[1, 2]]});
+        assert!(build(Protocol::Gemini, ids.as_object().unwrap(), "m").is_err());
     }
 }

@@ -1,5 +1,5 @@
 //! `POST /v1/embeddings` end to end: the official OpenAI Python SDK against a data plane in front
-//! of OpenAI and Mistral simulators (`tests/python/embeddings.py`), fallback past a failing
+//! of OpenAI, Mistral and Gemini simulators (`tests/python/embeddings.py`), fallback past a failing
 //! provider, the firewall's input rules on the inputs, a provider without embeddings refused, and
 //! the GenAI metrics under `gen_ai_operation_name="embeddings"`.
 
@@ -38,6 +38,12 @@ async fn embeddings_route_fall_back_and_pass_the_firewall() {
         &stack.cp,
         SimConfig::new(Protocol::Mistral, "mis", "k-mis"),
         serving(&["codestral-embed"]),
+    )
+    .await;
+    let (gemini, _) = add_provider_full(
+        &stack.cp,
+        SimConfig::new(Protocol::Gemini, "gem", "k-gem"),
+        serving(&["gemini-embedding-001"]),
     )
     .await;
     let (_claude, _) = add_provider_full(
@@ -83,6 +89,12 @@ async fn embeddings_route_fall_back_and_pass_the_firewall() {
         let last = &sent.last().expect("Mistral was asked").body;
         assert_eq!(last["output_dimension"], 128);
         assert!(last.get("dimensions").is_none());
+        let asked = gemini.requests();
+        let batch = asked
+            .iter()
+            .find(|r| r.path.ends_with(":batchEmbedContents"))
+            .expect("Gemini got a batch");
+        assert_eq!(batch.body["requests"][1]["outputDimensionality"], 768);
     }
 
     let http = reqwest::Client::new();
