@@ -76,13 +76,21 @@ pub(super) async fn run(
                 stream: request.stream,
                 cache: &state.reasoning,
             },
-        ),
+        )
+        .map(|call| (call, Vec::new())),
         Operation::Embeddings => {
             providers::embeddings::build(attempt.provider.protocol, &request.body, &attempt.model)
+                .and_then(|mut calls| match calls.is_empty() {
+                    true => Err(ApiError::invalid("input", "Nothing to embed.")),
+                    false => {
+                        let first = calls.remove(0);
+                        Ok((first, calls))
+                    }
+                })
         }
     };
-    let call = match built {
-        Ok(call) => call,
+    let (call, more_calls) = match built {
+        Ok(calls) => calls,
         Err(e) => {
             span.refused(e.code().unwrap_or("refused"));
             return Err(AttemptError::Refused(e));
@@ -136,7 +144,7 @@ pub(super) async fn run(
         span,
     };
     let mut response = if request.operation == Operation::Embeddings {
-        answer.embeddings(response).await?
+        answer.embeddings(response, more_calls, credential).await?
     } else if request.stream {
         let translator = providers::stream_translator_shaped(attempt.provider.protocol, ctx, shape);
         answer.stream(response, translator).await?
@@ -311,23 +319,35 @@ impl Answer<'_> {
         Ok(response)
     }
 
-    /// Reads an embeddings answer, records it, and passes it on unchanged.
-    async fn embeddings(self, response: UpstreamResponse) -> Result<Response, AttemptError> {
+    /// Reads an embeddings answer (and makes the calls still to make: Gemini's later batches, in
+    /// order), records it, and answers the client.
+    async fn embeddings(
+        self,
+        response: UpstreamResponse,
+        more_calls: Vec<UpstreamCall>,
+        credential: Option<&CredentialRt>,
+    ) -> Result<Response, AttemptError> {
         let Answer {
             shared,
             attempt,
             target,
+            ext,
             record,
             sent_at,
             span,
-            ..
         } = self;
         let state = shared.state;
         let read = async {
-            let bytes = upstream::read_capped(response, upstream::MAX_RESPONSE_BODY).await?;
+            let mut bodies =
+                vec![upstream::read_capped(response, upstream::MAX_RESPONSE_BODY).await?];
+            for call in more_calls {
+                let next = send(attempt, credential, call, &ext.request_id, false, &span).await?;
+                target.headroom(state, next.headers());
+                bodies.push(upstream::read_capped(next, upstream::MAX_RESPONSE_BODY).await?);
+            }
             providers::embeddings::read_answer(
                 attempt.provider.protocol,
-                bytes,
+                bodies,
                 &shared.request.body,
                 &attempt.model,
                 shared.request.features.prompt_tokens,

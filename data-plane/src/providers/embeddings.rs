@@ -1,8 +1,8 @@
 //! Embeddings calls. OpenAI-protocol providers (OpenAI, OpenAI-compatible servers) take the
 //! client's body at `/embeddings` with the model the plan chose; Mistral takes it with its own name
-//! for the vector size (`output_dimension`) and without `user`; Gemini gets one
-//! `batchEmbedContents` call (`dimensions` as `outputDimensionality`, at most 100 texts) whose
-//! answer becomes OpenAI's list, base64-encoded here when the client asked. Anthropic and DeepSeek
+//! for the vector size (`output_dimension`) and without `user`; Gemini gets `batchEmbedContents`
+//! calls of at most 100 texts each (`dimensions` as `outputDimensionality`) whose answers become
+//! one OpenAI list in the input's order, base64-encoded here when the client asked. Anthropic and DeepSeek
 //! have no embeddings API and refuse, so a plan moves on to a provider that can. An OpenAI-shape
 //! answer is checked and passed through, its usage and model read.
 
@@ -17,18 +17,19 @@ use crate::providers::{Protocol, Translated, UpstreamCall};
 use crate::telemetry::trace::ResponseFacts;
 use crate::telemetry::usage::Usage;
 
-/// The upstream call for `body` on `model`, or why this provider cannot make it.
+/// The upstream calls for `body` on `model` (one, or for Gemini one per 100 inputs, made in
+/// order), or why this provider cannot make them.
 pub fn build(
     protocol: Protocol,
     body: &Map<String, Value>,
     model: &str,
-) -> Result<UpstreamCall, ApiError> {
+) -> Result<Vec<UpstreamCall>, ApiError> {
     let mut out = body.clone();
     out.insert("model".into(), Value::String(model.to_string()));
     let mut dropped = Vec::new();
     match protocol {
         Protocol::OpenAi | Protocol::Compatible => {}
-        Protocol::Gemini => return gemini_call(body, model),
+        Protocol::Gemini => return gemini_calls(body, model),
         Protocol::Mistral => {
             if let Some(d) = out.remove("dimensions") {
                 out.insert("output_dimension".into(), d);
@@ -47,19 +48,19 @@ pub fn build(
     let body = serde_json::to_vec(&out).map_err(|_| {
         ApiError::bad_request("invalid_json", "The request could not be re-encoded.")
     })?;
-    Ok(UpstreamCall {
+    Ok(vec![UpstreamCall {
         path: "/embeddings".into(),
         body,
         headers: Vec::new(),
         dropped,
         shape: Default::default(),
-    })
+    }])
 }
 
 /// Texts one Gemini `batchEmbedContents` call may carry.
 pub const GEMINI_BATCH: usize = 100;
 
-fn gemini_call(body: &Map<String, Value>, model: &str) -> Result<UpstreamCall, ApiError> {
+fn gemini_calls(body: &Map<String, Value>, model: &str) -> Result<Vec<UpstreamCall>, ApiError> {
     let texts: Vec<&str> = match body.get("input") {
         Some(Value::String(s)) => vec![s],
         Some(Value::Array(items)) => items
@@ -71,43 +72,39 @@ fn gemini_call(body: &Map<String, Value>, model: &str) -> Result<UpstreamCall, A
             })?,
         _ => Vec::new(),
     };
-    if texts.len() > GEMINI_BATCH {
-        return Err(ApiError::invalid(
-            "input",
-            format!(
-                "Gemini embeds at most {GEMINI_BATCH} inputs in one call, and TokenRouter does not split larger requests yet; send at most {GEMINI_BATCH}."
-            ),
-        ));
-    }
     let dimensions = body.get("dimensions").and_then(Value::as_u64);
-    let requests: Vec<Value> = texts
-        .iter()
-        .map(|t| {
-            let mut r = serde_json::json!({
-                "model": format!("models/{model}"),
-                "content": {"parts": [{"text": t}]},
-            });
-            if let Some(d) = dimensions {
-                r["outputDimensionality"] = d.into();
-            }
-            r
-        })
-        .collect();
+    let request = |t: &&str| {
+        let mut r = serde_json::json!({
+            "model": format!("models/{model}"),
+            "content": {"parts": [{"text": t}]},
+        });
+        if let Some(d) = dimensions {
+            r["outputDimensionality"] = d.into();
+        }
+        r
+    };
     let dropped = if body.contains_key("user") {
         vec!["user".to_string()]
     } else {
         Vec::new()
     };
-    let body = serde_json::to_vec(&serde_json::json!({ "requests": requests })).map_err(|_| {
-        ApiError::bad_request("invalid_json", "The request could not be re-encoded.")
-    })?;
-    Ok(UpstreamCall {
-        path: format!("/models/{model}:batchEmbedContents"),
-        body,
-        headers: Vec::new(),
-        dropped,
-        shape: Default::default(),
-    })
+    texts
+        .chunks(GEMINI_BATCH)
+        .map(|batch| {
+            let requests: Vec<Value> = batch.iter().map(request).collect();
+            let body =
+                serde_json::to_vec(&serde_json::json!({ "requests": requests })).map_err(|_| {
+                    ApiError::bad_request("invalid_json", "The request could not be re-encoded.")
+                })?;
+            Ok(UpstreamCall {
+                path: format!("/models/{model}:batchEmbedContents"),
+                body,
+                headers: Vec::new(),
+                dropped: dropped.clone(),
+                shape: Default::default(),
+            })
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -122,22 +119,25 @@ struct GeminiEmbedding {
     values: Vec<f32>,
 }
 
-/// Gemini's `batchEmbedContents` answer as OpenAI's embeddings list. Gemini reports no token
-/// counts: usage is the request's own estimate.
+/// Gemini's `batchEmbedContents` answers, in order, as one OpenAI embeddings list. Gemini
+/// reports no token counts: usage is the request's own estimate.
 fn gemini_answer(
-    body: &[u8],
+    bodies: &[Vec<u8>],
     base64: bool,
     model: &str,
     prompt_estimate: u64,
 ) -> Result<Translated, UpstreamError> {
     use base64::Engine as _;
-    let batch: GeminiBatch = serde_json::from_slice(body).map_err(|_| {
-        UpstreamError::Malformed(
-            "answered with something that is not a Gemini embeddings batch".into(),
-        )
-    })?;
-    let data: Vec<Value> = batch
-        .embeddings
+    let mut embeddings = Vec::new();
+    for body in bodies {
+        let batch: GeminiBatch = serde_json::from_slice(body).map_err(|_| {
+            UpstreamError::Malformed(
+                "answered with something that is not a Gemini embeddings batch".into(),
+            )
+        })?;
+        embeddings.extend(batch.embeddings);
+    }
+    let data: Vec<Value> = embeddings
         .iter()
         .enumerate()
         .map(|(index, e)| {
@@ -190,16 +190,19 @@ struct EmbeddingsUsage {
 /// through. `request` is the client's body; `prompt_estimate` its estimated tokens.
 pub fn read_answer(
     protocol: Protocol,
-    body: Vec<u8>,
+    mut bodies: Vec<Vec<u8>>,
     request: &Map<String, Value>,
     model: &str,
     prompt_estimate: u64,
 ) -> Result<Translated, UpstreamError> {
     if protocol == Protocol::Gemini {
         let base64 = request.get("encoding_format").and_then(Value::as_str) == Some("base64");
-        return gemini_answer(&body, base64, model, prompt_estimate);
+        return gemini_answer(&bodies, base64, model, prompt_estimate);
     }
-    pass_through(body)
+    if bodies.is_empty() {
+        return Err(UpstreamError::Malformed("sent no answer".into()));
+    }
+    pass_through(bodies.swap_remove(0))
 }
 
 /// Checks an answer is an embeddings list and reads its usage and model; the bytes go to the
@@ -230,14 +233,18 @@ mod tests {
     fn mistral_gets_its_own_field_names_and_others_refuse() {
         let body = json!({"model": "e", "input": "x", "dimensions": 256, "user": "u"});
         let body = body.as_object().unwrap();
-        let call = build(Protocol::Mistral, body, "codestral-embed").unwrap();
+        let call = build(Protocol::Mistral, body, "codestral-embed")
+            .unwrap()
+            .remove(0);
         let sent: Value = serde_json::from_slice(&call.body).unwrap();
         assert_eq!(
             sent,
             json!({"model": "codestral-embed", "input": "x", "output_dimension": 256})
         );
         assert_eq!(call.dropped, ["user"]);
-        let call = build(Protocol::OpenAi, body, "text-embedding-3-small").unwrap();
+        let call = build(Protocol::OpenAi, body, "text-embedding-3-small")
+            .unwrap()
+            .remove(0);
         assert_eq!(call.path, "/embeddings");
         for protocol in [Protocol::Anthropic, Protocol::DeepSeek] {
             assert_eq!(
@@ -262,7 +269,9 @@ mod tests {
         let body = json!({"model": "e", "input": ["a", "b"], "dimensions": 2, "user": "u",
             "encoding_format": "base64"});
         let body = body.as_object().unwrap();
-        let call = build(Protocol::Gemini, body, "gemini-embedding-001").unwrap();
+        let call = build(Protocol::Gemini, body, "gemini-embedding-001")
+            .unwrap()
+            .remove(0);
         assert_eq!(call.path, "/models/gemini-embedding-001:batchEmbedContents");
         let sent: Value = serde_json::from_slice(&call.body).unwrap();
         assert_eq!(
@@ -272,25 +281,33 @@ mod tests {
         );
         assert_eq!(call.dropped, ["user"]);
         let answer = br#"{"embeddings":[{"values":[1.0,0.5]},{"values":[0.0,-1.0]}]}"#;
+        // Two batches' answers make one list, indexed across them.
         let t = read_answer(
             Protocol::Gemini,
-            answer.to_vec(),
+            vec![answer.to_vec(), answer.to_vec()],
             body,
             "gemini-embedding-001",
             3,
         )
         .unwrap();
         let out: Value = serde_json::from_slice(&t.body).unwrap();
-        assert_eq!(out["data"][1]["index"], 1);
+        assert_eq!(out["data"][3]["index"], 3);
         use base64::Engine as _;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(out["data"][0]["embedding"].as_str().unwrap())
             .unwrap();
         assert_eq!(bytes, [1.0f32.to_le_bytes(), 0.5f32.to_le_bytes()].concat());
         assert_eq!(out["usage"]["prompt_tokens"], 3);
-        let many = json!({"model": "e", "input": vec!["x"; 101]});
-        let e = build(Protocol::Gemini, many.as_object().unwrap(), "m").unwrap_err();
-        assert_eq!(e.param(), Some("input"));
+        let many = json!({"model": "e", "input": vec!["x"; 201]});
+        let calls = build(Protocol::Gemini, many.as_object().unwrap(), "m").unwrap();
+        let sizes: Vec<usize> = calls
+            .iter()
+            .map(|c| {
+                let v: Value = serde_json::from_slice(&c.body).unwrap();
+                v["requests"].as_array().unwrap().len()
+            })
+            .collect();
+        assert_eq!(sizes, [100, 100, 1]);
         let ids = json!({"model": "e", "input": [[1, 2]]});
         assert!(build(Protocol::Gemini, ids.as_object().unwrap(), "m").is_err());
     }

@@ -127,6 +127,31 @@ async fn embeddings_route_fall_back_and_pass_the_firewall() {
         "{input}"
     );
 
+    // More inputs than one Gemini batch takes: several calls, one list in the input's order.
+    let calls_before = gemini.request_count();
+    let inputs: Vec<String> = (0..150).map(|i| format!("text {i}")).collect();
+    let r = ask(json!({"model": "gem:gemini-embedding-001", "input": inputs,
+        "encoding_format": "float", "dimensions": 8}))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let data = body["data"].as_array().unwrap();
+    assert_eq!(data.len(), 150);
+    assert!(data.iter().enumerate().all(|(i, d)| d["index"] == i));
+    assert_eq!(gemini.request_count(), calls_before + 2, "100 + 50");
+    // The 101st vector is the one Gemini gave the 101st text (the second batch's first).
+    let alone = ask(
+        json!({"model": "gem:gemini-embedding-001", "input": "text 100",
+        "encoding_format": "float", "dimensions": 8}),
+    )
+    .await
+    .unwrap()
+    .json::<Value>()
+    .await
+    .unwrap();
+    assert_eq!(data[100]["embedding"], alone["data"][0]["embedding"]);
+
     // A provider without embeddings is refused with a clear 400, not sent anything.
     let r = ask(json!({"model": "claude-sonnet-4-5", "input": "x"}))
         .await
