@@ -31,6 +31,12 @@ pub fn build(
         Protocol::OpenAi | Protocol::Compatible => {}
         Protocol::Gemini => return gemini_calls(body, model),
         Protocol::Mistral => {
+            if !text_only(body) {
+                return Err(ApiError::unsupported_parameter(
+                    "input",
+                    "Mistral embeds text, not token ids.",
+                ));
+            }
             if let Some(d) = out.remove("dimensions") {
                 out.insert("output_dimension".into(), d);
             }
@@ -55,6 +61,15 @@ pub fn build(
         dropped,
         shape: Default::default(),
     }])
+}
+
+/// Whether `input` is text (a string or strings), not token ids.
+fn text_only(body: &Map<String, Value>) -> bool {
+    match body.get("input") {
+        Some(Value::String(_)) => true,
+        Some(Value::Array(items)) => items.iter().all(Value::is_string),
+        _ => false,
+    }
 }
 
 /// Texts one Gemini `batchEmbedContents` call may carry.
@@ -242,6 +257,9 @@ mod tests {
             json!({"model": "codestral-embed", "input": "x", "output_dimension": 256})
         );
         assert_eq!(call.dropped, ["user"]);
+        let ids = json!({"model": "e", "input": [[1, 2]]});
+        let e = build(Protocol::Mistral, ids.as_object().unwrap(), "mistral-embed").unwrap_err();
+        assert_eq!(e.param(), Some("input"));
         let call = build(Protocol::OpenAi, body, "text-embedding-3-small")
             .unwrap()
             .remove(0);
