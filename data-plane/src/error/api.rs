@@ -46,8 +46,7 @@ impl ApiError {
         self.kind
     }
 
-    /// The same error, naming `param` as the parameter at fault.
-    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+    fn with_param(mut self, param: impl Into<String>) -> Self {
         self.param = Some(param.into());
         self
     }
@@ -97,7 +96,7 @@ impl ApiError {
 
     /// A 400 `content_filter`: a firewall rule refused the input. Names the rule and the detector,
     /// never what it matched; 400 so that SDKs do not retry it.
-    pub fn content_filter(rule: &str, detector: &str) -> Self {
+    pub fn content_filter(rule: &str, detector: &str, param: &str) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "invalid_request_error",
@@ -106,7 +105,7 @@ impl ApiError {
                 "The request was blocked by firewall rule `{rule}`: the {detector} detector matched its input."
             ),
         )
-        .with_param("messages")
+        .with_param(param)
     }
 
     /// A 400 `context_length_exceeded` about the messages.

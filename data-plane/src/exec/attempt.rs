@@ -80,13 +80,6 @@ pub(super) async fn run(
         .map(|call| (call, Vec::new())),
         Operation::Embeddings => {
             providers::embeddings::build(attempt.provider.protocol, &request.body, &attempt.model)
-                .and_then(|mut calls| match calls.is_empty() {
-                    true => Err(ApiError::invalid("input", "Nothing to embed.")),
-                    false => {
-                        let first = calls.remove(0);
-                        Ok((first, calls))
-                    }
-                })
         }
     };
     let (call, more_calls) = match built {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Extension, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
@@ -15,72 +15,33 @@ use crate::exec::{self, Job, RequestRecord};
 use crate::firewall::output::OutputScope;
 use crate::firewall::{self, Audit};
 use crate::http::middleware::{Authed, RequestId};
-use crate::request::{self, Operation};
+use crate::request::{self, ChatRequest, Operation};
 use crate::routing::plan::RouteCtx;
 use crate::routing::resolve::resolve;
 use crate::state::DataPlaneState;
 use crate::telemetry::trace::RequestTrace;
 
-pub async fn completions(
+/// Both routes: the operation is the path's.
+pub async fn answer(
     State(state): State<Arc<DataPlaneState>>,
     Extension(authed): Extension<Authed>,
     Extension(RequestId(request_id)): Extension<RequestId>,
     trace: Option<Extension<RequestTrace>>,
+    uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let call = Call {
-        authed,
-        request_id,
-        trace,
-        headers,
-        operation: Operation::Chat,
+    let operation = match uri.path() {
+        "/v1/embeddings" => Operation::Embeddings,
+        _ => Operation::Chat,
     };
-    serve(state, call, body).await
-}
-
-pub async fn embeddings(
-    State(state): State<Arc<DataPlaneState>>,
-    Extension(authed): Extension<Authed>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
-    trace: Option<Extension<RequestTrace>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let call = Call {
-        authed,
-        request_id,
-        trace,
-        headers,
-        operation: Operation::Embeddings,
-    };
-    serve(state, call, body).await
-}
-
-/// What a request arrived with besides its body.
-struct Call {
-    authed: Authed,
-    request_id: String,
-    trace: Option<Extension<RequestTrace>>,
-    headers: HeaderMap,
-    operation: Operation,
-}
-
-async fn serve(state: Arc<DataPlaneState>, call: Call, body: Body) -> Response {
-    let Call {
-        authed,
-        request_id,
-        trace,
-        headers,
-        operation,
-    } = call;
     let mut record = RequestRecord::new(&request_id, &authed.key.name, authed.started);
     if let Some(Extension(trace)) = trace {
         record.accounting.trace = trace;
     }
+    record.accounting.operation = operation;
     // Boxed: the attempt machinery is a large future, and axum moves the handler's future several
     // times through its layers; a pointer moves for free, kilobytes of state do not.
-    record.accounting.operation = operation;
     let handled = Box::pin(handle(
         &state,
         &authed,
@@ -131,13 +92,14 @@ async fn handle(
     record.describe(&request);
     // The firewall's input rules see the request before anything else does.
     let fw = &authed.runtime.firewall;
-    let (key, model) = (&authed.key.name, request.model.clone());
+    let key = &authed.key.name;
+    let ChatRequest { model, body, .. } = &mut request;
     let mut audit = Audit::default();
     let checked = match operation {
-        Operation::Chat => firewall::input::check(fw, key, &model, &mut request.body, &mut audit),
+        Operation::Chat => firewall::input::check(fw, key, model, body, &mut audit),
         Operation::Embeddings => {
-            let texts = request::embeddings::input_texts(&mut request.body);
-            firewall::input::check_texts(fw, key, &model, texts, &mut audit)
+            let texts = request::embeddings::input_texts(body);
+            firewall::input::check_texts(fw, key, model, texts, &mut audit)
         }
     };
     record.add_firewall(&audit);
@@ -146,11 +108,15 @@ async fn handle(
             Operation::Chat => "messages",
             Operation::Embeddings => "input",
         };
-        return Err(ApiError::content_filter(&blocked.rule, blocked.detector).with_param(param));
+        return Err(ApiError::content_filter(
+            &blocked.rule,
+            blocked.detector,
+            param,
+        ));
     }
     // Embeddings carry no text back for the output rules.
     let output = match operation {
-        Operation::Chat => OutputScope::of(fw, key, &model),
+        Operation::Chat => OutputScope::of(fw, key, &request.model),
         Operation::Embeddings => None,
     };
     if operation == Operation::Chat {

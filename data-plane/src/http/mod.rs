@@ -18,8 +18,8 @@ use crate::state::DataPlaneState;
 /// The HTTP application, testable without a network.
 pub fn app(state: Arc<DataPlaneState>) -> Router {
     let api = Router::new()
-        .route("/v1/chat/completions", post(chat::completions))
-        .route("/v1/embeddings", post(chat::embeddings))
+        .route("/v1/chat/completions", post(chat::answer))
+        .route("/v1/embeddings", post(chat::answer))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*id}", get(models::get))
         .route_layer(axum::middleware::from_fn_with_state(

@@ -17,13 +17,13 @@ use crate::providers::{Protocol, Translated, UpstreamCall};
 use crate::telemetry::trace::ResponseFacts;
 use crate::telemetry::usage::Usage;
 
-/// The upstream calls for `body` on `model` (one, or for Gemini one per 100 inputs, made in
-/// order), or why this provider cannot make them.
+/// The first upstream call for `body` on `model` and those to make after it, in order (none, or
+/// for Gemini one per further 100 inputs), or why this provider cannot make them.
 pub fn build(
     protocol: Protocol,
     body: &Map<String, Value>,
     model: &str,
-) -> Result<Vec<UpstreamCall>, ApiError> {
+) -> Result<(UpstreamCall, Vec<UpstreamCall>), ApiError> {
     let mut out = body.clone();
     out.insert("model".into(), Value::String(model.to_string()));
     let mut dropped = Vec::new();
@@ -54,13 +54,14 @@ pub fn build(
     let body = serde_json::to_vec(&out).map_err(|_| {
         ApiError::bad_request("invalid_json", "The request could not be re-encoded.")
     })?;
-    Ok(vec![UpstreamCall {
+    let call = UpstreamCall {
         path: "/embeddings".into(),
         body,
         headers: Vec::new(),
         dropped,
         shape: Default::default(),
-    }])
+    };
+    Ok((call, Vec::new()))
 }
 
 /// Whether `input` is text (a string or strings), not token ids.
@@ -75,7 +76,10 @@ fn text_only(body: &Map<String, Value>) -> bool {
 /// Texts one Gemini `batchEmbedContents` call may carry.
 pub const GEMINI_BATCH: usize = 100;
 
-fn gemini_calls(body: &Map<String, Value>, model: &str) -> Result<Vec<UpstreamCall>, ApiError> {
+fn gemini_calls(
+    body: &Map<String, Value>,
+    model: &str,
+) -> Result<(UpstreamCall, Vec<UpstreamCall>), ApiError> {
     let texts: Vec<&str> = match body.get("input") {
         Some(Value::String(s)) => vec![s],
         Some(Value::Array(items)) => items
@@ -103,7 +107,7 @@ fn gemini_calls(body: &Map<String, Value>, model: &str) -> Result<Vec<UpstreamCa
     } else {
         Vec::new()
     };
-    texts
+    let mut calls = texts
         .chunks(GEMINI_BATCH)
         .map(|batch| {
             let requests: Vec<Value> = batch.iter().map(request).collect();
@@ -119,7 +123,11 @@ fn gemini_calls(body: &Map<String, Value>, model: &str) -> Result<Vec<UpstreamCa
                 shape: Default::default(),
             })
         })
-        .collect()
+        .collect::<Result<std::collections::VecDeque<_>, ApiError>>()?;
+    let first = calls
+        .pop_front()
+        .ok_or_else(|| ApiError::invalid("input", "There is nothing to embed."))?;
+    Ok((first, calls.into()))
 }
 
 #[derive(Deserialize)]
@@ -248,9 +256,7 @@ mod tests {
     fn mistral_gets_its_own_field_names_and_others_refuse() {
         let body = json!({"model": "e", "input": "x", "dimensions": 256, "user": "u"});
         let body = body.as_object().unwrap();
-        let call = build(Protocol::Mistral, body, "codestral-embed")
-            .unwrap()
-            .remove(0);
+        let (call, _) = build(Protocol::Mistral, body, "codestral-embed").unwrap();
         let sent: Value = serde_json::from_slice(&call.body).unwrap();
         assert_eq!(
             sent,
@@ -260,9 +266,7 @@ mod tests {
         let ids = json!({"model": "e", "input": [[1, 2]]});
         let e = build(Protocol::Mistral, ids.as_object().unwrap(), "mistral-embed").unwrap_err();
         assert_eq!(e.param(), Some("input"));
-        let call = build(Protocol::OpenAi, body, "text-embedding-3-small")
-            .unwrap()
-            .remove(0);
+        let (call, _) = build(Protocol::OpenAi, body, "text-embedding-3-small").unwrap();
         assert_eq!(call.path, "/embeddings");
         for protocol in [Protocol::Anthropic, Protocol::DeepSeek] {
             assert_eq!(
@@ -287,9 +291,7 @@ mod tests {
         let body = json!({"model": "e", "input": ["a", "b"], "dimensions": 2, "user": "u",
             "encoding_format": "base64"});
         let body = body.as_object().unwrap();
-        let call = build(Protocol::Gemini, body, "gemini-embedding-001")
-            .unwrap()
-            .remove(0);
+        let (call, _) = build(Protocol::Gemini, body, "gemini-embedding-001").unwrap();
         assert_eq!(call.path, "/models/gemini-embedding-001:batchEmbedContents");
         let sent: Value = serde_json::from_slice(&call.body).unwrap();
         assert_eq!(
@@ -317,9 +319,9 @@ mod tests {
         assert_eq!(bytes, [1.0f32.to_le_bytes(), 0.5f32.to_le_bytes()].concat());
         assert_eq!(out["usage"]["prompt_tokens"], 3);
         let many = json!({"model": "e", "input": vec!["x"; 201]});
-        let calls = build(Protocol::Gemini, many.as_object().unwrap(), "m").unwrap();
-        let sizes: Vec<usize> = calls
-            .iter()
+        let (first, rest) = build(Protocol::Gemini, many.as_object().unwrap(), "m").unwrap();
+        let sizes: Vec<usize> = std::iter::once(&first)
+            .chain(&rest)
             .map(|c| {
                 let v: Value = serde_json::from_slice(&c.body).unwrap();
                 v["requests"].as_array().unwrap().len()

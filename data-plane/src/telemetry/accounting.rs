@@ -145,7 +145,7 @@ pub fn account(metrics: &Metrics, sink: &UsageReporter, a: Accounting) {
         "".into()
     };
     metrics.genai.observe(Observation {
-        operation: a.operation.name(),
+        operation: a.operation,
         provider: a.provider_name,
         model: &a.model,
         response_model: &a.response_model,

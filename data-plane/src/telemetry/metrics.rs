@@ -241,10 +241,9 @@ impl Metrics {
 }
 
 pub(crate) fn escape(label: &str) -> String {
-    label
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    let mut out = String::with_capacity(label.len());
+    crate::telemetry::genai::labels::escape_into(&mut out, label);
+    out
 }
 
 #[cfg(test)]

@@ -83,6 +83,12 @@ pub fn push(out: &mut String, name: &str, value: &str) {
     }
     out.push_str(name);
     out.push_str("=\"");
+    escape_into(out, value);
+    out.push('"');
+}
+
+/// Appends `value` escaped as the text format requires of a label value.
+pub fn escape_into(out: &mut String, value: &str) {
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -91,7 +97,6 @@ pub fn push(out: &mut String, name: &str, value: &str) {
             c => out.push(c),
         }
     }
-    out.push('"');
 }
 
 #[cfg(test)]

@@ -37,8 +37,8 @@ pub fn provider_name(kind: &str) -> &'static str {
 /// One finished chat request as these metrics see it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Observation<'a> {
-    /// `gen_ai.operation.name` (`chat` when empty).
-    pub operation: &'static str,
+    /// `gen_ai.operation.name`.
+    pub operation: crate::request::Operation,
     /// `gen_ai.provider.name` (empty when no provider was tried).
     pub provider: &'static str,
     /// The model asked of the provider (`gen_ai.request.model`).
@@ -115,12 +115,7 @@ impl Inner {
     /// The series of `o`, created (its label text owned) only for a new label set.
     fn series(&mut self, o: &Observation<'_>, opted: MetricLabels) -> Option<&mut Series> {
         let mut text = String::with_capacity(160);
-        let operation = if o.operation.is_empty() {
-            "chat"
-        } else {
-            o.operation
-        };
-        labels::push(&mut text, "gen_ai_operation_name", operation);
+        labels::push(&mut text, "gen_ai_operation_name", o.operation.name());
         labels::push(&mut text, "gen_ai_provider_name", o.provider);
         labels::push(&mut text, "gen_ai_request_model", label_model(o.model));
         let response = self.response_models.admit(o.response_model);
