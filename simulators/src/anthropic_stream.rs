@@ -105,6 +105,6 @@ pub(crate) fn stream(answer: &Answer) -> StreamReply {
         frames: events.frames,
         content_type: "text/event-stream; charset=utf-8",
         malformed: Bytes::from_static(MALFORMED),
-        error_frame: midstream_error_frame(Protocol::Anthropic),
+        error_frame: midstream_error_frame(Protocol::Anthropic).into(),
     }
 }

@@ -331,7 +331,7 @@ fn chunks(answer: &Answer, sse: bool) -> StreamReply {
             frames: responses.iter().map(sse::data_crlf).collect(),
             content_type: "text/event-stream",
             malformed: Bytes::from_static(MALFORMED_SSE),
-            error_frame: midstream_error_frame(Protocol::Gemini),
+            error_frame: midstream_error_frame(Protocol::Gemini).into(),
         };
     }
     let mut frames: Vec<Frame> = responses
@@ -353,6 +353,7 @@ fn chunks(answer: &Answer, sse: bool) -> StreamReply {
         malformed: Bytes::from_static(b",\r\n{\"candidates\": [unterminated"),
         error_frame: Bytes::from_static(
             b",\r\n{\"error\": {\"code\": 503, \"message\": \"The model is overloaded.\", \"status\": \"UNAVAILABLE\"}}]",
-        ),
+        )
+        .into(),
     }
 }

@@ -5,7 +5,9 @@
 //! `127.0.0.1:0`, point a provider's base URL at [`Simulator::base_url`], and use
 //! [`Simulator::push_fault`] / [`Simulator::set_fault`] to inject errors, stalls and cuts.
 //! Answers say plainly that they are simulated; token usage is whitespace word counts. OpenAI,
-//! Mistral and Gemini also serve embeddings (deterministic vectors per text; see `embeddings`).
+//! Mistral and Gemini also serve embeddings (deterministic vectors per text; see `embeddings`);
+//! OpenAI also serves the Responses API (`responses`), remembering stored answers for
+//! `previous_response_id`.
 
 mod anthropic;
 mod anthropic_stream;
@@ -18,6 +20,9 @@ mod openai_checks;
 mod openai_stream;
 mod pipeline;
 mod recording;
+mod responses;
+mod responses_checks;
+mod responses_stream;
 mod sse;
 mod state;
 mod text;
@@ -27,13 +32,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use pipeline::app;
-pub use recording::{Recording, sse_from_chunks};
+pub use recording::{Recording, sse_from_chunks, sse_from_response_chunks};
 pub use state::SimState;
 
 /// Which provider's wire protocol a simulator speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Protocol {
-    /// OpenAI Chat Completions (`/v1/chat/completions`).
+    /// OpenAI Chat Completions (`/v1/chat/completions`) and the Responses API (`/v1/responses`).
     OpenAi,
     /// Mistral chat completions: OpenAI-like, usage on the finish chunk, 9-char tool-call ids.
     Mistral,
@@ -163,7 +168,8 @@ pub enum Fault {
     /// 200 with a body that is not JSON.
     Garbage,
     /// Streaming: send N chunks, then the provider's in-band error event, and close without
-    /// the terminal event. Ignored for non-streaming requests.
+    /// the terminal event (OpenAI Responses streams: `response.failed`, status `failed`, error
+    /// code `server_error`). Ignored for non-streaming requests.
     ErrorAfterChunks(usize),
     /// Answer with this recorded response instead (credentials are still checked). Streams are
     /// sent event by event with the chunk interval.

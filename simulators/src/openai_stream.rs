@@ -38,7 +38,7 @@ pub(crate) fn stream(answer: &Answer) -> StreamReply {
         frames,
         content_type: "text/event-stream; charset=utf-8",
         malformed: Bytes::from_static(MALFORMED),
-        error_frame: midstream_error_frame(answer.protocol),
+        error_frame: midstream_error_frame(answer.protocol).into(),
     }
 }
 

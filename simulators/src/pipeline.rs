@@ -19,7 +19,8 @@ use crate::sse::StreamReply;
 use crate::state::{CancelGuard, SimState};
 use crate::text::random_alnum;
 use crate::{
-    Fault, Protocol, RecordedRequest, Recording, SimConfig, anthropic, auth, gemini, openai, sse,
+    Fault, Protocol, RecordedRequest, Recording, SimConfig, anthropic, auth, gemini, openai,
+    responses, sse,
 };
 
 /// Requests up to this size are accepted (base64 images make real requests large).
@@ -34,6 +35,8 @@ pub(crate) enum Reply {
 #[derive(Clone, Copy)]
 enum Endpoint {
     Generate,
+    /// OpenAI's Responses API (`POST /v1/responses`).
+    Respond,
     Embed,
     Models,
     NotFound,
@@ -62,6 +65,14 @@ pub fn app(state: Arc<SimState>) -> Router {
             .route("/v1beta/models", get(list_models))
             .route("/v1beta/models/{*rest}", post(generate)),
     };
+    // Only OpenAI itself serves the Responses API; Mistral and DeepSeek answer 404 for it.
+    let router = if state.config().protocol == Protocol::OpenAi {
+        router
+            .route("/v1/responses", post(respond))
+            .route("/responses", post(respond))
+    } else {
+        router
+    };
     router
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -76,6 +87,16 @@ async fn generate(
     body: Bytes,
 ) -> Response {
     run(state, method, uri, headers, body, Endpoint::Generate).await
+}
+
+async fn respond(
+    State(state): State<Arc<SimState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    run(state, method, uri, headers, body, Endpoint::Respond).await
 }
 
 async fn embed(
@@ -141,7 +162,7 @@ async fn run(
     }
     // Faults target generation requests; model listings and probes do not consume them.
     let fault = match endpoint {
-        Endpoint::Generate | Endpoint::Embed => state.take_fault(),
+        Endpoint::Generate | Endpoint::Respond | Endpoint::Embed => state.take_fault(),
         _ => None,
     };
     let guard = CancelGuard::new(state.clone());
@@ -199,7 +220,7 @@ async fn answer(
                 404,
                 format!("Unknown path {} for this simulator.", uri.path()),
             )),
-            Endpoint::Generate | Endpoint::Embed
+            Endpoint::Generate | Endpoint::Respond | Endpoint::Embed
                 if config.serves_only_listed && !listed(config, uri, &body) =>
             {
                 Err(ApiError::unknown_model(
@@ -208,6 +229,7 @@ async fn answer(
                 ))
             }
             Endpoint::Embed => embeddings::respond_openai(config, &body),
+            Endpoint::Respond => responses::respond(state, &body),
             Endpoint::Generate => match protocol {
                 Protocol::OpenAi | Protocol::Mistral | Protocol::DeepSeek => {
                     openai::respond(config, &body)
@@ -289,7 +311,7 @@ fn replay(recording: &Recording, mut guard: CancelGuard) -> Response {
             frames: recording.frames(),
             content_type: "text/event-stream",
             malformed: Bytes::new(),
-            error_frame: Bytes::new(),
+            error_frame: Bytes::new().into(),
         };
         let body = sse::body(reply, None, guard);
         return (status, [(header::CONTENT_TYPE, "text/event-stream")], body).into_response();

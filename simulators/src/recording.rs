@@ -39,6 +39,11 @@ impl Recording {
         Recording::sse(sse_from_chunks(protocol, lines))
     }
 
+    /// An OpenAI Responses API stream rebuilt from a chunk file ([`sse_from_response_chunks`]).
+    pub fn from_response_chunks(lines: &[String]) -> Recording {
+        Recording::sse(sse_from_response_chunks(lines))
+    }
+
     pub(crate) fn is_stream(&self) -> bool {
         self.content_type.starts_with("text/event-stream")
     }
@@ -85,13 +90,7 @@ pub fn sse_from_chunks(protocol: Protocol, lines: &[String]) -> Vec<u8> {
     let mut out = String::new();
     for line in lines {
         match protocol {
-            Protocol::Anthropic => {
-                let kind = serde_json::from_str::<serde_json::Value>(line)
-                    .ok()
-                    .and_then(|v| v["type"].as_str().map(str::to_string))
-                    .unwrap_or_default();
-                out.push_str(&format!("event: {kind}\ndata: {line}\n\n"));
-            }
+            Protocol::Anthropic => push_typed_event(&mut out, line),
             Protocol::Gemini => out.push_str(&format!("data: {line}\r\n\r\n")),
             _ => out.push_str(&format!("data: {line}\n\n")),
         }
@@ -100,6 +99,25 @@ pub fn sse_from_chunks(protocol: Protocol, lines: &[String]) -> Vec<u8> {
         out.push_str("data: [DONE]\n\n");
     }
     out.into_bytes()
+}
+
+/// Wraps the lines of an OpenAI Responses API chunk file in its real framing: an `event:` line
+/// naming the JSON `type` before each `data:` line, and no `[DONE]`.
+pub fn sse_from_response_chunks(lines: &[String]) -> Vec<u8> {
+    let mut out = String::new();
+    for line in lines {
+        push_typed_event(&mut out, line);
+    }
+    out.into_bytes()
+}
+
+/// `event: <the line's JSON type>` and `data: <line>`.
+fn push_typed_event(out: &mut String, line: &str) {
+    let kind = serde_json::from_str::<serde_json::Value>(line)
+        .ok()
+        .and_then(|v| v["type"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    out.push_str(&format!("event: {kind}\ndata: {line}\n\n"));
 }
 
 #[cfg(test)]
@@ -125,5 +143,9 @@ mod tests {
         );
         assert!(sse_from_chunks(Protocol::OpenAi, &lines).ends_with(b"data: [DONE]\n\n"));
         assert!(sse_from_chunks(Protocol::Gemini, &lines).ends_with(b"\r\n\r\n"));
+        assert_eq!(
+            sse_from_response_chunks(&lines),
+            b"event: ping\ndata: {\"type\":\"ping\"}\n\n"
+        );
     }
 }

@@ -65,7 +65,30 @@ pub(crate) struct StreamReply {
     /// What [`Fault::MalformedChunk`] inserts after the first chunk.
     pub malformed: Bytes,
     /// What [`Fault::ErrorAfterChunks`] sends before closing.
-    pub error_frame: Bytes,
+    pub error_frame: ErrorFrame,
+}
+
+/// The in-band error a stream ends with under [`Fault::ErrorAfterChunks`].
+pub(crate) enum ErrorFrame {
+    /// The same bytes wherever the stream breaks.
+    Fixed(Bytes),
+    /// Bytes built from the number of chunks already sent (Responses events are numbered).
+    Numbered(Box<dyn FnOnce(usize) -> Bytes + Send>),
+}
+
+impl From<Bytes> for ErrorFrame {
+    fn from(bytes: Bytes) -> ErrorFrame {
+        ErrorFrame::Fixed(bytes)
+    }
+}
+
+impl ErrorFrame {
+    fn render(self, sent: usize) -> Bytes {
+        match self {
+            ErrorFrame::Fixed(bytes) => bytes,
+            ErrorFrame::Numbered(build) => build(sent),
+        }
+    }
 }
 
 enum StreamFault {
@@ -80,7 +103,7 @@ struct Driver {
     sent: usize,
     fault: StreamFault,
     malformed: Option<Bytes>,
-    error_frame: Bytes,
+    error_frame: Option<ErrorFrame>,
     interval: Duration,
     guard: CancelGuard,
     done: bool,
@@ -105,7 +128,7 @@ pub(crate) fn body(reply: StreamReply, fault: Option<&Fault>, guard: CancelGuard
         sent: 0,
         fault,
         malformed,
-        error_frame: reply.error_frame,
+        error_frame: Some(reply.error_frame),
         interval: guard.state().config().chunk_interval,
         guard,
         done: false,
@@ -142,7 +165,11 @@ async fn step(mut driver: Driver) -> Option<(Item, Driver)> {
             ));
         }
         StreamFault::Error(n) if driver.sent >= n => {
-            let frame = driver.error_frame.clone();
+            let frame = driver
+                .error_frame
+                .take()
+                .map(|frame| frame.render(driver.sent))
+                .unwrap_or_default();
             return Some(end(driver, Ok(frame)));
         }
         _ => {}

@@ -1,10 +1,11 @@
 //! Shared simulator state: config, fault queue, recorded requests, counters and the stop signal.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::{Fault, RecordedRequest, SimConfig};
@@ -13,6 +14,16 @@ use crate::{Fault, RecordedRequest, SimConfig};
 struct Faults {
     queue: VecDeque<Fault>,
     sticky: Option<Fault>,
+}
+
+/// Responses remembered for `previous_response_id` (oldest dropped first).
+const STORED_RESPONSES: usize = 256;
+
+/// The conversations of stored Responses API answers: input and output items, oldest first.
+#[derive(Default)]
+struct StoredResponses {
+    items: HashMap<String, Arc<Vec<Value>>>,
+    order: VecDeque<String>,
 }
 
 /// State shared by every request of one simulator; [`crate::app`] serves it.
@@ -26,6 +37,7 @@ pub struct SimState {
     /// Model-list requests (a gateway's discovery), kept apart from the requests tests count.
     list_count: AtomicUsize,
     cancelled: AtomicUsize,
+    responses: Mutex<StoredResponses>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -48,6 +60,7 @@ impl SimState {
             request_count: AtomicUsize::new(0),
             list_count: AtomicUsize::new(0),
             cancelled: AtomicUsize::new(0),
+            responses: Mutex::new(StoredResponses::default()),
             shutdown,
         })
     }
@@ -113,6 +126,29 @@ impl SimState {
     /// Requests whose client went away before the simulator finished sending.
     pub fn cancelled_count(&self) -> usize {
         self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// Remembers the whole conversation of a Responses answer (its context, input and output
+    /// items) under its id, forgetting the oldest beyond a fixed number.
+    pub(crate) fn store_response(&self, id: &str, items: Vec<Value>) {
+        let mut stored = lock(&self.responses);
+        if stored
+            .items
+            .insert(id.to_string(), Arc::new(items))
+            .is_none()
+        {
+            stored.order.push_back(id.to_string());
+        }
+        while stored.order.len() > STORED_RESPONSES {
+            if let Some(oldest) = stored.order.pop_front() {
+                stored.items.remove(&oldest);
+            }
+        }
+    }
+
+    /// The conversation stored for a Responses answer id, if it is still remembered.
+    pub(crate) fn stored_response(&self, id: &str) -> Option<Arc<Vec<Value>>> {
+        lock(&self.responses).items.get(id).cloned()
     }
 
     /// Asks the server and every open stream to stop.

@@ -321,6 +321,11 @@ pub(crate) fn random_alnum(len: usize) -> String {
     random_from(ALNUM, len)
 }
 
+/// `len` random lowercase hex digits (OpenAI Responses ids: `resp_`, `msg_`, `fc_`, `rs_`).
+pub(crate) fn random_hex(len: usize) -> String {
+    random_from(b"0123456789abcdef", len)
+}
+
 /// A random string that looks like base64 (for thinking and thought signatures).
 pub(crate) fn random_signature() -> String {
     random_from(BASE64, 96)

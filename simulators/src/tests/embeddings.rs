@@ -218,3 +218,44 @@ async fn deepseek_has_no_embeddings() {
     .await;
     assert_eq!(r.status(), 404);
 }
+
+/// Every field of a recorded OpenAI embeddings body is in ours, with the same JSON types.
+#[tokio::test]
+async fn openai_body_has_the_recorded_fields() {
+    let recorded: Value = serde_json::from_str(include_str!(
+        "../../../fixtures/openai/vercel-ai__openai-embedding.json"
+    ))
+    .unwrap();
+    let sim = start(Protocol::OpenAi).await;
+    let request = json!({"model": "text-embedding-3-small", "input": ["sunny day", "rain"]});
+    let ours: Value = post(&sim, "/embeddings", &request)
+        .await
+        .json()
+        .await
+        .unwrap();
+    fn same_fields(recorded: &Value, ours: &Value, at: &str) {
+        match (recorded, ours) {
+            (Value::Object(want), Value::Object(have)) => {
+                for (key, value) in want {
+                    let here = format!("{at}.{key}");
+                    let Some(mine) = have.get(key) else {
+                        panic!("{here} is missing");
+                    };
+                    same_fields(value, mine, &here);
+                }
+            }
+            (Value::Array(want), Value::Array(have)) => {
+                assert!(have.len() >= want.len().min(2), "{at} is too short");
+                for (value, mine) in want.iter().zip(have) {
+                    same_fields(value, mine, &format!("{at}[]"));
+                }
+            }
+            (want, have) => assert_eq!(
+                std::mem::discriminant(want),
+                std::mem::discriminant(have),
+                "{at}: {want} vs {have}"
+            ),
+        }
+    }
+    same_fields(&recorded, &ours, "");
+}

@@ -6,6 +6,9 @@ mod faults;
 mod gemini;
 mod openai;
 mod quirks;
+mod responses;
+mod responses_errors;
+mod responses_fixtures;
 
 use std::time::Duration;
 
