@@ -141,7 +141,7 @@ pub async fn demo(cp: &ControlPlane) -> anyhow::Result<Vec<Arc<Simulator>>> {
             Protocol::OpenAi,
             "demo-openai",
             "openai",
-            &["gpt-4o-mini", "gpt-4o"],
+            &["gpt-4o-mini", "gpt-4o", "text-embedding-3-small"],
         ),
         (
             Protocol::Anthropic,
@@ -153,13 +153,13 @@ pub async fn demo(cp: &ControlPlane) -> anyhow::Result<Vec<Arc<Simulator>>> {
             Protocol::Gemini,
             "demo-gemini",
             "gemini",
-            &["gemini-2.5-flash", "gemini-2.5-pro"],
+            &["gemini-2.5-flash", "gemini-2.5-pro", "gemini-embedding-001"],
         ),
         (
             Protocol::Mistral,
             "demo-mistral",
             "mistral",
-            &["mistral-small-latest"],
+            &["mistral-small-latest", "mistral-embed"],
         ),
         (
             Protocol::DeepSeek,

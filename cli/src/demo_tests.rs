@@ -140,3 +140,53 @@ async fn documented_names_answer_under_serve_demo() {
     assert_eq!(entry["resolves_to"], json!(["demo-anthropic"]));
     demo.stop().await;
 }
+
+/// The demo serves embeddings and the Responses API out of the box, as the README says.
+#[tokio::test]
+async fn the_demo_serves_embeddings_and_responses() {
+    let demo = start_demo().await;
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        http.post(format!("{}{path}", demo.base))
+            .bearer_auth(crate::bootstrap::DEMO_API_KEY)
+            .json(&body)
+            .send()
+    };
+    for model in [
+        "text-embedding-3-small",
+        "gemini-embedding-001",
+        "mistral-embed",
+    ] {
+        let r = post(
+            "/v1/embeddings",
+            json!({"model": model, "input": ["a", "b"], "encoding_format": "float"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 200, "{model}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            body["data"].as_array().map(Vec::len),
+            Some(2),
+            "{model}: {body}"
+        );
+    }
+    for model in ["gpt-4o-mini", "claude-haiku-4-5", "gemini-2.5-flash"] {
+        let r = post(
+            "/v1/responses",
+            json!({"model": model, "input": "Hello through TokenRouter"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 200, "{model}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["object"], "response", "{model}: {body}");
+        assert!(
+            body["output"]
+                .to_string()
+                .contains("Hello through TokenRouter"),
+            "{model}: {body}"
+        );
+    }
+    demo.stop().await;
+}

@@ -43,6 +43,11 @@ pub struct HttpArgs {
     /// multiplies the number of series.
     #[arg(long, env = "TOKENROUTER_METRICS_LABELS", default_value = "", value_parser = MetricLabels::parse)]
     pub metrics_labels: MetricLabels,
+    /// How long stored Responses API answers are kept for `previous_response_id` and
+    /// `GET /v1/responses/{id}` (in Redis when `--redis-url` is set, else in memory, at most
+    /// 10,000 there).
+    #[arg(long, env = "TOKENROUTER_RESPONSES_TTL", default_value = "30d", value_parser = crate::listener_args::parse_duration)]
+    pub responses_ttl: std::time::Duration,
     #[command(flatten)]
     pub limits: LimitArgs,
     #[command(flatten)]
@@ -314,6 +319,7 @@ fn data_plane_state(
         resolver: http.listener.resolver()?,
         tracing: tracing.map(Tracing::from_pipeline),
         metric_labels: http.metrics_labels,
+        responses_ttl: http.responses_ttl,
         ..DataPlaneConfig::default()
     }))
 }

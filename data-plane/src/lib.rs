@@ -6,13 +6,15 @@
 //! * `server/` — the listeners (API and admin): connection caps, timeouts, HTTP/2 limits, the
 //!   per-request admission, and the drain on shutdown.
 //! * `http/` — the routes (one file per endpoint family), request id and API-key layers.
-//! * `request/` — parsing and validating a chat completions body, what it needs of a model, ids.
+//! * `request/` — parsing and validating chat completions, embeddings and Responses bodies, what it needs of a model, ids.
 //! * `snapshot/` — a snapshot compiled for serving: providers, keys, rules, catalog, policies.
 //! * `firewall/` — content filters: detectors, rules, the input check, answer and stream filters.
 //! * `routing/` — the requested model resolved into a plan of attempts (rules, pins, `auto:*`).
 //! * `limits/` — spend control: rates, concurrency leases and budgets, in memory or in Redis.
 //! * `exec/` — admission, the attempt loop (backoff, retry budget, hedging, credentials), and the
 //!   one usage record of each request.
+//! * `responses/` — the Responses API on the chat machinery: translated answers and streams, the
+//!   native OpenAI pass-through, and stored responses.
 //! * `signals` — live latency, errors, headroom, breakers and cool-downs per provider and model.
 //! * `upstream/` — HTTP to providers: clients, egress proxy, URIs, deadlines, SSE, the relay.
 //! * `providers/` — one folder per wire protocol, each with its request, answer and stream
@@ -34,6 +36,7 @@ mod http;
 pub mod limits;
 mod providers;
 mod request;
+mod responses;
 mod routing;
 mod server;
 mod signals;

@@ -11,6 +11,7 @@ use tokenrouter_proto::v1::Snapshot;
 
 use crate::limits::Limiter;
 use crate::providers::reasoning_cache::ReasoningCache;
+use crate::responses::store::ResponseStore;
 use crate::routing::availability::Availability;
 use crate::signals::Signals;
 use crate::snapshot::policy::RetryBudget;
@@ -112,6 +113,8 @@ pub struct DataPlaneConfig {
     pub tracing: Option<crate::telemetry::trace::Tracing>,
     /// The optional labels of the GenAI metrics (key, end user): off unless asked for.
     pub metric_labels: crate::telemetry::genai::labels::MetricLabels,
+    /// How long stored Responses API answers are kept (`--responses-ttl`).
+    pub responses_ttl: Duration,
 }
 
 impl Default for DataPlaneConfig {
@@ -132,6 +135,7 @@ impl Default for DataPlaneConfig {
             resolver: crate::upstream::guard::Resolver::default(),
             tracing: None,
             metric_labels: Default::default(),
+            responses_ttl: crate::responses::store::DEFAULT_TTL,
         }
     }
 }
@@ -166,6 +170,9 @@ pub struct DataPlaneState {
     /// What answers left for later turns of their conversations (thinking blocks, signatures,
     /// reasoning), this data plane's own.
     pub reasoning: Arc<ReasoningCache>,
+    /// Stored Responses API answers (`previous_response_id`, `GET`, `DELETE`): in Redis too when
+    /// the limiter has one.
+    pub responses: Arc<ResponseStore>,
     /// The version of each snapshot applied, for tasks that follow configuration changes.
     applied: tokio::sync::watch::Sender<u64>,
     /// When the current snapshot was swapped in (Unix milliseconds; 0 before the first).
@@ -196,6 +203,19 @@ impl DataPlaneState {
             }),
             None => ReasoningCache::default(),
         };
+        let ttl = config.responses_ttl;
+        let responses = match &config.limits.redis_url {
+            Some(url) => ResponseStore::with_redis(
+                url,
+                &format!("{}responses:", config.limits.redis_prefix),
+                ttl,
+            )
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "response store: Redis URL refused; memory only");
+                ResponseStore::in_memory(ttl)
+            }),
+            None => ResponseStore::in_memory(ttl),
+        };
         let limiter = Limiter::new(config.limits.clone()).unwrap_or_else(|e| {
             tracing::error!(error = %e, "limiter configuration refused; counting in memory");
             Limiter::in_memory(config.limits.clone())
@@ -217,6 +237,7 @@ impl DataPlaneState {
             usage: UsageReporter::default(),
             availability: Availability::default(),
             reasoning: Arc::new(reasoning),
+            responses: Arc::new(responses),
             applied: tokio::sync::watch::Sender::new(0),
             applied_at_ms: std::sync::atomic::AtomicU64::new(0),
         })

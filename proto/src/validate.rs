@@ -51,6 +51,8 @@ pub const CAPABILITIES: &[&str] = &[
     "reasoning",
     "logprobs",
     "n",
+    "embeddings",
+    "dimensions",
 ];
 /// Most targets a fallback chain may hold, and most attempts a policy may allow.
 pub const MAX_CHAIN: usize = 10;

@@ -46,6 +46,15 @@ impl ApiError {
         self.kind
     }
 
+    /// The same error naming its parameter as `rename` says (the Responses API's names for a
+    /// refusal about the chat form it was translated to).
+    pub fn renaming_param(mut self, rename: impl FnOnce(&str) -> Option<String>) -> Self {
+        if let Some(new) = self.param.as_deref().and_then(rename) {
+            self.param = Some(new);
+        }
+        self
+    }
+
     fn with_param(mut self, param: impl Into<String>) -> Self {
         self.param = Some(param.into());
         self
@@ -220,6 +229,17 @@ impl ApiError {
             Some("not_found"),
             message,
         )
+    }
+
+    /// A 400 for a `previous_response_id` this key has no stored response for (OpenAI's answer).
+    pub fn previous_response_not_found(id: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("previous_response_not_found"),
+            format!("Previous response with id '{id}' not found."),
+        )
+        .with_param("previous_response_id")
     }
 
     pub fn rate_limited(message: impl Into<String>, retry_after: Option<u64>) -> Self {

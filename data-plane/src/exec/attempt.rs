@@ -17,8 +17,13 @@ use super::record::{Answered, RequestRecord, Target, answered};
 use crate::error::{ApiError, UpstreamError};
 use crate::firewall::Audit;
 use crate::firewall::output::OutputScope;
+use crate::providers::Protocol;
 use crate::providers::{self, RequestCtx, ResponseCtx, UpstreamCall};
+use crate::request::responses::ResponsesCall;
 use crate::request::{ChatRequest, Operation, ids};
+use crate::responses;
+use crate::responses::store::Keep;
+use crate::responses::stream::ResponsesStream;
 use crate::routing::plan::Attempt;
 use crate::snapshot::runtime::CredentialRt;
 use crate::state::DataPlaneState;
@@ -51,6 +56,18 @@ pub(super) struct Shared<'a> {
     pub output: Option<&'a OutputScope>,
     /// Attempt spans carry the answer's content (the operator opted in).
     pub captures_content: bool,
+    /// The key's name (a stored response's owner).
+    pub key: &'a str,
+}
+
+impl Shared<'_> {
+    /// Where this request's Responses answer is stored.
+    fn keep(&self) -> Keep {
+        Keep {
+            store: self.state.responses.clone(),
+            owner: self.key.to_string(),
+        }
+    }
 }
 
 /// Runs one attempt; `record` is the request's record as this attempt would close it.
@@ -67,8 +84,18 @@ pub(super) async fn run(
     record.accounting.provider_name =
         crate::telemetry::genai::provider_name(&attempt.provider.kind);
     record.accounting.model = attempt.model.clone();
-    let built = match request.operation {
-        Operation::Chat => providers::build(
+    let mode = Mode::of(request, attempt, shared);
+    let built = match (request.operation, &mode) {
+        (Operation::Responses, Mode::Native(call)) => {
+            responses::native::build(call, &attempt.model).map(|call| (call, Vec::new()))
+        }
+        (Operation::Responses, Mode::Translated(call)) if call.untranslatable.is_some() => {
+            Err(call
+                .untranslatable
+                .clone()
+                .unwrap_or_else(|| ApiError::unavailable("")))
+        }
+        (Operation::Chat | Operation::Responses, _) => providers::build(
             attempt.provider.protocol,
             &RequestCtx {
                 body: &request.body,
@@ -78,9 +105,15 @@ pub(super) async fn run(
             },
         )
         .map(|call| (call, Vec::new())),
-        Operation::Embeddings => {
+        (Operation::Embeddings, _) => {
             providers::embeddings::build(attempt.provider.protocol, &request.body, &attempt.model)
         }
+    };
+    let built = match &mode {
+        Mode::Translated(_) => {
+            built.map_err(|e| e.renaming_param(crate::request::responses::responses_param))
+        }
+        _ => built,
     };
     let (call, more_calls) = match built {
         Ok(calls) => calls,
@@ -139,10 +172,16 @@ pub(super) async fn run(
     let mut response = if request.operation == Operation::Embeddings {
         answer.embeddings(response, more_calls, credential).await?
     } else if request.stream {
-        let translator = providers::stream_translator_shaped(attempt.provider.protocol, ctx, shape);
-        answer.stream(response, translator).await?
+        let translator = match &mode {
+            Mode::Native(call) => Box::new(responses::native::NativeStream::new(
+                call.clone(),
+                Some(shared.keep()),
+            )),
+            _ => providers::stream_translator_shaped(attempt.provider.protocol, ctx, shape),
+        };
+        answer.stream(response, translator, &mode).await?
     } else {
-        answer.json(response, &ctx, shape).await?
+        answer.json(response, &ctx, shape, &mode).await?
     };
     if let Some(v) = dropped.and_then(|d| HeaderValue::from_str(&d).ok()) {
         response
@@ -150,6 +189,29 @@ pub(super) async fn run(
             .insert("x-tokenrouter-dropped-params", v);
     }
     Ok(response)
+}
+
+/// What an attempt answers in: chat completions, or the Responses API translated from them, or
+/// a native OpenAI provider's own Responses answer.
+pub(super) enum Mode {
+    Chat,
+    Translated(Arc<ResponsesCall>),
+    Native(Arc<ResponsesCall>),
+}
+
+impl Mode {
+    fn of(request: &ChatRequest, attempt: &Attempt, shared: &Shared<'_>) -> Mode {
+        let Some(call) = &request.responses else {
+            return Mode::Chat;
+        };
+        // The firewall's output rules read chat answers, so with any in force an OpenAI provider
+        // answers through chat completions too.
+        if attempt.provider.protocol == Protocol::OpenAi && shared.output.is_none() {
+            Mode::Native(call.clone())
+        } else {
+            Mode::Translated(call.clone())
+        }
+    }
 }
 
 /// Sends the adapter's request with the credential header; a stream must answer within its
@@ -236,6 +298,7 @@ impl Answer<'_> {
         response: UpstreamResponse,
         ctx: &ResponseCtx,
         shape: providers::AnswerShape,
+        mode: &Mode,
     ) -> Result<Response, AttemptError> {
         let Answer {
             shared,
@@ -249,6 +312,16 @@ impl Answer<'_> {
         let state = shared.state;
         let translated = async {
             let bytes = upstream::read_capped(response, upstream::MAX_RESPONSE_BODY).await?;
+            if let Mode::Native(call) = mode {
+                let answer = responses::native::read_json(call, bytes.to_vec())?;
+                let facts = responses::native::facts_of(&answer.response);
+                shared.keep().put(call, answer.response);
+                return Ok(providers::Translated {
+                    body: answer.body,
+                    usage: answer.usage,
+                    facts,
+                });
+            }
             providers::translate_shaped(attempt.provider.protocol, bytes, ctx, shape)
         }
         .await;
@@ -303,6 +376,24 @@ impl Answer<'_> {
         };
         answered(state, &target, record, done);
         let mut out = translated.body;
+        if let Mode::Translated(call) = mode {
+            let id = responses::new_id();
+            let stored = responses::answer::from_chat(
+                &out,
+                call,
+                &id,
+                ctx.created,
+                translated.usage.as_ref(),
+            )
+            .ok_or_else(|| {
+                AttemptError::Upstream(UpstreamError::Malformed(
+                    "answered with a completion that could not be read".into(),
+                ))
+            })?;
+            let client = responses::answer::for_client(&stored, call.encrypted_reasoning);
+            out = serde_json::to_vec(&client).unwrap_or_default();
+            shared.keep().put(call, stored);
+        }
         let latency_ms = shared.started.elapsed().as_millis() as u64;
         ext.splice_in_place(&mut out, latency_ms, &extra);
         let mut response = ok_response("application/json", Body::from(out));
@@ -378,6 +469,7 @@ impl Answer<'_> {
         self,
         response: UpstreamResponse,
         translator: Box<dyn providers::StreamTranslator>,
+        mode: &Mode,
     ) -> Result<Response, AttemptError> {
         let state = self.shared.state;
         let (attempt, sent_at) = (self.attempt, self.sent_at);
@@ -398,6 +490,16 @@ impl Answer<'_> {
                 scope.stream(translator, audit.clone(), self.shared.request.include_usage)
             }
             None => translator,
+        };
+        let translator: Box<dyn providers::StreamTranslator> = match mode {
+            Mode::Translated(call) => Box::new(ResponsesStream::new(
+                translator,
+                call.clone(),
+                Some(self.shared.keep()),
+                unix_secs(),
+                &attempt.model,
+            )),
+            _ => translator,
         };
         let on_finish: OnFinish = {
             let (state, target, ttft) = (state.clone(), self.target.clone(), ttft.clone());
@@ -444,6 +546,9 @@ impl Answer<'_> {
         };
         if let Ok(mut t) = ttft.lock() {
             *t = Some(sent_at.elapsed());
+        }
+        if !matches!(mode, Mode::Chat) {
+            relay.frame_events();
         }
         if span
             .lock()

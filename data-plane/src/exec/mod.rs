@@ -78,6 +78,7 @@ pub async fn execute(job: Job<'_>, record: &mut RequestRecord) -> Result<Respons
         started: record.started(),
         output,
         captures_content: record.accounting.trace.captures_content(),
+        key: &key.name,
     };
     let base = &*record;
     let request_attributes = if base.accounting.trace.is_recording() {
@@ -197,7 +198,7 @@ fn demand(request: &ChatRequest, plan: &Plan) -> Demand {
         });
         // Embeddings produce no tokens of their own.
         let output = match request.operation {
-            Operation::Chat => f.max_tokens.unwrap_or(cap),
+            Operation::Chat | Operation::Responses => f.max_tokens.unwrap_or(cap),
             Operation::Embeddings => 0,
         };
         tokens = tokens.max(f.prompt_tokens + output);

@@ -1,7 +1,8 @@
-//! `POST /v1/chat/completions` and `POST /v1/embeddings`: parse and validate, apply the
-//! firewall's input rules, resolve the model into a plan, execute it (`exec`), and answer (JSON or
-//! SSE, with TokenRouter's extension fields and headers). Both operations share everything but
-//! the parsing, the texts the firewall reads, and the call each attempt makes.
+//! `POST /v1/chat/completions`, `POST /v1/embeddings` and `POST /v1/responses`: parse and
+//! validate, apply the firewall's input rules, resolve the model into a plan, execute it (`exec`),
+//! and answer (JSON or SSE, with TokenRouter's extension fields and headers). The operations share
+//! everything but the parsing, the texts the firewall reads, and the call each attempt makes. A
+//! Responses request is joined to its stored earlier turns and given its chat form here.
 
 use std::sync::Arc;
 
@@ -21,7 +22,7 @@ use crate::routing::resolve::resolve;
 use crate::state::DataPlaneState;
 use crate::telemetry::trace::RequestTrace;
 
-/// Both routes: the operation is the path's.
+/// Every route: the operation is the path's.
 pub async fn answer(
     State(state): State<Arc<DataPlaneState>>,
     Extension(authed): Extension<Authed>,
@@ -33,6 +34,7 @@ pub async fn answer(
 ) -> Response {
     let operation = match uri.path() {
         "/v1/embeddings" => Operation::Embeddings,
+        "/v1/responses" => Operation::Responses,
         _ => Operation::Chat,
     };
     let mut record = RequestRecord::new(&request_id, &authed.key.name, authed.started);
@@ -85,28 +87,32 @@ async fn handle(
             ApiError::payload_too_large(limit)
         }
     })?;
-    let mut request = match operation {
-        Operation::Chat => request::parse(&bytes)?,
-        Operation::Embeddings => request::embeddings::parse_embeddings(&bytes)?,
-    };
-    record.describe(&request);
-    // The firewall's input rules see the request before anything else does.
     let fw = &authed.runtime.firewall;
     let key = &authed.key.name;
-    let ChatRequest { model, body, .. } = &mut request;
     let mut audit = Audit::default();
-    let checked = match operation {
-        Operation::Chat => firewall::input::check(fw, key, model, body, &mut audit),
-        Operation::Embeddings => {
-            let texts = request::embeddings::input_texts(body);
-            firewall::input::check_texts(fw, key, model, texts, &mut audit)
+    let (request, checked) = match operation {
+        Operation::Chat => {
+            let mut request = request::parse(&bytes)?;
+            let ChatRequest { model, body, .. } = &mut request;
+            // The firewall's input rules see the request before anything else does.
+            let checked = firewall::input::check(fw, key, model, body, &mut audit);
+            (request, checked)
         }
+        Operation::Embeddings => {
+            let mut request = request::embeddings::parse_embeddings(&bytes)?;
+            let ChatRequest { model, body, .. } = &mut request;
+            let texts = request::embeddings::input_texts(body);
+            let checked = firewall::input::check_texts(fw, key, model, texts, &mut audit);
+            (request, checked)
+        }
+        Operation::Responses => responses_request(state, authed, &bytes, &mut audit).await?,
     };
+    record.describe(&request);
     record.add_firewall(&audit);
     if let Err(blocked) = checked {
         let param = match operation {
             Operation::Chat => "messages",
-            Operation::Embeddings => "input",
+            Operation::Embeddings | Operation::Responses => "input",
         };
         return Err(ApiError::content_filter(
             &blocked.rule,
@@ -116,10 +122,10 @@ async fn handle(
     }
     // Embeddings carry no text back for the output rules.
     let output = match operation {
-        Operation::Chat => OutputScope::of(fw, key, &request.model),
+        Operation::Chat | Operation::Responses => OutputScope::of(fw, key, &request.model),
         Operation::Embeddings => None,
     };
-    if operation == Operation::Chat {
+    if operation != Operation::Embeddings {
         // With Redis: this conversation's earlier turns may have been answered by another data
         // plane.
         state.reasoning.prefetch(&request.body).await;
@@ -131,6 +137,11 @@ async fn handle(
         headers,
         request: &request,
         available: &state.availability.view(),
+    })
+    .map_err(|e| match operation {
+        // A refusal about the chat form names the Responses API's parameter.
+        Operation::Responses => e.renaming_param(request::responses::responses_param),
+        _ => e,
     })?;
     let job = Job {
         state,
@@ -141,6 +152,41 @@ async fn handle(
         output: output.as_ref(),
     };
     exec::execute(job, record).await
+}
+
+/// A Responses body, joined to the stored turns its `previous_response_id` names, through the
+/// firewall's input rules (on the Responses texts, so the native body and the chat form are both
+/// masked), and in its chat form.
+async fn responses_request(
+    state: &Arc<DataPlaneState>,
+    authed: &Authed,
+    bytes: &[u8],
+    audit: &mut Audit,
+) -> Result<(ChatRequest, Result<(), firewall::Blocked>), ApiError> {
+    let mut native = request::responses::parse_responses(bytes)?;
+    let previous = request::responses::previous_id(&native).map(str::to_string);
+    if let Some(id) = &previous
+        && let Some(stored) = state.responses.get(id, &authed.key.name).await
+    {
+        request::responses::join_earlier(&mut native, stored.conversation());
+    }
+    let model = native
+        .get("model")
+        .and_then(|m| m.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let texts = request::responses::texts(&mut native);
+    let checked = firewall::input::check_texts(
+        &authed.runtime.firewall,
+        &authed.key.name,
+        &model,
+        texts,
+        audit,
+    );
+    // The conversation as stored with this answer: the joined history and the new input, masked.
+    let input = request::responses::input_items(&native);
+    let request = request::responses::into_request(native, input, previous, bytes.len())?;
+    Ok((request, checked))
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {

@@ -7,6 +7,7 @@ mod fallback;
 mod health;
 pub(crate) mod middleware;
 mod models;
+mod responses;
 
 use std::sync::Arc;
 
@@ -20,6 +21,11 @@ pub fn app(state: Arc<DataPlaneState>) -> Router {
     let api = Router::new()
         .route("/v1/chat/completions", post(chat::answer))
         .route("/v1/embeddings", post(chat::answer))
+        .route("/v1/responses", post(chat::answer))
+        .route(
+            "/v1/responses/{id}",
+            get(responses::get).delete(responses::delete),
+        )
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*id}", get(models::get))
         .route_layer(axum::middleware::from_fn_with_state(

@@ -15,8 +15,12 @@ impl Caps {
     pub const REASONING: Caps = Caps(1 << 6);
     pub const LOGPROBS: Caps = Caps(1 << 7);
     pub const N: Caps = Caps(1 << 8);
+    /// An embeddings model: served by `/v1/embeddings` only, and never a chat candidate.
+    pub const EMBEDDINGS: Caps = Caps(1 << 9);
+    /// An embeddings model that can shorten its vectors (`dimensions`).
+    pub const DIMENSIONS: Caps = Caps(1 << 10);
     /// Names, in bit order, as the proto spells them.
-    pub const NAMES: [(&'static str, Caps); 9] = [
+    pub const NAMES: [(&'static str, Caps); 11] = [
         ("tools", Caps::TOOLS),
         ("json_mode", Caps::JSON_MODE),
         ("json_schema", Caps::JSON_SCHEMA),
@@ -26,6 +30,8 @@ impl Caps {
         ("reasoning", Caps::REASONING),
         ("logprobs", Caps::LOGPROBS),
         ("n", Caps::N),
+        ("embeddings", Caps::EMBEDDINGS),
+        ("dimensions", Caps::DIMENSIONS),
     ];
 
     pub fn union(self, other: Caps) -> Caps {

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::parse::{integer_in, object_with_model, split_user};
-use super::{ChatRequest, Features, Operation, present};
+use super::{Caps, ChatRequest, Features, Operation, present};
 use crate::error::ApiError;
 
 /// Inputs one request may carry (OpenAI's limit).
@@ -80,6 +80,10 @@ pub fn parse_embeddings(bytes: &[u8]) -> Result<ChatRequest, ApiError> {
     }
     integer_in(&body, "dimensions", 1, 65_536)?;
     let user_metadata = split_user(&mut body)?;
+    let needs = match present(&body, "dimensions") {
+        Some(_) => vec![(Caps::DIMENSIONS, "dimensions")],
+        None => Vec::new(),
+    };
     Ok(ChatRequest {
         body,
         model,
@@ -88,9 +92,12 @@ pub fn parse_embeddings(bytes: &[u8]) -> Result<ChatRequest, ApiError> {
         user_metadata,
         features: Features {
             prompt_tokens,
+            embeddings: true,
+            needs,
             ..Features::default()
         },
         operation: Operation::Embeddings,
+        responses: None,
     })
 }
 

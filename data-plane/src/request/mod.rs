@@ -7,6 +7,7 @@ mod caps;
 pub mod embeddings;
 pub mod ids;
 mod parse;
+pub mod responses;
 
 pub use caps::Caps;
 pub use parse::{ChatRequest, Features, Operation, parse, present};

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 use crate::error::ApiError;
 use crate::request::Caps;
+use crate::request::responses::ResponsesCall;
 
 /// Roles a message may have.
 const ROLES: &[&str] = &[
@@ -31,6 +32,9 @@ pub struct ChatRequest {
     /// What is asked of the provider: a chat completion, or embeddings (same routing, limits and
     /// records; another call and answer).
     pub operation: Operation,
+    /// A Responses API request: its own body, beside the chat form in `body` that routing,
+    /// limits, the firewall and translated providers use.
+    pub responses: Option<std::sync::Arc<ResponsesCall>>,
 }
 
 /// The API operation a request is (`gen_ai.operation.name`).
@@ -39,13 +43,16 @@ pub enum Operation {
     #[default]
     Chat,
     Embeddings,
+    /// `POST /v1/responses`: a chat turn in the Responses API's shape.
+    Responses,
 }
 
 impl Operation {
     /// Its `gen_ai.operation.name`.
     pub fn name(self) -> &'static str {
         match self {
-            Operation::Chat => "chat",
+            // The GenAI conventions have no operation of its own for the Responses API.
+            Operation::Chat | Operation::Responses => "chat",
             Operation::Embeddings => "embeddings",
         }
     }
@@ -62,6 +69,8 @@ pub struct Features {
     pub prompt_tokens: u64,
     /// `max_completion_tokens` or `max_tokens`, when given.
     pub max_tokens: Option<u64>,
+    /// An embeddings request: only embeddings models answer it (and they answer nothing else).
+    pub embeddings: bool,
 }
 
 impl Features {
@@ -119,6 +128,7 @@ impl Features {
             needs,
             prompt_tokens: (raw_len / 4) as u64,
             max_tokens,
+            embeddings: false,
         }
     }
 }
@@ -128,6 +138,17 @@ pub fn parse(bytes: &[u8]) -> Result<ChatRequest, ApiError> {
     let (body, model) = object_with_model(bytes, "`model` and `messages`")?;
     validate_messages(body.get("messages"))?;
     chat_fields(body, model, bytes.len())
+}
+
+/// A chat body built here (from a Responses request) as [`parse`] would have read it; `raw_len`
+/// is the client's body size, for the token estimate.
+pub(crate) fn chat_body(body: Map<String, Value>, raw_len: usize) -> Result<ChatRequest, ApiError> {
+    let model = match body.get("model") {
+        Some(Value::String(m)) => m.clone(),
+        _ => return Err(ApiError::invalid("model", "`model` must be a string.")),
+    };
+    validate_messages(body.get("messages"))?;
+    chat_fields(body, model, raw_len)
 }
 
 /// The body as a JSON object, and its `model`: every endpoint's first checks. `needs` names the
@@ -263,6 +284,7 @@ fn chat_fields(
         user_metadata,
         features,
         operation: Operation::Chat,
+        responses: None,
     })
 }
 

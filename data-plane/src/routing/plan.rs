@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 
 use crate::error::ApiError;
+use crate::request::Caps;
 use crate::request::{ChatRequest, Features};
 use crate::routing::availability::View;
 use crate::signals::Signals;
@@ -108,6 +109,21 @@ pub fn attempt(rt: &Runtime, target: &TargetRt, requested: &str) -> Attempt {
 /// window the request cannot fit. Unknown models are given the benefit of the doubt.
 pub fn check_one(a: &Attempt, f: &Features) -> Result<(), ApiError> {
     let Some(info) = &a.info else { return Ok(()) };
+    let embeds = info.caps.contains(Caps::EMBEDDINGS);
+    if embeds != f.embeddings {
+        let message = if embeds {
+            format!(
+                "`{}` is an embeddings model; call /v1/embeddings with it.",
+                a.model
+            )
+        } else {
+            format!(
+                "`{}` is not an embeddings model; /v1/embeddings needs one (for example text-embedding-3-small).",
+                a.model
+            )
+        };
+        return Err(ApiError::invalid("model", message));
+    }
     if let Some((_, param)) = f.needs.iter().find(|(cap, _)| !info.caps.contains(*cap)) {
         return Err(ApiError::unsupported_parameter(
             *param,

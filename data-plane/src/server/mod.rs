@@ -39,6 +39,7 @@ pub async fn serve(
     let discovery = tokio::spawn(control::discovery::run(state.clone()));
     let limiter = tokio::spawn(state.limiter.clone().run());
     let reasoning = tokio::spawn(state.reasoning.clone().connect());
+    let responses = tokio::spawn(state.responses.clone().connect());
 
     let limits = state.config.listener.clone();
     let drain_timeout = state.config.drain_timeout;
@@ -79,6 +80,7 @@ pub async fn serve(
     discovery.abort();
     limiter.abort();
     reasoning.abort();
+    responses.abort();
     // Usage of the requests just served is still queued: deliver it before going.
     state.usage.stop();
     if let Some(task) = reporter

@@ -165,6 +165,13 @@ const BUILTIN: &[Builtin] = &[
     ("mistral", "magistral-medium-latest", 2.0, 5.0, 0.0, 128_000, 40_000, "tools json_mode reasoning seed", 80),
     ("deepseek", "deepseek-chat", 0.27, 1.1, 0.07, 128_000, 8_192, "tools json_mode logprobs", 80),
     ("deepseek", "deepseek-reasoner", 0.55, 2.19, 0.14, 128_000, 64_000, "tools json_mode reasoning", 86),
+    // Embeddings models: input tokens are all they are priced on; max output is the vector length.
+    ("openai", "text-embedding-3-small", 0.02, 0.0, 0.0, 8_191, 1_536, "embeddings dimensions", 70),
+    ("openai", "text-embedding-3-large", 0.13, 0.0, 0.0, 8_191, 3_072, "embeddings dimensions", 80),
+    ("openai", "text-embedding-ada-002", 0.1, 0.0, 0.0, 8_191, 1_536, "embeddings", 60),
+    ("gemini", "gemini-embedding-001", 0.15, 0.0, 0.0, 2_048, 3_072, "embeddings dimensions", 80),
+    ("mistral", "mistral-embed", 0.1, 0.0, 0.0, 8_192, 1_024, "embeddings", 70),
+    ("mistral", "codestral-embed", 0.15, 0.0, 0.0, 8_192, 3_072, "embeddings dimensions", 75),
 ];
 
 #[cfg(test)]

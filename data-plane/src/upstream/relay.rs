@@ -34,6 +34,21 @@ pub trait StreamTranslator: Send {
     fn end(&mut self, out: &mut Vec<String>) -> Result<(), UpstreamError>;
     /// Usage seen so far.
     fn usage(&self) -> Option<Usage>;
+    /// The stream broke with `error`: write the frames that say so in this stream's own terms
+    /// and return `true`, or `false` for the relay's OpenAI error frame (chat streams).
+    fn failed(&mut self, _error: &crate::error::ApiError, _out: &mut Vec<String>) -> bool {
+        false
+    }
+}
+
+/// How the relay writes what the translator produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Framing {
+    /// `data: <chunk with the extension fields>`, ended by `data: [DONE]`.
+    #[default]
+    Chat,
+    /// `event: <type>` and `data: <event>` as they are, no `[DONE]` (the Responses API).
+    Events,
 }
 
 /// How a relayed stream ended.
@@ -109,6 +124,15 @@ pub fn translate_close(
     translator.end(out)
 }
 
+/// How a relayed stream ends once its queue is sent.
+#[derive(Debug)]
+enum Ending {
+    /// The answer is whole (`[DONE]` for chat, nothing more for events).
+    Done,
+    /// Broken: this last frame (if any) says so.
+    Failed(Option<Bytes>),
+}
+
 /// An upstream stream being relayed.
 pub struct Relay {
     upstream: UpstreamResponse,
@@ -121,8 +145,9 @@ pub struct Relay {
     timeouts: RelayTimeouts,
     /// The model's prices, for `cost_usd` on the chunk that carries usage.
     prices: Option<Prices>,
-    /// Set when nothing but what is queued remains: the final frame to send.
-    ending: Option<Bytes>,
+    /// Set when nothing but what is queued remains: how the stream ends.
+    ending: Option<Ending>,
+    framing: Framing,
     done: bool,
     on_finish: Option<OnFinish>,
     /// Bytes of generated text in the chunks sent so far (see [`Finish::streamed_text`]).
@@ -158,6 +183,7 @@ impl Relay {
             timeouts,
             prices,
             ending: None,
+            framing: Framing::Chat,
             done: false,
             // Armed only when the relay is handed out: an attempt that fails before its first
             // chunk, or loses a hedge and is dropped while opening, is not the request's answer
@@ -209,9 +235,14 @@ impl Relay {
         let flow = translate_bytes(&mut self.decoder, self.translator.as_mut(), bytes, &mut out);
         self.queue.extend(out);
         if flow? == Flow::Done {
-            self.ending = Some(Bytes::from_static(DONE));
+            self.ending = Some(Ending::Done);
         }
         Ok(())
+    }
+
+    /// Writes the stream as Responses API events instead of chat chunks.
+    pub fn frame_events(&mut self) {
+        self.framing = Framing::Events;
     }
 
     /// The client's response body. The upstream is read by a task that stops when the client goes
@@ -251,10 +282,19 @@ impl Relay {
                 }
                 return Some(self.frame(&chunk));
             }
-            if let Some(last) = self.ending.take() {
-                let completed = last.as_ref() == DONE;
+            if let Some(ending) = self.ending.take() {
+                let (completed, last) = match ending {
+                    Ending::Done => (
+                        true,
+                        (self.framing == Framing::Chat).then(|| Bytes::from_static(DONE)),
+                    ),
+                    Ending::Failed(frame) => (false, frame),
+                };
                 self.finish(completed);
-                return Some(last);
+                match last {
+                    Some(last) => return Some(last),
+                    None => return None,
+                }
             }
             if self.done {
                 return None;
@@ -272,8 +312,18 @@ impl Relay {
         }
     }
 
-    /// One chunk with the extension fields (and `cost_usd` on the chunk that carries usage).
+    /// One chunk with the extension fields (and `cost_usd` on the chunk that carries usage), or
+    /// one Responses event with its `event:` line.
     fn frame(&self, chunk: &str) -> Bytes {
+        if self.framing == Framing::Events {
+            let mut frame = Vec::with_capacity(chunk.len() + 64);
+            frame.extend_from_slice(b"event: ");
+            frame.extend_from_slice(event_type(chunk).as_bytes());
+            frame.extend_from_slice(b"\ndata: ");
+            frame.extend_from_slice(chunk.as_bytes());
+            frame.extend_from_slice(b"\n\n");
+            return Bytes::from(frame);
+        }
         let latency = self.started.elapsed().as_millis() as u64;
         let mut frame = Vec::with_capacity(chunk.len() + 192);
         frame.extend_from_slice(b"data: ");
@@ -303,15 +353,23 @@ impl Relay {
         let closed = translate_close(&mut self.decoder, self.translator.as_mut(), &mut out);
         self.queue.extend(out);
         match closed {
-            Ok(()) => self.ending = Some(Bytes::from_static(DONE)),
+            Ok(()) => self.ending = Some(Ending::Done),
             Err(e) => self.fail(e),
         }
     }
 
-    /// Ends the stream with an in-band error frame after whatever is queued.
+    /// Ends the stream with an in-band error after whatever is queued: the translator's own
+    /// frames (a Responses stream's `response.failed`), else OpenAI's error object.
     fn fail(&mut self, error: UpstreamError) {
         let api = error.to_api_error(&self.ext.provider);
-        self.ending = Some(Bytes::from(format!("data: {}\n\n", api.body())));
+        let mut out = Vec::new();
+        if self.translator.failed(&api, &mut out) {
+            self.queue.extend(out);
+            self.ending = Some(Ending::Failed(None));
+        } else {
+            let frame = Bytes::from(format!("data: {}\n\n", api.body()));
+            self.ending = Some(Ending::Failed(Some(frame)));
+        }
     }
 
     fn finish(&mut self, completed: bool) {
@@ -340,14 +398,36 @@ impl Drop for Relay {
     }
 }
 
+/// A Responses event's `type`: the first field of the events TokenRouter writes and of OpenAI's;
+/// read from the JSON otherwise.
+fn event_type(event: &str) -> std::borrow::Cow<'_, str> {
+    const HEAD: &str = "{\"type\":\"";
+    if let Some(rest) = event.strip_prefix(HEAD)
+        && let Some(end) = rest.find('"')
+        && !rest[..end].contains('\\')
+    {
+        return std::borrow::Cow::Borrowed(&rest[..end]);
+    }
+    #[derive(serde::Deserialize)]
+    struct Kind {
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    serde_json::from_str::<Kind>(event)
+        .map(|k| std::borrow::Cow::Owned(k.kind.replace(['\r', '\n'], "")))
+        .unwrap_or(std::borrow::Cow::Borrowed("message"))
+}
+
 /// Bytes of generated text in one translated chunk: the string values of its `content`,
 /// `reasoning_content` and tool-call `arguments` fields, escapes counted as written. A scan, no
 /// parse: it runs on every chunk sent.
 fn text_bytes(chunk: &str) -> usize {
-    const FIELDS: [&str; 3] = [
+    // `delta` is a string only in Responses events (a chat chunk's is an object).
+    const FIELDS: [&str; 4] = [
         "\"content\":\"",
         "\"reasoning_content\":\"",
         "\"arguments\":\"",
+        "\"delta\":\"",
     ];
     let bytes = chunk.as_bytes();
     let mut total = 0;

@@ -429,6 +429,8 @@ fn route_of(path: &str) -> Option<&'static str> {
     match path {
         "/v1/chat/completions" => Some("/v1/chat/completions"),
         "/v1/embeddings" => Some("/v1/embeddings"),
+        "/v1/responses" => Some("/v1/responses"),
+        p if p.starts_with("/v1/responses/") => Some("/v1/responses/{id}"),
         "/v1/models" => Some("/v1/models"),
         p if p.starts_with("/v1/models/") => Some("/v1/models/{id}"),
         _ => None,
