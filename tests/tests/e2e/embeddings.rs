@@ -162,7 +162,7 @@ async fn embeddings_route_fall_back_and_pass_the_firewall() {
         err["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("no embeddings API"),
+            .contains("is not an embeddings model"),
         "{err}"
     );
 

@@ -15,6 +15,7 @@ mod node;
 mod python;
 mod replay;
 mod resilience;
+mod responses;
 mod routing;
 mod scale_out;
 mod setup;

@@ -8,7 +8,7 @@ use crate::setup::{SdkStack, run_script};
 
 /// The `node` to run (`TOKENROUTER_TEST_NODE`, else `node` on the PATH) once the `openai` package
 /// is installed in `tests/node/node_modules` (`scripts/test` runs `npm ci` there).
-fn node() -> Option<PathBuf> {
+pub(crate) fn node() -> Option<PathBuf> {
     let node =
         std::env::var_os("TOKENROUTER_TEST_NODE").map_or_else(|| "node".into(), PathBuf::from);
     let runs = std::process::Command::new(&node)

@@ -1,7 +1,9 @@
 //! Every recorded fixture, replayed by a simulator speaking that provider's protocol, through a
 //! real data plane over HTTP: streams must come out as well-formed OpenAI chunk sequences (ending
 //! in `[DONE]`, or in an in-band error for recorded failures), answers as `chat.completion`
-//! objects, and recorded error bodies as OpenAI error envelopes. Field-by-field checks of each
+//! objects, and recorded error bodies as OpenAI error envelopes. OpenAI's Responses recordings go
+//! through `/v1/responses` and must come out event for event; its embeddings through
+//! `/v1/embeddings`. Field-by-field checks of each
 //! translation live next to the adapters; this proves the whole path carries them.
 
 use std::path::PathBuf;
@@ -35,6 +37,9 @@ fn recordings(protocol: Protocol, path: &PathBuf) -> Vec<Recording> {
             .filter(|l| !l.trim().is_empty())
             .map(str::to_string)
             .collect();
+        if lines[0].starts_with(r#"{"type":"response."#) {
+            return vec![Recording::from_response_chunks(&lines)];
+        }
         return vec![Recording::from_chunks(protocol, &lines)];
     }
     if name.ends_with(".sse") {
@@ -98,6 +103,32 @@ async fn replay_all(protocol: Protocol, kind: &str, dir: &str) {
         for recording in recordings(protocol, &path) {
             let stream = recording.content_type.starts_with("text/event-stream");
             let failed = recording.status >= 400;
+            let recorded = String::from_utf8_lossy(&recording.body).to_string();
+            if recorded.contains(r#""type":"response."#)
+                || recorded.contains(r#""object":"response""#)
+            {
+                sim.push_fault(Fault::Replay(recording));
+                replay_response(&http, &dp, kind, &name, stream, &recorded).await;
+                replayed += 1;
+                continue;
+            }
+            if recorded.contains(r#""object":"list""#) && recorded.contains("embedding") {
+                sim.push_fault(Fault::Replay(recording));
+                let body = json!({"model": format!("{kind}:m"), "input": "replay", "encoding_format": "float"});
+                let r = http
+                    .post(dp.url("/v1/embeddings"))
+                    .bearer_auth(KEY)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200, "{name}");
+                let answer: Value = r.json().await.unwrap();
+                let recorded: Value = serde_json::from_str(&recorded).unwrap();
+                assert_eq!(answer["data"], recorded["data"], "{name}: passed through");
+                replayed += 1;
+                continue;
+            }
             sim.push_fault(Fault::Replay(recording));
             let body = json!({"model": format!("{kind}:m"), "stream": stream, "messages": user_message("replay"), "max_tokens": 100});
             let response = http
@@ -171,6 +202,70 @@ async fn replay_all(protocol: Protocol, kind: &str, dir: &str) {
         }
     }
     assert!(replayed >= 5, "{dir}: only {replayed} recordings");
+}
+
+/// A recorded Responses answer through `/v1/responses` to an OpenAI provider: passed through
+/// natively, every event (up to the first terminal one) as recorded, in order, named by its
+/// `event:` line, with no `[DONE]`.
+async fn replay_response(
+    http: &reqwest::Client,
+    dp: &DataPlaneHandle,
+    kind: &str,
+    name: &str,
+    stream: bool,
+    recorded: &str,
+) {
+    let body = json!({"model": format!("{kind}:m"), "stream": stream, "input": "replay"});
+    let r = http
+        .post(dp.url("/v1/responses"))
+        .bearer_auth(KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{name}");
+    let text = r.text().await.unwrap();
+    if !stream {
+        let answer: Value = serde_json::from_str(&text).unwrap();
+        let recorded: Value = serde_json::from_str(recorded).unwrap();
+        assert_eq!(answer["id"], recorded["id"], "{name}");
+        assert_eq!(answer["output"], recorded["output"], "{name}");
+        assert_eq!(answer["provider"], kind, "{name}");
+        return;
+    }
+    let data = |sse: &str| -> Vec<Value> {
+        sse.lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .map(|d| serde_json::from_str(d).unwrap_or_else(|_| panic!("{name}: bad event {d}")))
+            .collect()
+    };
+    let mut expected = Vec::new();
+    for e in data(recorded) {
+        let kind = e["type"].as_str().unwrap_or("").to_string();
+        expected.push(e);
+        if [
+            "response.completed",
+            "response.incomplete",
+            "response.failed",
+            "error",
+        ]
+        .contains(&kind.as_str())
+        {
+            break;
+        }
+    }
+    let got = data(&text);
+    assert!(!text.contains("[DONE]"), "{name}");
+    assert_eq!(got, expected, "{name}: every event as recorded");
+    let names: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("event: "))
+        .collect();
+    assert_eq!(names.len(), got.len(), "{name}");
+    assert!(
+        got.iter().zip(&names).all(|(e, n)| e["type"] == *n),
+        "{name}"
+    );
 }
 
 #[tokio::test]
