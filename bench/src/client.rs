@@ -25,6 +25,9 @@ pub enum Dialect {
     OpenAi,
     /// Anthropic Messages events: content is a `text_delta`, the end is `message_stop`.
     Anthropic,
+    /// OpenAI Responses events: content is a `response.output_text.delta`, the end is
+    /// `response.completed`.
+    Responses,
 }
 
 /// Where requests go and what they carry. Always 127.0.0.1: the port is the only address part.
@@ -209,7 +212,10 @@ fn classify(
     at: Duration,
     timing: &mut StreamTiming,
 ) -> anyhow::Result<()> {
-    if find(event, b"data: {\"error\"").is_some() || find(event, b"event: error").is_some() {
+    if find(event, b"data: {\"error\"").is_some()
+        || find(event, b"event: error").is_some()
+        || find(event, b"event: response.failed").is_some()
+    {
         bail!("in-band error: {}", String::from_utf8_lossy(event));
     }
     let (content, end) = match dialect {
@@ -220,6 +226,11 @@ fn classify(
         Dialect::Anthropic => (
             find(event, b"\"text_delta\"").is_some() && has_text(event, b"\"text\":\""),
             find(event, b"event: message_stop").is_some(),
+        ),
+        Dialect::Responses => (
+            find(event, b"event: response.output_text.delta").is_some()
+                && has_text(event, b"\"delta\":\""),
+            find(event, b"event: response.completed").is_some(),
         ),
     };
     if content {

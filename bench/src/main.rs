@@ -193,6 +193,7 @@ async fn all(opts: Opts, dir: std::path::PathBuf, bins: stack::Bins) -> anyhow::
     scenario!(env, "streaming", scenarios::streaming::run(&mut env));
     scenario!(env, "anthropic", scenarios::translated::anthropic(&mut env));
     scenario!(env, "auto", scenarios::translated::auto_fast(&mut env));
+    scenario!(env, "endpoints", scenarios::endpoints::run(&mut env));
     scenario!(env, "memory", memory::streams(&mut env));
     scenario!(env, "swaps", scenarios::swaps::run(&mut env));
     scenario!(env, "propagation", scenarios::propagation::run(&mut env));

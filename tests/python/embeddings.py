@@ -60,7 +60,13 @@ try:
     client.embeddings.create(model="text-embedding-ada-002", input="x", dimensions=256)
     check("ada-002 refuses dimensions", False)
 except openai.BadRequestError as e:
-    check("ada-002 refuses dimensions", "dimensions" in str(e), e)
+    check("ada-002 refuses dimensions", e.code == "unsupported_parameter" and e.param == "dimensions", e)
+
+try:
+    client.chat.completions.create(model="text-embedding-3-small", messages=[{"role": "user", "content": "hi"}])
+    check("an embeddings model is no chat model", False)
+except openai.BadRequestError as e:
+    check("an embeddings model is no chat model", e.param == "model" and "/v1/embeddings" in e.message, e)
 
 try:
     client.embeddings.create(model="no-such-embedding-model", input="x")

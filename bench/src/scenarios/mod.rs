@@ -2,6 +2,7 @@
 //! per-route suite (throughput and CPU per request, latency at one connection and at a fixed rate,
 //! time to first token) that compares TokenRouter with the baselines measured in the same run.
 
+pub mod endpoints;
 pub mod limits;
 pub mod memory;
 pub mod otlp;
@@ -53,7 +54,7 @@ pub struct Opts {
     #[arg(long, default_value = "redis://127.0.0.1:6379/0")]
     pub redis_url: String,
     /// Run only these scenarios (comma-separated): openai, streaming, memory, soak, swaps,
-    /// propagation, anthropic, auto, limits, otlp. Default: all.
+    /// propagation, anthropic, auto, endpoints, limits, otlp. Default: all.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Share of requests the `otlp` scenario's exporting gateway samples: below 1 it runs with

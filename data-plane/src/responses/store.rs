@@ -17,6 +17,9 @@ use crate::request::responses::ResponsesCall;
 
 /// Most responses held in memory.
 const CAPACITY: usize = 10_000;
+/// Most bytes (as JSON) of responses held in memory: each holds its whole conversation, so a long
+/// one costs more with every turn.
+const MAX_LOCAL_BYTES: usize = 256 << 20;
 /// The longest a request waits for Redis.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 /// Responses larger than this stay in memory only.
@@ -47,8 +50,10 @@ impl Stored {
 
 #[derive(Debug, Default)]
 struct Inner {
-    entries: HashMap<String, (Instant, Arc<Stored>)>,
+    /// Each entry: when it was stored, its size as JSON, the response.
+    entries: HashMap<String, (Instant, usize, Arc<Stored>)>,
     order: VecDeque<String>,
+    bytes: usize,
 }
 
 struct SharedTier {
@@ -168,11 +173,14 @@ impl ResponseStore {
         let Some(id) = Self::id_of(&stored) else {
             return;
         };
+        let Ok(text) = serde_json::to_string(&stored) else {
+            return;
+        };
+        let size = text.len();
         let stored = Arc::new(stored);
         if let Some((shared, mut conn)) = self.redis()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
-            && let Ok(text) = serde_json::to_string(&*stored)
-            && text.len() <= MAX_SHARED_BYTES
+            && size <= MAX_SHARED_BYTES
         {
             let key = format!("{}{id}", shared.prefix);
             let ttl = self.ttl.as_millis() as u64;
@@ -184,23 +192,29 @@ impl ResponseStore {
                 }
             });
         }
-        self.put_local(id, stored);
+        self.put_local(id, size, stored);
     }
 
-    fn put_local(&self, id: String, stored: Arc<Stored>) {
+    fn put_local(&self, id: String, size: usize, stored: Arc<Stored>) {
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
-        if inner
+        match inner
             .entries
-            .insert(id.clone(), (Instant::now(), stored))
-            .is_none()
+            .insert(id.clone(), (Instant::now(), size, stored))
         {
-            inner.order.push_back(id);
+            Some((_, old, _)) => inner.bytes -= old,
+            None => inner.order.push_back(id),
         }
-        while inner.order.len() > CAPACITY {
-            if let Some(old) = inner.order.pop_front() {
-                inner.entries.remove(&old);
+        inner.bytes += size;
+        while inner.order.len() > CAPACITY
+            || (inner.bytes > MAX_LOCAL_BYTES && inner.order.len() > 1)
+        {
+            let Some(old) = inner.order.pop_front() else {
+                break;
+            };
+            if let Some((_, size, _)) = inner.entries.remove(&old) {
+                inner.bytes -= size;
             }
         }
     }
@@ -212,8 +226,8 @@ impl ResponseStore {
             inner
                 .entries
                 .get(id)
-                .filter(|(at, _)| at.elapsed() < self.ttl)
-                .map(|(_, s)| s.clone())
+                .filter(|(at, _, _)| at.elapsed() < self.ttl)
+                .map(|(_, _, s)| s.clone())
         });
         let found = match local {
             Some(s) => Some(s),
@@ -240,7 +254,7 @@ impl ResponseStore {
                 Ok(Ok(Some(text))) => {
                     let stored: Stored = serde_json::from_str(&text).ok()?;
                     let stored = Arc::new(stored);
-                    self.put_local(id.to_string(), stored.clone());
+                    self.put_local(id.to_string(), text.len(), stored.clone());
                     return Some(stored);
                 }
                 Ok(Ok(None)) => {}
@@ -259,8 +273,10 @@ impl ResponseStore {
         if self.get(id, owner).await.is_none() {
             return false;
         }
-        if let Ok(mut inner) = self.inner.lock() {
-            inner.entries.remove(id);
+        if let Ok(mut inner) = self.inner.lock()
+            && let Some((_, size, _)) = inner.entries.remove(id)
+        {
+            inner.bytes -= size;
             inner.order.retain(|k| k != id);
         }
         if let Some((shared, mut conn)) = self.redis() {
@@ -272,5 +288,49 @@ impl ResponseStore {
             }
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn stored(id: &str, owner: &str, text: &str) -> Stored {
+        let response = json!({"id": id, "output": [{"type": "message", "content": [{"type": "output_text", "text": text}]}]});
+        Stored {
+            owner: owner.into(),
+            response: response.as_object().cloned().unwrap(),
+            input: vec![json!({"role": "user", "content": "q"})],
+        }
+    }
+
+    #[tokio::test]
+    async fn owned_expiring_deletable_and_bounded() {
+        let store = ResponseStore::in_memory(Duration::from_secs(60));
+        store.put(stored("resp_1", "alice", "a"));
+        let got = store.get("resp_1", "alice").await.unwrap();
+        assert_eq!(got.conversation().len(), 2, "input, then the output");
+        assert!(
+            store.get("resp_1", "bob").await.is_none(),
+            "another key sees nothing"
+        );
+        assert!(!store.delete("resp_1", "bob").await);
+        assert!(store.delete("resp_1", "alice").await);
+        assert!(store.get("resp_1", "alice").await.is_none());
+        assert_eq!(store.inner.lock().unwrap().bytes, 0);
+
+        let expired = ResponseStore::in_memory(Duration::ZERO);
+        expired.put(stored("resp_2", "alice", "a"));
+        assert!(expired.get("resp_2", "alice").await.is_none());
+
+        // Big conversations are evicted by size, oldest first.
+        let big = "x".repeat(MAX_LOCAL_BYTES / 3);
+        for i in 0..4 {
+            store.put(stored(&format!("resp_big{i}"), "alice", &big));
+        }
+        assert!(store.get("resp_big0", "alice").await.is_none());
+        assert!(store.get("resp_big3", "alice").await.is_some());
+        assert!(store.inner.lock().unwrap().bytes <= MAX_LOCAL_BYTES);
     }
 }

@@ -1,5 +1,6 @@
-//! `POST /v1/embeddings` end to end: the official OpenAI Python SDK against a data plane in front
-//! of OpenAI, Mistral and Gemini simulators (`tests/python/embeddings.py`), fallback past a failing
+//! `POST /v1/embeddings` end to end: the official OpenAI Python and Node SDKs against a data plane
+//! in front of OpenAI, Mistral and Gemini simulators (`tests/python/embeddings.py`,
+//! `tests/node/embeddings.mjs`), fallback past a failing
 //! provider, the firewall's input rules on the inputs, a provider without embeddings refused, and
 //! the GenAI metrics under `gen_ai_operation_name="embeddings"`.
 
@@ -73,7 +74,9 @@ async fn embeddings_route_fall_back_and_pass_the_firewall() {
     let dp = DataPlaneHandle::start(data_plane_config("embeddings"), &stack.cp.url(), None).await;
     dp.wait_for_version(version).await;
 
+    let mut ran = false;
     if let Some(python) = python() {
+        ran = true;
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/embeddings.py");
         run_script(
             &python,
@@ -85,6 +88,22 @@ async fn embeddings_route_fall_back_and_pass_the_firewall() {
             "all embeddings checks passed",
         )
         .await;
+    }
+    if let Some(node) = crate::node::node() {
+        ran = true;
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("node/embeddings.mjs");
+        run_script(
+            &node,
+            &[&script],
+            [
+                ("TOKENROUTER_BASE_URL", dp.url("/v1")),
+                ("TOKENROUTER_API_KEY", KEY.to_string()),
+            ],
+            "all embeddings checks passed",
+        )
+        .await;
+    }
+    if ran {
         let sent = mistral.requests();
         let last = &sent.last().expect("Mistral was asked").body;
         assert_eq!(last["output_dimension"], 128);
