@@ -129,9 +129,15 @@ mod tests {
         assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
         assert!(parse_duration("ten").is_err());
         assert_eq!(parse_duration("5h").unwrap(), Duration::from_secs(5 * 3600));
-        assert_eq!(parse_duration("30d").unwrap(), Duration::from_secs(30 * 86_400));
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            Duration::from_secs(30 * 86_400)
+        );
         assert!(parse_duration("5w").is_err());
-        assert!(parse_duration("99999999999999999d").is_err(), "overflow is an error");
+        assert!(
+            parse_duration("99999999999999999d").is_err(),
+            "overflow is an error"
+        );
         assert!(parse_net("10.0.0.0/8").is_ok());
         assert!(parse_net("192.0.2.1").is_ok());
         assert!(parse_net("nope").is_err());
