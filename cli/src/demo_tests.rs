@@ -27,9 +27,16 @@ async fn start_demo() -> Demo {
     let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", http.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(crate::planes::serve_on(args, grpc, http, admin, async {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(crate::planes::serve_on(
+        args,
+        grpc,
+        http,
+        admin,
+        None,
+        async {
+            let _ = stopped.await;
+        },
+    ));
     let client = reqwest::Client::new();
     for _ in 0..400 {
         if let Ok(r) = client.get(format!("{base}/readyz")).send().await

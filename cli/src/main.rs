@@ -2,6 +2,7 @@
 
 mod admin;
 mod bootstrap;
+mod dashboard_args;
 #[cfg(test)]
 mod demo_tests;
 mod listener_args;

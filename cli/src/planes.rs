@@ -113,6 +113,8 @@ pub struct ServeArgs {
     /// Also run local provider simulators and register them, so it works with no keys and no network.
     #[arg(long)]
     pub demo: bool,
+    #[command(flatten)]
+    pub dashboard: crate::dashboard_args::DashboardArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -136,6 +138,8 @@ pub struct ControlPlaneArgs {
     /// (PEM), so only real data planes receive credentials. Needs `--tls-cert`.
     #[arg(long, env = "TOKENROUTER_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub dashboard: crate::dashboard_args::DashboardArgs,
 }
 
 impl ControlPlaneArgs {
@@ -335,7 +339,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let grpc = bind(args.grpc_addr, "gRPC").await?;
     let http = bind(args.http.http_addr, "HTTP").await?;
     let admin = bind_admin(args.http.listener.admin_addr).await?;
-    serve_on(args, grpc, http, admin, shutdown_signal()).await
+    let dashboard = args.dashboard.bind(admin_token().is_some()).await?;
+    serve_on(args, grpc, http, admin, dashboard, shutdown_signal()).await
 }
 
 /// [`serve`] on listeners already bound, until `shutdown` completes (tests bind `127.0.0.1:0`).
@@ -344,6 +349,7 @@ pub async fn serve_on(
     grpc: TcpListener,
     http: TcpListener,
     admin: TcpListener,
+    dashboard: Option<TcpListener>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let grpc_addr = grpc.local_addr()?;
@@ -394,11 +400,22 @@ pub async fn serve_on(
         Some(local_usage),
         otlp.as_ref(),
     )?;
-    let watch = WatchConfig::new(&format!("http://{grpc_addr}")).with_token(token);
+    let dashboard = dashboard
+        .map(|l| args.dashboard.start(l, cp.clone(), token.clone()))
+        .transpose()?;
+    let watch = WatchConfig::new(&format!("http://{grpc_addr}")).with_token(token.clone());
     eprintln!("TokenRouter is running.");
     eprintln!("  OpenAI-compatible API: http://{http_addr}/v1");
     eprintln!("  gRPC admin API:        http://{grpc_addr}");
     eprintln!("  Metrics and status:    http://{admin_addr}/metrics, /status");
+    if let Some(d) = &dashboard {
+        let signin = if token.is_some() {
+            "sign in with TOKENROUTER_ADMIN_TOKEN"
+        } else {
+            "no admin token set: loopback only, no sign-in"
+        };
+        eprintln!("  Dashboard:             http://{}/ ({signin})", d.addr);
+    }
     if let Some(key) = printed_key {
         eprintln!(
             "  API key:               {key}{}",
@@ -416,6 +433,9 @@ pub async fn serve_on(
     }
     let served =
         tokenrouter_data_plane::serve(http, Some(admin), state, Some(watch), shutdown).await;
+    if let Some(d) = dashboard {
+        d.stop().await;
+    }
     let _ = stop_grpc.send(());
     let _ = grpc_task.await;
     stop_tracing(otlp).await;
@@ -437,10 +457,17 @@ pub async fn control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
         cp.traces.set(p.tracer("tokenrouter-control-plane"));
     }
     let grpc = bind(args.grpc_addr, "gRPC").await?;
-    tracing::info!(addr = %args.grpc_addr, tls = tls.is_some(), mutual_tls = tls.as_ref().is_some_and(|t| t.client_ca_pem.is_some()), "control plane listening");
+    let dashboard = match args.dashboard.bind(admin_token().is_some()).await? {
+        Some(l) => Some(args.dashboard.start(l, cp.clone(), admin_token())?),
+        None => None,
+    };
+    tracing::info!(addr = %args.grpc_addr, tls = tls.is_some(), mutual_tls = tls.as_ref().is_some_and(|t| t.client_ca_pem.is_some()), dashboard = ?dashboard.as_ref().map(|d| d.addr), "control plane listening");
     let served =
         tokenrouter_control_plane::serve_with(grpc, cp, admin_token(), tls, shutdown_signal())
             .await;
+    if let Some(d) = dashboard {
+        d.stop().await;
+    }
     stop_tracing(otlp).await;
     Ok(served?)
 }

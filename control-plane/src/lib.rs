@@ -1,9 +1,10 @@
-//! TokenRouter's control plane: the store, the `Admin` and `Discovery` gRPC services, and publishing
-//! versioned snapshots to every connected data plane.
+//! TokenRouter's control plane: the store, the `Admin` and `Discovery` gRPC services, publishing
+//! versioned snapshots to every connected data plane, and the operator dashboard (HTTP).
 
 pub mod admin;
 pub mod auth;
 pub mod crypto;
+pub mod dashboard;
 pub mod discovery;
 pub mod error;
 pub mod registry;

@@ -264,6 +264,11 @@ impl ControlPlane {
         .await
     }
 
+    /// The store (the dashboard reads usage from it directly).
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
     /// Stores finished-request records reported by a data plane.
     pub async fn record_usage(
         &self,

@@ -8,7 +8,10 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use tokenrouter_proto::v1::{UsageQuery, UsageRecord, UsageReport, UsageRow};
 
-use super::{Change, DataPlaneRow, Row, Store, StoreError, Stored, data_planes_sql, usage_sql};
+use super::{
+    Change, DataPlaneRow, Row, Store, StoreError, Stored, dashboard, data_planes_sql, rollup_sql,
+    sqlite_dashboard, usage_sql,
+};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -19,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     usage_sql::RECORD_ID,
     "DATA_PLANES",
     usage_sql::FIREWALL,
+    "ROLLUP",
 ];
 
 /// SQLite-backed store. Calls run on the blocking pool; one connection serialises them.
@@ -124,6 +128,12 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             ))?;
         } else if *sql == "DATA_PLANES" {
             tx.execute_batch(&data_planes_sql::create_table("BLOB"))?;
+        } else if *sql == "ROLLUP" {
+            // The records stored before rollups existed are rolled up once, here.
+            tx.execute_batch(&rollup_sql::create_table("REAL"))?;
+            for add in rollup_sql::add("1 = 1") {
+                tx.execute(&add, [])?;
+            }
         } else {
             tx.execute_batch(sql)?;
         }
@@ -217,6 +227,12 @@ impl Store for SqliteStore {
     fn record_usage(&self, records: Arc<[UsageRecord]>) -> BoxFuture<'_, Result<(), StoreError>> {
         self.run(move |conn| {
             let tx = conn.transaction()?;
+            // One writer: the rows after the highest id now are this batch's new ones.
+            let before: i64 = tx.query_row(
+                "SELECT COALESCE(MAX(id), 0) FROM tokenrouter_usage",
+                [],
+                |r| r.get(0),
+            )?;
             {
                 let mut stmt = tx.prepare_cached(&usage_sql::insert(|i| format!("?{i}")))?;
                 for r in records.iter() {
@@ -246,6 +262,9 @@ impl Store for SqliteStore {
                         text.firewall,
                     ])?;
                 }
+            }
+            for add in rollup_sql::add("id > ?1") {
+                tx.prepare_cached(&add)?.execute([before])?;
             }
             tx.commit()?;
             Ok(())
@@ -312,35 +331,39 @@ impl Store for SqliteStore {
             args.push(&limit);
             let mut stmt = conn.prepare(&usage_sql::recent(keyed, |i| format!("?{i}")))?;
             let recent = stmt
-                .query_map(args.as_slice(), |r| {
-                    Ok(UsageRecord {
-                        request_id: r.get(0)?,
-                        unix_ms: r.get(1)?,
-                        api_key: r.get(2)?,
-                        provider: r.get(3)?,
-                        model: r.get(4)?,
-                        requested_model: r.get(5)?,
-                        status: r.get(6)?,
-                        prompt_tokens: r.get::<_, i64>(7)? as u64,
-                        completion_tokens: r.get::<_, i64>(8)? as u64,
-                        cached_tokens: r.get::<_, i64>(9)? as u64,
-                        reasoning_tokens: r.get::<_, i64>(10)? as u64,
-                        cost_usd: r.get(11)?,
-                        latency_ms: r.get(12)?,
-                        ttft_ms: r.get(13)?,
-                        stream: r.get(14)?,
-                        completed: r.get(15)?,
-                        routing_mode: r.get(16)?,
-                        attempts: r.get(17)?,
-                        user_id: r.get(18)?,
-                        metadata_json: r.get(19)?,
-                        record_id: r.get::<_, Option<String>>(20)?.unwrap_or_default(),
-                        firewall: r.get(21)?,
-                    })
-                })?
+                .query_map(args.as_slice(), sqlite_dashboard::record_of)?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(UsageReport { rows, recent })
         })
+    }
+
+    fn rollups(
+        &self,
+        query: dashboard::RollupQuery,
+    ) -> BoxFuture<'_, Result<Vec<dashboard::RollupRow>, StoreError>> {
+        self.run(move |conn| sqlite_dashboard::rollups(conn, &query))
+    }
+
+    fn usage_page(
+        &self,
+        query: dashboard::LogQuery,
+    ) -> BoxFuture<'_, Result<Vec<UsageRecord>, StoreError>> {
+        self.run(move |conn| sqlite_dashboard::page(conn, &query))
+    }
+
+    fn usage_record(
+        &self,
+        record_id: String,
+    ) -> BoxFuture<'_, Result<Option<UsageRecord>, StoreError>> {
+        self.run(move |conn| sqlite_dashboard::one(conn, &record_id))
+    }
+
+    fn prune_usage(
+        &self,
+        records_before: i64,
+        rollups_before: Vec<(&'static str, i64)>,
+    ) -> BoxFuture<'_, Result<u64, StoreError>> {
+        self.run(move |conn| sqlite_dashboard::prune(conn, records_before, &rollups_before))
     }
 
     fn describe(&self) -> String {
@@ -375,6 +398,8 @@ mod tests {
         super::super::contract::ignores_a_redelivered_record(&usage).await;
         let planes = SqliteStore::open(&temp_path()).await.unwrap();
         super::super::contract::shares_the_data_plane_table(&planes).await;
+        let usage = SqliteStore::open(&temp_path()).await.unwrap();
+        super::super::contract::rolls_up_and_pages_usage(&usage).await;
     }
 
     #[cfg(unix)]

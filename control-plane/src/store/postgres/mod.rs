@@ -4,6 +4,7 @@
 //! (`listen`).
 
 mod columns;
+mod dashboard;
 mod listen;
 
 use std::time::Duration;
@@ -15,7 +16,9 @@ use tokio_postgres::{Client, NoTls};
 
 use tokenrouter_proto::v1::{UsageQuery, UsageRecord, UsageReport, UsageRow};
 
-use super::{Change, DataPlaneRow, Row, Store, StoreError, Stored, data_planes_sql, usage_sql};
+use super::{
+    Change, DataPlaneRow, Row, Store, StoreError, Stored, data_planes_sql, rollup_sql, usage_sql,
+};
 use columns::Columns;
 use listen::listen;
 
@@ -31,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     // record id orders and identifies rows now.
     "ALTER TABLE tokenrouter_usage DROP COLUMN id",
     usage_sql::FIREWALL,
+    "ROLLUP",
 ];
 
 /// Connections the pool opens at most (usage batches from many data planes run in parallel).
@@ -153,6 +157,13 @@ async fn migrate(client: &mut Client) -> Result<(), StoreError> {
         } else if *sql == "DATA_PLANES" {
             tx.batch_execute(&data_planes_sql::create_table("BYTEA"))
                 .await?;
+        } else if *sql == "ROLLUP" {
+            // The records stored before rollups existed are rolled up once, here.
+            tx.batch_execute(&rollup_sql::create_table("DOUBLE PRECISION"))
+                .await?;
+            for add in rollup_sql::add("TRUE") {
+                tx.execute(&add, &[]).await?;
+            }
         } else {
             tx.batch_execute(sql).await?;
         }
@@ -290,24 +301,43 @@ impl Store for PostgresStore {
         records: std::sync::Arc<[UsageRecord]>,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            let client = self.client().await?;
+            let mut client = self.client().await?;
             let columns = Columns::of(&records);
             let params = columns.params();
             let plain = client
                 .prepare_cached(&usage_sql::insert_arrays(&Columns::TYPES, false))
                 .await?;
-            match client.execute(&plain, &params).await {
-                Ok(_) => Ok(()),
+            let tx = client.transaction().await?;
+            let stored: Vec<String> = match tx.execute(&plain, &params).await {
+                Ok(_) => records
+                    .iter()
+                    .filter_map(|r| usage_sql::record_id(r).map(str::to_string))
+                    .collect(),
                 // A redelivered batch (a lost ACK, a replayed spool): store what is new in it.
                 Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
-                    let ignoring = client
-                        .prepare_cached(&usage_sql::insert_arrays(&Columns::TYPES, true))
+                    tx.rollback().await?;
+                    let tx = client.transaction().await?;
+                    let ignoring = tx
+                        .prepare_cached(&format!(
+                            "{} RETURNING record_id",
+                            usage_sql::insert_arrays(&Columns::TYPES, true)
+                        ))
                         .await?;
-                    client.execute(&ignoring, &params).await?;
-                    Ok(())
+                    let new: Vec<String> = tx
+                        .query(&ignoring, &params)
+                        .await?
+                        .iter()
+                        .filter_map(|r| r.get::<_, Option<String>>(0))
+                        .collect();
+                    dashboard::add_rollups(&tx, &new).await?;
+                    tx.commit().await?;
+                    return Ok(());
                 }
-                Err(e) => Err(e.into()),
-            }
+                Err(e) => return Err(e.into()),
+            };
+            dashboard::add_rollups(&tx, &stored).await?;
+            tx.commit().await?;
+            Ok(())
         })
     }
 
@@ -344,32 +374,40 @@ impl Store for PostgresStore {
                 .query(&usage_sql::recent(keyed, |i| format!("${i}")), &args)
                 .await?
                 .into_iter()
-                .map(|r| UsageRecord {
-                    request_id: r.get(0),
-                    unix_ms: r.get(1),
-                    api_key: r.get(2),
-                    provider: r.get(3),
-                    model: r.get(4),
-                    requested_model: r.get(5),
-                    status: r.get::<_, i32>(6) as u32,
-                    prompt_tokens: r.get::<_, i64>(7) as u64,
-                    completion_tokens: r.get::<_, i64>(8) as u64,
-                    cached_tokens: r.get::<_, i64>(9) as u64,
-                    reasoning_tokens: r.get::<_, i64>(10) as u64,
-                    cost_usd: r.get(11),
-                    latency_ms: r.get::<_, i64>(12) as u32,
-                    ttft_ms: r.get::<_, i64>(13) as u32,
-                    stream: r.get(14),
-                    completed: r.get(15),
-                    routing_mode: r.get(16),
-                    attempts: r.get::<_, i32>(17) as u32,
-                    user_id: r.get(18),
-                    metadata_json: r.get(19),
-                    record_id: r.get::<_, Option<String>>(20).unwrap_or_default(),
-                    firewall: r.get(21),
-                })
+                .map(|r| dashboard::record_of(&r))
                 .collect();
             Ok(UsageReport { rows, recent })
+        })
+    }
+
+    fn rollups(
+        &self,
+        query: super::dashboard::RollupQuery,
+    ) -> BoxFuture<'_, Result<Vec<super::dashboard::RollupRow>, StoreError>> {
+        Box::pin(async move { dashboard::rollups(&self.client().await?, &query).await })
+    }
+
+    fn usage_page(
+        &self,
+        query: super::dashboard::LogQuery,
+    ) -> BoxFuture<'_, Result<Vec<UsageRecord>, StoreError>> {
+        Box::pin(async move { dashboard::page(&self.client().await?, &query).await })
+    }
+
+    fn usage_record(
+        &self,
+        record_id: String,
+    ) -> BoxFuture<'_, Result<Option<UsageRecord>, StoreError>> {
+        Box::pin(async move { dashboard::one(&self.client().await?, &record_id).await })
+    }
+
+    fn prune_usage(
+        &self,
+        records_before: i64,
+        rollups_before: Vec<(&'static str, i64)>,
+    ) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async move {
+            dashboard::prune(&self.client().await?, records_before, &rollups_before).await
         })
     }
 
@@ -462,6 +500,8 @@ mod tests {
         crate::store::contract::ignores_a_redelivered_record(&store).await;
         let Some(store) = fresh().await else { return };
         crate::store::contract::shares_the_data_plane_table(&store).await;
+        let Some(store) = fresh().await else { return };
+        crate::store::contract::rolls_up_and_pages_usage(&store).await;
     }
 
     /// A commit through one copy is announced to another on the same database and schema.

@@ -1,0 +1,75 @@
+//! The operator dashboard, served by the control plane over HTTP (`--dashboard-addr`): the
+//! single-page app in `control-plane/dashboard/`, embedded in the binary (no Node at run time, no
+//! CDN), and the JSON API under `/api/` that the page and scripts use. It reads rollups for its
+//! charts and tables and pages of records for its log, every query bounded in time and rows, and
+//! runs the retention pruning. It shares the control plane's store and never touches the data
+//! planes' traffic.
+
+mod api;
+mod assets;
+pub mod auth;
+mod query;
+pub mod retention;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::AdminService;
+use crate::state::ControlPlane;
+use crate::store::Store;
+
+/// How the dashboard is set up.
+#[derive(Debug, Clone, Default)]
+pub struct DashboardConfig {
+    /// The admin token (`TOKENROUTER_ADMIN_TOKEN`): sign-in with it; none means open, on
+    /// loopback only.
+    pub admin_token: Option<String>,
+}
+
+/// What every dashboard handler shares.
+pub struct Dashboard {
+    pub(crate) cp: Arc<ControlPlane>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) admin: AdminService,
+    pub(crate) auth: auth::Auth,
+}
+
+/// The dashboard's HTTP application.
+pub fn app(cp: Arc<ControlPlane>, config: DashboardConfig) -> Router {
+    let dashboard = Arc::new(Dashboard {
+        store: cp.store(),
+        admin: AdminService::new(cp.clone()),
+        cp,
+        auth: auth::Auth::new(config.admin_token),
+    });
+    Router::new()
+        .route("/api/me", get(api::me))
+        .route("/api/session", post(api::sign_in).delete(api::sign_out))
+        .route("/api/overview", get(api::overview))
+        .route("/api/breakdown", get(api::breakdown))
+        .route("/api/requests", get(api::requests))
+        .route("/api/requests/{id}", get(api::request))
+        .route("/api/providers", get(api::providers))
+        .route("/api/keys", get(api::keys).post(api::create_key))
+        .route("/api/keys/{name}/disable", post(api::disable_key))
+        .route("/api/config", get(api::config))
+        .fallback(assets::serve)
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .with_state(dashboard)
+}
+
+/// Serves the dashboard on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    cp: Arc<ControlPlane>,
+    config: DashboardConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(cp, config))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
