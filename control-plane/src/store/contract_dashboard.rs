@@ -63,9 +63,9 @@ pub async fn rolls_up_and_pages_usage(store: &dyn Store) {
             "{step}"
         );
         assert!((r.cost_usd - 2.75).abs() < 1e-9, "{step}");
-        assert_eq!(r.latency[3], 10, "{step}: 80 ms is in the 50-100 bucket");
-        assert_eq!(r.latency[8], 1, "{step}: 4 s is in the 2.5-5 s bucket");
-        assert_eq!(r.ttft[2], 11, "{step}: 30 ms TTFT");
+        assert_eq!(r.latency[6], 10, "{step}: 80 ms is in the 50-100 bucket");
+        assert_eq!(r.latency[11], 1, "{step}: 4 s is in the 2-5 s bucket");
+        assert_eq!(r.ttft[5], 11, "{step}: 30 ms TTFT");
     }
     let by_key = store.rollups(q("m", "api_key", false)).await.unwrap();
     let a = by_key.iter().find(|r| r.group == "a").unwrap();

@@ -4,9 +4,10 @@
 //! records. Rows are added to in the same transaction that stores the records they count
 //! (`INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE`), so a record is counted exactly once.
 
-/// Histogram bucket upper bounds in milliseconds; a last bucket holds everything slower.
-pub const BOUNDS_MS: [i64; 11] = [
-    10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000,
+/// Histogram bucket upper bounds in milliseconds (1-2-5 steps, so a gateway's own milliseconds
+/// and a slow model's minute both resolve); a last bucket holds everything slower.
+pub const BOUNDS_MS: [i64; 15] = [
+    1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 60_000,
 ];
 /// Buckets per histogram.
 pub const BUCKETS: usize = BOUNDS_MS.len() + 1;
@@ -197,10 +198,10 @@ mod tests {
     #[test]
     fn quantiles_come_from_buckets() {
         let mut h = [0i64; BUCKETS];
-        h[3] = 100; // 50–100 ms
+        h[6] = 100; // 50–100 ms
         assert_eq!(quantile(&h, 0.5), Some(75.0));
-        h[11] = 100; // slower than 30 s
-        assert_eq!(quantile(&h, 0.99), Some(30_000.0));
+        h[15] = 100; // slower than a minute
+        assert_eq!(quantile(&h, 0.99), Some(60_000.0));
         assert_eq!(quantile(&[0; BUCKETS], 0.5), None);
     }
 

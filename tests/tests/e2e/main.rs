@@ -5,6 +5,7 @@ mod admin;
 mod base_urls;
 mod canary;
 mod chat;
+mod dashboard;
 mod discovery;
 mod embeddings;
 mod firewall;
