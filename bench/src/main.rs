@@ -5,6 +5,7 @@
 
 mod chaos;
 mod client;
+mod dashboard;
 mod ingest;
 mod load;
 mod passthrough;
@@ -62,6 +63,18 @@ enum Cmd {
         #[arg(long, default_value_t = 10.0)]
         secs: f64,
     },
+    /// The dashboard's API over ten million usage records (SQLite, and PostgreSQL with
+    /// --postgres): the ingest rate with rollups, then p50/p95 of every page's queries.
+    Dashboard {
+        /// PostgreSQL URL (a fresh schema is created in it).
+        #[arg(long, env = "TOKENROUTER_TEST_POSTGRES_URL")]
+        postgres: Option<String>,
+        #[arg(long, default_value_t = 10_000_000)]
+        records: u64,
+        /// Calls of each query.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
     /// Ten minutes of mixed load while control planes, the PostgreSQL link, Redis and a data plane
     /// are killed and restarted at random (needs PostgreSQL and redis-server).
     Chaos(chaos::ChaosOpts),
@@ -83,6 +96,11 @@ fn main() -> anyhow::Result<()> {
             writers,
             secs,
         } => tokio::runtime::Runtime::new()?.block_on(ingest::run(postgres, writers, secs)),
+        Cmd::Dashboard {
+            postgres,
+            records,
+            runs,
+        } => tokio::runtime::Runtime::new()?.block_on(dashboard::run(postgres, records, runs)),
         Cmd::Chaos(opts) => tokio::runtime::Runtime::new()?.block_on(async {
             tokio::select! {
                 result = chaos::run(opts) => result,

@@ -163,9 +163,13 @@ fn range(p: &RangeParams) -> Result<Range, ApiError> {
         .map_err(|m| error(StatusCode::BAD_REQUEST, "invalid_range", m))
 }
 
-fn group(by: Option<&str>, default: &str) -> Result<(String, &'static str), ApiError> {
+/// The grouping asked for: its name, the rollup dimension it reads, the expression it groups by.
+fn group(
+    by: Option<&str>,
+    default: &str,
+) -> Result<(String, &'static str, &'static str), ApiError> {
     let by = by.filter(|b| !b.is_empty()).unwrap_or(default);
-    group_column(by).map(|c| (by.to_string(), c)).ok_or_else(|| {
+    group_column(by).map(|(dim, g)| (by.to_string(), dim, g)).ok_or_else(|| {
         error(
             StatusCode::BAD_REQUEST,
             "invalid_group",
@@ -184,16 +188,62 @@ pub async fn overview(
 ) -> Result<Response, ApiError> {
     caller(&d, &method, &headers)?;
     let range = range(&p)?;
-    let (by, column) = group(p.by.as_deref(), "provider")?;
-    let q = RollupQuery {
+    let (by, dim, column) = group(p.by.as_deref(), "provider")?;
+    let series = |dim: &'static str, group: &'static str, only: Vec<String>| RollupQuery {
         step: range.step,
+        dim,
         from: range.first_bucket(),
         to: range.to,
-        group: column,
+        group,
         per_bucket: true,
+        only,
     };
-    let rows = d.store.rollups(q).await.map_err(store_failed)?;
-    Ok(Json(query::overview(&range, &by, &rows)).into_response())
+    // Everything per bucket, from the dimension with the fewest values.
+    let totals = d
+        .store
+        .rollups(series("routing_mode", "''", Vec::new()))
+        .await
+        .map_err(store_failed)?;
+    if column == "''" {
+        let all = [String::new()];
+        return Ok(Json(query::overview(
+            &range,
+            &by,
+            (&all, false),
+            &totals,
+            &totals,
+        ))
+        .into_response());
+    }
+    // The groups to stack, ranked on a coarse step; then only their rows, per bucket.
+    let (step, width) = if range.to - range.from >= 86_400_000 {
+        ("d", 86_400_000)
+    } else {
+        ("h", 3_600_000)
+    };
+    let ranked = d
+        .store
+        .rollups(RollupQuery {
+            step,
+            dim,
+            from: range.from.div_euclid(width) * width,
+            to: range.to,
+            group: column,
+            per_bucket: false,
+            only: Vec::new(),
+        })
+        .await
+        .map_err(store_failed)?;
+    let (top, more) = query::top_groups(ranked);
+    let rows = if top.is_empty() {
+        Vec::new()
+    } else {
+        d.store
+            .rollups(series(dim, column, top.clone()))
+            .await
+            .map_err(store_failed)?
+    };
+    Ok(Json(query::overview(&range, &by, (&top, more), &rows, &totals)).into_response())
 }
 
 pub async fn breakdown(
@@ -204,13 +254,15 @@ pub async fn breakdown(
 ) -> Result<Response, ApiError> {
     caller(&d, &method, &headers)?;
     let range = range(&p)?;
-    let (by, column) = group(p.by.as_deref(), "provider")?;
+    let (by, dim, column) = group(p.by.as_deref(), "provider")?;
     let q = RollupQuery {
         step: range.step,
+        dim,
         from: range.first_bucket(),
         to: range.to,
         group: column,
         per_bucket: false,
+        only: Vec::new(),
     };
     let rows = d.store.rollups(q).await.map_err(store_failed)?;
     let table = query::breakdown(&by, rows);

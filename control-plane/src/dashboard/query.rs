@@ -11,8 +11,8 @@ use crate::store::rollup_sql::{STEPS, quantile};
 
 /// The longest range a query may cover.
 pub const MAX_RANGE_MS: i64 = 400 * 86_400_000;
-/// Most buckets a series holds (a day in minutes, a few months in hours).
-pub const MAX_BUCKETS: i64 = 1_500;
+/// Most buckets a series holds (6 hours in minutes, two weeks in hours, else days).
+pub const MAX_BUCKETS: i64 = 400;
 /// Groups a chart stacks; the rest are summed as `other`.
 pub const TOP_GROUPS: usize = 8;
 /// Most rows a breakdown returns.
@@ -98,38 +98,70 @@ fn latency_json(row: &RollupRow) -> Value {
     })
 }
 
-/// The overview: totals, and per bucket the series of the top groups and the latency
-/// percentiles (over all groups).
-pub fn overview(range: &Range, by: &str, rows: &[RollupRow]) -> Value {
+/// The groups a chart stacks: the [`TOP_GROUPS`] with the most requests in `ranked` (a
+/// breakdown over the range), and whether others remain.
+pub fn top_groups(mut ranked: Vec<RollupRow>) -> (Vec<String>, bool) {
+    ranked.sort_by(|a, b| b.requests.cmp(&a.requests).then(a.group.cmp(&b.group)));
+    let more = ranked.len() > TOP_GROUPS;
+    (
+        ranked
+            .into_iter()
+            .take(TOP_GROUPS)
+            .map(|r| r.group)
+            .collect(),
+        more,
+    )
+}
+
+/// The overview: totals, and per bucket the series of the `top` groups (from `top_rows`), the
+/// rest as `other` when `more` (the totals less the top groups), and the latency percentiles
+/// over everything (from `totals`, one row per bucket).
+pub fn overview(
+    range: &Range,
+    by: &str,
+    (top, more): (&[String], bool),
+    top_rows: &[RollupRow],
+    totals: &[RollupRow],
+) -> Value {
     let buckets = range.buckets();
     let index: HashMap<i64, usize> = buckets.iter().enumerate().map(|(i, b)| (*b, i)).collect();
-    let mut per_group: HashMap<&str, i64> = HashMap::new();
-    for r in rows {
-        *per_group.entry(r.group.as_str()).or_default() += r.requests;
-    }
-    let mut ranked: Vec<(&str, i64)> = per_group.into_iter().collect();
-    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let top: Vec<&str> = ranked.iter().take(TOP_GROUPS).map(|(g, _)| *g).collect();
-    let has_other = ranked.len() > TOP_GROUPS;
-    let mut names: Vec<String> = top.iter().map(|g| g.to_string()).collect();
-    if has_other {
-        names.push("other".into());
-    }
     let n = buckets.len();
-    let mut series: Vec<Vec<RollupRow>> = vec![vec![RollupRow::default(); n]; names.len()];
+    let mut series: Vec<Vec<RollupRow>> = vec![vec![RollupRow::default(); n]; top.len()];
     let mut all = vec![RollupRow::default(); n];
-    let mut totals = RollupRow::default();
-    for r in rows {
-        let Some(&b) = index.get(&r.bucket) else {
+    let mut sum = RollupRow::default();
+    for r in top_rows {
+        let (Some(&b), Some(g)) = (index.get(&r.bucket), top.iter().position(|t| *t == r.group))
+        else {
             continue;
         };
-        let g = top
-            .iter()
-            .position(|t| *t == r.group)
-            .unwrap_or(names.len().saturating_sub(1));
         series[g][b].add(r);
-        all[b].add(r);
-        totals.add(r);
+    }
+    for r in totals {
+        if let Some(&b) = index.get(&r.bucket) {
+            all[b].add(r);
+            sum.add(r);
+        }
+    }
+    let mut names: Vec<String> = top.to_vec();
+    if more {
+        let other: Vec<RollupRow> = (0..n)
+            .map(|b| {
+                let mut o = all[b].clone();
+                for s in &series {
+                    o.requests -= s[b].requests;
+                    o.errors -= s[b].errors;
+                    o.prompt_tokens -= s[b].prompt_tokens;
+                    o.completion_tokens -= s[b].completion_tokens;
+                    o.cached_tokens -= s[b].cached_tokens;
+                    o.reasoning_tokens -= s[b].reasoning_tokens;
+                    o.cost_usd -= s[b].cost_usd;
+                }
+                o.cost_usd = o.cost_usd.max(0.0);
+                o
+            })
+            .collect();
+        series.push(other);
+        names.push("other".into());
     }
     let column = |rows: &[RollupRow], f: &dyn Fn(&RollupRow) -> Value| -> Value {
         Value::Array(rows.iter().map(f).collect())
@@ -156,15 +188,15 @@ pub fn overview(range: &Range, by: &str, rows: &[RollupRow]) -> Value {
         "step": range.step_name(),
         "by": by,
         "totals": {
-            "requests": totals.requests,
-            "errors": totals.errors,
-            "prompt_tokens": totals.prompt_tokens,
-            "completion_tokens": totals.completion_tokens,
-            "cached_tokens": totals.cached_tokens,
-            "reasoning_tokens": totals.reasoning_tokens,
-            "cost_usd": totals.cost_usd,
-            "latency_ms": latency_json(&totals),
-            "ttft_ms": {"p50": quantile(&totals.ttft, 0.50), "p95": quantile(&totals.ttft, 0.95)},
+            "requests": sum.requests,
+            "errors": sum.errors,
+            "prompt_tokens": sum.prompt_tokens,
+            "completion_tokens": sum.completion_tokens,
+            "cached_tokens": sum.cached_tokens,
+            "reasoning_tokens": sum.reasoning_tokens,
+            "cost_usd": sum.cost_usd,
+            "latency_ms": latency_json(&sum),
+            "ttft_ms": {"p50": quantile(&sum.ttft, 0.50), "p95": quantile(&sum.ttft, 0.95)},
         },
         "buckets": buckets,
         "series": series,
@@ -280,7 +312,14 @@ mod tests {
                 ..RollupRow::default()
             });
         }
-        let v = overview(&range, "provider", &rows);
+        let total = RollupRow {
+            bucket: 60_000,
+            requests: (10..20).sum(),
+            ..RollupRow::default()
+        };
+        let (top, more) = top_groups(rows.clone());
+        assert_eq!((top.len(), more, top[0].as_str()), (TOP_GROUPS, true, "g9"));
+        let v = overview(&range, "provider", (&top, more), &rows, &[total]);
         let series = v["series"].as_array().unwrap();
         assert_eq!(series.len(), TOP_GROUPS + 1);
         assert_eq!(series[0]["group"], "g9");

@@ -46,15 +46,20 @@ pub async fn rolls_up_and_pages_usage(store: &dyn Store) {
     let mut again = batch[..3].to_vec();
     again.push(record(10, "b", 200, 4000));
     store.record_usage(again.into()).await.unwrap();
-    let q = |step: &'static str, group: &'static str, per_bucket: bool| RollupQuery {
-        step,
-        from: 0,
-        to: i64::MAX,
-        group,
-        per_bucket,
+    let q = |step: &'static str, by: &str, per_bucket: bool| {
+        let (dim, group) = super::rollup_sql::group_column(by).unwrap();
+        RollupQuery {
+            step,
+            dim,
+            from: 0,
+            to: i64::MAX,
+            group,
+            per_bucket,
+            only: Vec::new(),
+        }
     };
     for step in ["m", "h", "d"] {
-        let rows = store.rollups(q(step, "''", false)).await.unwrap();
+        let rows = store.rollups(q(step, "", false)).await.unwrap();
         assert_eq!(rows.len(), 1, "{step}");
         let r = &rows[0];
         assert_eq!(
@@ -67,9 +72,16 @@ pub async fn rolls_up_and_pages_usage(store: &dyn Store) {
         assert_eq!(r.latency[11], 1, "{step}: 4 s is in the 2-5 s bucket");
         assert_eq!(r.ttft[5], 11, "{step}: 30 ms TTFT");
     }
-    let by_key = store.rollups(q("m", "api_key", false)).await.unwrap();
+    let by_key = store.rollups(q("m", "key", false)).await.unwrap();
     let a = by_key.iter().find(|r| r.group == "a").unwrap();
     assert_eq!(a.requests, 6);
+    let only_even = RollupQuery {
+        only: vec!["even".into()],
+        ..q("m", "provider", false)
+    };
+    let even = store.rollups(only_even).await.unwrap();
+    assert_eq!(even.len(), 1);
+    assert_eq!((even[0].group.as_str(), even[0].requests), ("even", 6));
     let per_minute = store.rollups(q("m", "provider", true)).await.unwrap();
     assert!(per_minute.iter().all(|r| r.bucket % 60_000 == 0));
     assert_eq!(per_minute.iter().map(|r| r.requests).sum::<i64>(), 11);
@@ -153,9 +165,9 @@ pub async fn rolls_up_and_pages_usage(store: &dyn Store) {
             .unwrap()
             .is_some()
     );
-    assert!(store.rollups(q("m", "''", false)).await.unwrap().is_empty());
+    assert!(store.rollups(q("m", "", false)).await.unwrap().is_empty());
     assert_eq!(
-        store.rollups(q("h", "''", false)).await.unwrap()[0].requests,
+        store.rollups(q("h", "", false)).await.unwrap()[0].requests,
         11,
         "hours stay"
     );

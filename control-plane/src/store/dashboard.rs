@@ -14,11 +14,15 @@ pub const PRUNE_BATCH: u32 = 5_000;
 #[derive(Debug, Clone)]
 pub struct RollupQuery {
     pub step: &'static str,
+    /// The dimension read, and the expression grouped by: from
+    /// [`super::rollup_sql::group_column`].
+    pub dim: &'static str,
     pub from: i64,
     pub to: i64,
-    /// A column from [`super::rollup_sql::group_column`].
     pub group: &'static str,
     pub per_bucket: bool,
+    /// Only these values of the dimension (empty: all).
+    pub only: Vec<String>,
 }
 
 /// One group's (and bucket's) sums.

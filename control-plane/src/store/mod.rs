@@ -9,6 +9,7 @@ pub(crate) mod contract_dashboard;
 pub mod dashboard;
 mod data_planes_sql;
 mod postgres;
+mod rollup;
 pub mod rollup_sql;
 mod sqlite;
 mod sqlite_dashboard;

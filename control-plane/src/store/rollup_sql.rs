@@ -1,8 +1,10 @@
-//! Usage rollups, both backends: per minute, hour and day, per provider, model, requested model,
-//! key, end user and routing mode, with latency and time-to-first-token histograms, so the
-//! dashboard's charts and tables read a few thousand rollup rows instead of scanning millions of
-//! records. Rows are added to in the same transaction that stores the records they count
-//! (`INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE`), so a record is counted exactly once.
+//! Usage rollups, both backends: per minute, hour and day, and per value of each grouping
+//! dimension on its own (provider, model, requested model, key, end user, routing mode), with
+//! latency and time-to-first-token histograms, so the dashboard's charts and tables read a few
+//! hundred rollup rows instead of scanning millions of records (one dimension at a time keeps the
+//! rows few however many users and keys there are; their combinations would not). Rows are added
+//! to in the same transaction that stores the records they count (`INSERT … SELECT … GROUP BY …
+//! ON CONFLICT DO UPDATE`), so a record is counted exactly once.
 
 /// Histogram bucket upper bounds in milliseconds (1-2-5 steps, so a gateway's own milliseconds
 /// and a slow model's minute both resolve); a last bucket holds everything slower.
@@ -15,7 +17,7 @@ pub const BUCKETS: usize = BOUNDS_MS.len() + 1;
 /// The rollup steps: name and width in milliseconds.
 pub const STEPS: [(&str, i64); 3] = [("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)];
 
-/// The grouping dimensions, in key order.
+/// The grouping dimensions: each is rolled up on its own, named by its column.
 pub const DIMENSIONS: [&str; 6] = [
     "provider",
     "model",
@@ -52,17 +54,20 @@ pub fn summed_columns() -> Vec<String> {
 pub fn create_table(float: &str) -> String {
     let mut cols = vec![
         "step TEXT NOT NULL".to_string(),
+        "dim TEXT NOT NULL".into(),
         "bucket BIGINT NOT NULL".into(),
+        "value TEXT NOT NULL".into(),
     ];
-    cols.extend(DIMENSIONS.iter().map(|d| format!("{d} TEXT NOT NULL")));
     for c in summed_columns() {
         let kind = if c == "cost_usd" { float } else { "BIGINT" };
         cols.push(format!("{c} {kind} NOT NULL"));
     }
+    // Keyed by value first (a chart's few groups are a few short ranges), with an index by time
+    // for whole-dimension sums.
     format!(
-        "CREATE TABLE tokenrouter_usage_rollup ({}, PRIMARY KEY (step, bucket, {}))",
-        cols.join(", "),
-        DIMENSIONS.join(", ")
+        "CREATE TABLE tokenrouter_usage_rollup ({}, PRIMARY KEY (step, dim, value, bucket));
+         CREATE INDEX tokenrouter_usage_rollup_time ON tokenrouter_usage_rollup (step, dim, bucket)",
+        cols.join(", ")
     )
 }
 
@@ -87,47 +92,47 @@ fn bucket_count(column: &str, i: usize, only: &str) -> String {
 }
 
 /// Adds the records `filter` selects (a `WHERE` condition on `tokenrouter_usage`) to the
-/// rollups of every step.
+/// rollups of every step and dimension: one statement each.
 pub fn add(filter: &str) -> Vec<String> {
-    let dims = DIMENSIONS.join(", ");
     let summed = summed_columns();
     let updates: Vec<String> = summed
         .iter()
         .map(|c| format!("{c} = tokenrouter_usage_rollup.{c} + excluded.{c}"))
         .collect();
-    STEPS
-        .iter()
-        .map(|(step, width)| {
-            let mut values = vec![
-                "COUNT(*)".to_string(),
-                "SUM(CASE WHEN status >= 400 OR NOT completed THEN 1 ELSE 0 END)".into(),
-                "SUM(prompt_tokens)".into(),
-                "SUM(completion_tokens)".into(),
-                "SUM(cached_tokens)".into(),
-                "SUM(reasoning_tokens)".into(),
-                "SUM(cost_usd)".into(),
-            ];
-            values.extend((0..BUCKETS).map(|i| bucket_count("latency_ms", i, "")));
-            values
-                .extend((0..BUCKETS).map(|i| bucket_count("ttft_ms", i, "stream AND ttft_ms > 0")));
-            format!(
-                "INSERT INTO tokenrouter_usage_rollup (step, bucket, {dims}, {summed})
-                 SELECT '{step}', (unix_ms / {width}) * {width}, {dims}, {values}
+    let mut values = vec![
+        "COUNT(*)".to_string(),
+        "SUM(CASE WHEN status >= 400 OR NOT completed THEN 1 ELSE 0 END)".into(),
+        "SUM(prompt_tokens)".into(),
+        "SUM(completion_tokens)".into(),
+        "SUM(cached_tokens)".into(),
+        "SUM(reasoning_tokens)".into(),
+        "SUM(cost_usd)".into(),
+    ];
+    values.extend((0..BUCKETS).map(|i| bucket_count("latency_ms", i, "")));
+    values.extend((0..BUCKETS).map(|i| bucket_count("ttft_ms", i, "stream AND ttft_ms > 0")));
+    let mut out = Vec::new();
+    for (step, width) in STEPS {
+        for dim in DIMENSIONS {
+            out.push(format!(
+                "INSERT INTO tokenrouter_usage_rollup (step, dim, bucket, value, {summed})
+                 SELECT '{step}', '{dim}', (unix_ms / {width}) * {width}, {dim}, {values}
                  FROM tokenrouter_usage WHERE {filter}
-                 GROUP BY 2, {dims} ORDER BY 2, {dims}
-                 ON CONFLICT (step, bucket, {dims}) DO UPDATE SET {updates}",
+                 GROUP BY 3, 4 ORDER BY 3, 4
+                 ON CONFLICT (step, dim, value, bucket) DO UPDATE SET {updates}",
                 summed = summed.join(", "),
                 values = values.join(", "),
                 updates = updates.join(", "),
-            )
-        })
-        .collect()
+            ));
+        }
+    }
+    out
 }
 
-/// The grouping expression of a dashboard query, from a fixed list (never the caller's text).
-pub fn group_column(by: &str) -> Option<&'static str> {
-    Some(match by {
-        "" | "none" => "''",
+/// The rollup dimension a dashboard grouping reads and the expression it groups by, from a
+/// fixed list (never the caller's text). No grouping reads the providers' rollup, summed.
+pub fn group_column(by: &str) -> Option<(&'static str, &'static str)> {
+    let dim = match by {
+        "" | "none" => return Some(("provider", "''")),
         "provider" => "provider",
         "model" => "model",
         "requested_model" => "requested_model",
@@ -135,13 +140,15 @@ pub fn group_column(by: &str) -> Option<&'static str> {
         "user" => "user_id",
         "routing_mode" => "routing_mode",
         _ => return None,
-    })
+    };
+    Some((dim, "value"))
 }
 
-/// Rollup rows of `step` between the bounds at placeholders 1 and 2 (bucket starts), summed by
-/// bucket and `group` (`per_bucket`) or by `group` alone; the group first, then the bucket when
-/// per bucket, then [`summed_columns`].
-pub fn select(group: &str, per_bucket: bool, p: impl Fn(usize) -> String) -> String {
+/// Rollup rows of a step (placeholder 1) and dimension (2) between bucket starts (3 and 4),
+/// summed by bucket and `group` (`per_bucket`) or by `group` alone; the group first, then the
+/// bucket when per bucket, then [`summed_columns`].
+/// With `only` values, just those (placeholders 5 on).
+pub fn select(group: &str, per_bucket: bool, only: usize, p: impl Fn(usize) -> String) -> String {
     let sums: Vec<String> = summed_columns()
         .iter()
         .map(|c| {
@@ -157,13 +164,20 @@ pub fn select(group: &str, per_bucket: bool, p: impl Fn(usize) -> String) -> Str
     } else {
         ("", "grp")
     };
+    let values = if only == 0 {
+        String::new()
+    } else {
+        let marks: Vec<String> = (5..5 + only).map(&p).collect();
+        format!(" AND value IN ({})", marks.join(", "))
+    };
     format!(
         "SELECT {group} AS grp{bucket}, {} FROM tokenrouter_usage_rollup
-         WHERE step = {} AND bucket >= {} AND bucket <= {} GROUP BY {group_by}",
+         WHERE step = {} AND dim = {} AND bucket >= {} AND bucket <= {}{values} GROUP BY {group_by}",
         sums.join(", "),
         p(1),
         p(2),
         p(3),
+        p(4),
     )
 }
 
@@ -207,15 +221,15 @@ mod tests {
 
     #[test]
     fn groups_come_from_a_fixed_list() {
-        assert_eq!(group_column("key"), Some("api_key"));
+        assert_eq!(group_column("key"), Some(("api_key", "value")));
         assert_eq!(group_column("1; DROP TABLE x"), None);
         let sql = add("id > ?1");
-        assert_eq!(sql.len(), 3);
+        assert_eq!(sql.len(), 18, "3 steps x 6 dimensions");
         assert!(
-            sql[0].contains("'m', (unix_ms / 60000) * 60000"),
+            sql[0].contains("'m', 'provider', (unix_ms / 60000) * 60000, provider"),
             "{}",
             sql[0]
         );
-        assert!(sql[2].contains("ON CONFLICT (step, bucket, provider"));
+        assert!(sql[17].contains("'d', 'routing_mode'"));
     }
 }

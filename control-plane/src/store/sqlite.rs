@@ -227,17 +227,13 @@ impl Store for SqliteStore {
     fn record_usage(&self, records: Arc<[UsageRecord]>) -> BoxFuture<'_, Result<(), StoreError>> {
         self.run(move |conn| {
             let tx = conn.transaction()?;
-            // One writer: the rows after the highest id now are this batch's new ones.
-            let before: i64 = tx.query_row(
-                "SELECT COALESCE(MAX(id), 0) FROM tokenrouter_usage",
-                [],
-                |r| r.get(0),
-            )?;
+            // Only the records really stored (not one already held) are rolled up.
+            let mut stored = Vec::with_capacity(records.len());
             {
                 let mut stmt = tx.prepare_cached(&usage_sql::insert(|i| format!("?{i}")))?;
                 for r in records.iter() {
                     let text = usage_sql::bounded(r);
-                    stmt.execute(params![
+                    let added = stmt.execute(params![
                         text.request_id,
                         r.unix_ms,
                         text.api_key,
@@ -261,11 +257,12 @@ impl Store for SqliteStore {
                         usage_sql::record_id(r),
                         text.firewall,
                     ])?;
+                    if added > 0 {
+                        stored.push(r);
+                    }
                 }
             }
-            for add in rollup_sql::add("id > ?1") {
-                tx.prepare_cached(&add)?.execute([before])?;
-            }
+            sqlite_dashboard::add_rollups(&tx, stored)?;
             tx.commit()?;
             Ok(())
         })

@@ -5,7 +5,31 @@ use tokenrouter_proto::v1::UsageRecord;
 
 use super::StoreError;
 use super::dashboard::{self, LogQuery, Param, RollupQuery, RollupRow};
-use super::rollup_sql;
+use super::{rollup, rollup_sql};
+
+/// Adds what `records` (just stored, in `tx`) count to the rollups.
+pub fn add_rollups<'a>(
+    tx: &rusqlite::Transaction<'_>,
+    records: impl IntoIterator<Item = &'a UsageRecord>,
+) -> Result<(), StoreError> {
+    let mut stmt = tx.prepare_cached(&rollup::upsert_one(|i| format!("?{i}")))?;
+    for ((step, dim, bucket, value), row) in rollup::aggregate(records) {
+        let mut values: Vec<rusqlite::types::Value> = vec![
+            step.to_string().into(),
+            dim.to_string().into(),
+            bucket.into(),
+            value.into(),
+        ];
+        values.extend(
+            rollup::integers(&row)
+                .into_iter()
+                .map(rusqlite::types::Value::from),
+        );
+        values.push(row.cost_usd.into());
+        stmt.execute(rusqlite::params_from_iter(values))?;
+    }
+    Ok(())
+}
 
 /// A record from a row of [`super::usage_sql::COLUMNS`].
 pub fn record_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<UsageRecord> {
@@ -36,12 +60,19 @@ pub fn record_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<UsageRecord> {
 }
 
 pub fn rollups(conn: &mut Connection, q: &RollupQuery) -> Result<Vec<RollupRow>, StoreError> {
-    let sql = rollup_sql::select(q.group, q.per_bucket, |i| format!("?{i}"));
+    let sql = rollup_sql::select(q.group, q.per_bucket, q.only.len(), |i| format!("?{i}"));
     let mut stmt = conn.prepare_cached(&sql)?;
+    let mut params: Vec<rusqlite::types::Value> = vec![
+        q.step.to_string().into(),
+        q.dim.to_string().into(),
+        q.from.into(),
+        q.to.into(),
+    ];
+    params.extend(q.only.iter().cloned().map(rusqlite::types::Value::from));
     let width = rollup_sql::summed_columns().len();
     let offset = if q.per_bucket { 2 } else { 1 };
     let rows = stmt
-        .query_map(rusqlite::params![q.step, q.from, q.to], |r| {
+        .query_map(rusqlite::params_from_iter(params), |r| {
             let mut ints = Vec::with_capacity(width);
             let mut cost = 0.0;
             for i in 0..width {

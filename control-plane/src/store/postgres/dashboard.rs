@@ -7,7 +7,7 @@ use tokio_postgres::types::ToSql;
 
 use super::super::StoreError;
 use super::super::dashboard::{self, LogQuery, Param, RollupQuery, RollupRow};
-use super::super::rollup_sql;
+use super::super::{rollup, rollup_sql};
 
 /// A record from a row of [`super::super::usage_sql::COLUMNS`].
 pub fn record_of(r: &tokio_postgres::Row) -> UsageRecord {
@@ -37,15 +37,43 @@ pub fn record_of(r: &tokio_postgres::Row) -> UsageRecord {
     }
 }
 
-/// Rolls up the records with these ids (the ones this batch stored), in the caller's transaction.
-pub async fn add_rollups(tx: &impl GenericClient, ids: &[String]) -> Result<(), StoreError> {
-    if ids.is_empty() {
+/// Adds what `records` (just stored, in the caller's transaction) count to the rollups: one
+/// statement for the whole batch.
+pub async fn add_rollups<'a>(
+    tx: &impl GenericClient,
+    records: impl IntoIterator<Item = &'a UsageRecord>,
+) -> Result<(), StoreError> {
+    let rows = rollup::aggregate(records);
+    if rows.is_empty() {
         return Ok(());
     }
-    for add in rollup_sql::add("record_id = ANY($1)") {
-        let stmt = tx.prepare_cached(&add).await?;
-        tx.execute(&stmt, &[&ids]).await?;
+    let n = rows.len();
+    let (mut steps, mut dims, mut buckets, mut values) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let width = rollup_sql::summed_columns().len() - 1;
+    let mut ints: Vec<Vec<i64>> = (0..width).map(|_| Vec::with_capacity(n)).collect();
+    let mut cost = Vec::with_capacity(n);
+    for ((step, dim, bucket, value), row) in rows {
+        steps.push(step);
+        dims.push(dim);
+        buckets.push(bucket);
+        values.push(value);
+        for (column, v) in ints.iter_mut().zip(rollup::integers(&row)) {
+            column.push(v);
+        }
+        cost.push(row.cost_usd);
     }
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&steps, &dims, &buckets, &values];
+    for column in &ints {
+        params.push(column);
+    }
+    params.push(&cost);
+    let stmt = tx.prepare_cached(&rollup::upsert_arrays()).await?;
+    tx.execute(&stmt, &params).await?;
     Ok(())
 }
 
@@ -53,11 +81,15 @@ pub async fn rollups(
     client: &impl GenericClient,
     q: &RollupQuery,
 ) -> Result<Vec<RollupRow>, StoreError> {
-    let sql = rollup_sql::select(q.group, q.per_bucket, |i| format!("${i}"));
+    let sql = rollup_sql::select(q.group, q.per_bucket, q.only.len(), |i| format!("${i}"));
     let stmt = client.prepare_cached(&sql).await?;
     let width = rollup_sql::summed_columns().len();
     let offset = if q.per_bucket { 2 } else { 1 };
-    let rows = client.query(&stmt, &[&q.step, &q.from, &q.to]).await?;
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&q.step, &q.dim, &q.from, &q.to];
+    for v in &q.only {
+        params.push(v);
+    }
+    let rows = client.query(&stmt, &params).await?;
     Ok(rows
         .iter()
         .map(|r| {

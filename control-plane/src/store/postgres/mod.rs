@@ -308,11 +308,8 @@ impl Store for PostgresStore {
                 .prepare_cached(&usage_sql::insert_arrays(&Columns::TYPES, false))
                 .await?;
             let tx = client.transaction().await?;
-            let stored: Vec<String> = match tx.execute(&plain, &params).await {
-                Ok(_) => records
-                    .iter()
-                    .filter_map(|r| usage_sql::record_id(r).map(str::to_string))
-                    .collect(),
+            match tx.execute(&plain, &params).await {
+                Ok(_) => {}
                 // A redelivered batch (a lost ACK, a replayed spool): store what is new in it.
                 Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
                     tx.rollback().await?;
@@ -323,19 +320,23 @@ impl Store for PostgresStore {
                             usage_sql::insert_arrays(&Columns::TYPES, true)
                         ))
                         .await?;
-                    let new: Vec<String> = tx
+                    let new: std::collections::HashSet<String> = tx
                         .query(&ignoring, &params)
                         .await?
                         .iter()
                         .filter_map(|r| r.get::<_, Option<String>>(0))
                         .collect();
-                    dashboard::add_rollups(&tx, &new).await?;
+                    // A record without an id is always stored (NULLs never conflict).
+                    let stored = records
+                        .iter()
+                        .filter(|r| usage_sql::record_id(r).is_none_or(|id| new.contains(id)));
+                    dashboard::add_rollups(&tx, stored).await?;
                     tx.commit().await?;
                     return Ok(());
                 }
                 Err(e) => return Err(e.into()),
-            };
-            dashboard::add_rollups(&tx, &stored).await?;
+            }
+            dashboard::add_rollups(&tx, records.iter()).await?;
             tx.commit().await?;
             Ok(())
         })
