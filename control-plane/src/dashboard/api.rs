@@ -158,8 +158,10 @@ pub struct RangeParams {
     format: Option<String>,
 }
 
-fn range(p: &RangeParams) -> Result<Range, ApiError> {
-    Range::parse(p.from, p.to, p.step.as_deref(), now_ms())
+/// The range asked for, on a step the grouping's rollups have.
+fn range(p: &RangeParams, dim: &str) -> Result<Range, ApiError> {
+    let finest = crate::store::rollup_sql::finest_step(dim);
+    Range::parse_from(p.from, p.to, p.step.as_deref(), now_ms(), finest)
         .map_err(|m| error(StatusCode::BAD_REQUEST, "invalid_range", m))
 }
 
@@ -187,8 +189,8 @@ pub async fn overview(
     Query(p): Query<RangeParams>,
 ) -> Result<Response, ApiError> {
     caller(&d, &method, &headers)?;
-    let range = range(&p)?;
     let (by, dim, column) = group(p.by.as_deref(), "provider")?;
+    let range = range(&p, dim)?;
     let series = |dim: &'static str, group: &'static str, only: Vec<String>| RollupQuery {
         step: range.step,
         dim,
@@ -253,8 +255,8 @@ pub async fn breakdown(
     Query(p): Query<RangeParams>,
 ) -> Result<Response, ApiError> {
     caller(&d, &method, &headers)?;
-    let range = range(&p)?;
     let (by, dim, column) = group(p.by.as_deref(), "provider")?;
+    let range = range(&p, dim)?;
     let q = RollupQuery {
         step: range.step,
         dim,

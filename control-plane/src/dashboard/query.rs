@@ -36,6 +36,18 @@ impl Range {
         step: Option<&str>,
         now: i64,
     ) -> Result<Range, String> {
+        Self::parse_from(from, to, step, now, 0)
+    }
+
+    /// [`Range::parse`] for a grouping whose finest rollup step is `finest` (an index into the
+    /// steps: keys and users have no minutes).
+    pub fn parse_from(
+        from: Option<i64>,
+        to: Option<i64>,
+        step: Option<&str>,
+        now: i64,
+        finest: usize,
+    ) -> Result<Range, String> {
         let to = to.unwrap_or(now);
         let from = from.unwrap_or(to - 3_600_000);
         if from > to {
@@ -55,7 +67,7 @@ impl Range {
             Some(other) => return Err(format!("`step` {other:?} is not one of minute, hour, day")),
         };
         // The finest step at or above the wanted one that keeps the bucket count bounded.
-        let (step, width) = STEPS[wanted..]
+        let (step, width) = STEPS[wanted.max(finest)..]
             .iter()
             .copied()
             .find(|(_, w)| (to - from) / w < MAX_BUCKETS)

@@ -72,7 +72,7 @@ pub async fn rolls_up_and_pages_usage(store: &dyn Store) {
         assert_eq!(r.latency[11], 1, "{step}: 4 s is in the 2-5 s bucket");
         assert_eq!(r.ttft[5], 11, "{step}: 30 ms TTFT");
     }
-    let by_key = store.rollups(q("m", "key", false)).await.unwrap();
+    let by_key = store.rollups(q("h", "key", false)).await.unwrap();
     let a = by_key.iter().find(|r| r.group == "a").unwrap();
     assert_eq!(a.requests, 6);
     let only_even = RollupQuery {

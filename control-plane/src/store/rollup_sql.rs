@@ -27,6 +27,17 @@ pub const DIMENSIONS: [&str; 6] = [
     "routing_mode",
 ];
 
+/// Whether `dim` is rolled up at `step`: keys and end users, whose values are many, only per hour
+/// and day (a minute of them would be about as many rows as records).
+pub fn rolls_up(step: &str, dim: &str) -> bool {
+    step != "m" || !matches!(dim, "api_key" | "user_id")
+}
+
+/// The finest step a grouping by `dim` can read.
+pub fn finest_step(dim: &str) -> usize {
+    usize::from(!rolls_up("m", dim))
+}
+
 /// The summed columns, in order, before the histograms.
 const SUMS: [&str; 7] = [
     "requests",
@@ -112,7 +123,7 @@ pub fn add(filter: &str) -> Vec<String> {
     values.extend((0..BUCKETS).map(|i| bucket_count("ttft_ms", i, "stream AND ttft_ms > 0")));
     let mut out = Vec::new();
     for (step, width) in STEPS {
-        for dim in DIMENSIONS {
+        for dim in DIMENSIONS.into_iter().filter(|d| rolls_up(step, d)) {
             out.push(format!(
                 "INSERT INTO tokenrouter_usage_rollup (step, dim, bucket, value, {summed})
                  SELECT '{step}', '{dim}', (unix_ms / {width}) * {width}, {dim}, {values}
@@ -224,12 +235,16 @@ mod tests {
         assert_eq!(group_column("key"), Some(("api_key", "value")));
         assert_eq!(group_column("1; DROP TABLE x"), None);
         let sql = add("id > ?1");
-        assert_eq!(sql.len(), 18, "3 steps x 6 dimensions");
+        assert_eq!(
+            sql.len(),
+            16,
+            "3 steps x 6 dimensions, but no minutes of keys or users"
+        );
         assert!(
             sql[0].contains("'m', 'provider', (unix_ms / 60000) * 60000, provider"),
             "{}",
             sql[0]
         );
-        assert!(sql[17].contains("'d', 'routing_mode'"));
+        assert!(sql[15].contains("'d', 'routing_mode'"));
     }
 }
