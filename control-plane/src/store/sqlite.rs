@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     "DATA_PLANES",
     usage_sql::FIREWALL,
     "ROLLUP",
+    usage_sql::USER_INDEX,
 ];
 
 /// SQLite-backed store. Calls run on the blocking pool; one connection serialises them.

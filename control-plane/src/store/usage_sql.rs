@@ -170,6 +170,10 @@ pub fn recent(keyed: bool, p: impl Fn(usize) -> String) -> String {
     )
 }
 
+/// An index for the dashboard's log filtered by end user (a user's requests are few among many).
+pub const USER_INDEX: &str =
+    "CREATE INDEX tokenrouter_usage_user_time ON tokenrouter_usage (user_id, unix_ms)";
+
 /// An index for per-key queries (`tokenrouter keys show` sums one key's window).
 pub const KEY_INDEX: &str =
     "CREATE INDEX tokenrouter_usage_key_time ON tokenrouter_usage (api_key, unix_ms)";

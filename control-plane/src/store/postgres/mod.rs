@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE tokenrouter_usage DROP COLUMN id",
     usage_sql::FIREWALL,
     "ROLLUP",
+    usage_sql::USER_INDEX,
 ];
 
 /// Connections the pool opens at most (usage batches from many data planes run in parallel).
