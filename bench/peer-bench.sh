@@ -10,7 +10,7 @@ PEER_BENCH="${PEER_BENCH:-$ROOT/../shared/peer-bench}"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 (cd "$ROOT" && cargo build --release --locked -p tokenrouter)
 DATA="$(mktemp -d /tmp/tokenrouter-peer-bench.XXXXXX)"
-export GW_CMD="env OPENAI_API_KEY=sk-mock OPENAI_BASE_URL=http://127.0.0.1:18000/v1 TOKENROUTER_API_KEY=sk-peer-bench-key $TARGET_DIR/release/tokenrouter serve --data-dir $DATA --http-addr 127.0.0.1:18200 --grpc-addr 127.0.0.1:18201"
+export GW_CMD="env OPENAI_API_KEY=sk-mock OPENAI_BASE_URL=http://127.0.0.1:18000/v1 TOKENROUTER_API_KEY=sk-peer-bench-key $TARGET_DIR/release/tokenrouter serve --data-dir $DATA --http-addr 127.0.0.1:18200 --grpc-addr 127.0.0.1:18201 --no-dashboard"
 export GW_URL=http://127.0.0.1:18200/v1/chat/completions
 export GW_HEADERS='Authorization: Bearer sk-peer-bench-key'
 if [ "$#" -eq 0 ]; then set -- direct miniproxy custom; fi

@@ -175,6 +175,8 @@ pub async fn start_tokenrouter_env(
         format!("127.0.0.1:{grpc_port}"),
         "--admin-addr".into(),
         format!("127.0.0.1:{admin_port}"),
+        // Several gateways run at once; the dashboard is not what a run measures.
+        "--no-dashboard".into(),
     ];
     args.extend(extra.iter().cloned());
     let mut vars = vec![

@@ -26,6 +26,7 @@ async fn run_demo(access_log: bool) -> String {
         .args(["--http-addr", &format!("127.0.0.1:{http}")])
         .args(["--grpc-addr", &format!("127.0.0.1:{grpc}")])
         .args(["--admin-addr", &format!("127.0.0.1:{admin}")])
+        .args(["--dashboard-addr", &format!("127.0.0.1:{}", free_port())])
         .env("TOKENROUTER_LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())

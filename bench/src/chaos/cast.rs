@@ -119,6 +119,8 @@ impl Cast {
                 format!("127.0.0.1:{}", grpc_ports[i]),
                 "--data-dir".into(),
                 dir.join(format!("cp{}-data", i + 1)).display().to_string(),
+                // Two copies on one machine; the run does not look at the dashboard.
+                "--no-dashboard".into(),
             ],
             env: vec![("TOKENROUTER_MASTER_KEY", master_key.into()), log.clone()],
             ready: Ready::Tcp(grpc_ports[i]),

@@ -58,6 +58,7 @@ pub async fn run(env: &mut Env) -> anyhow::Result<()> {
             data.display().to_string(),
             "--grpc-addr".into(),
             format!("127.0.0.1:{grpc}"),
+            "--no-dashboard".into(),
         ],
     )?;
     let mut admin = stack::admin(grpc).await?;
