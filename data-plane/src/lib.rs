@@ -22,7 +22,8 @@
 //! * `telemetry/` — token usage and cost, Prometheus counters, usage records, queue and spool.
 //! * `control/` — background work: the snapshot watch and file, usage reporting, discovery.
 //! * `error/` — the two error families: `ApiError` (clients) and `UpstreamError` (attempts).
-//! * `state` — what every request and background task shares.
+//! * `state` — what every request and background task shares; `redis_tier` — the Redis
+//!   connection the reasoning cache and stored responses share data planes through.
 //! * `test_support/` — recorded traffic, conformance helpers, the app in process (tests only).
 //!
 //! Other crates use [`serve`], [`app`], [`admin_app`], the state and config types re-exported here, [`limits`]'
@@ -35,6 +36,7 @@ pub mod firewall;
 mod http;
 pub mod limits;
 mod providers;
+mod redis_tier;
 mod request;
 mod responses;
 mod routing;

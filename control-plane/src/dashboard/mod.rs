@@ -8,10 +8,12 @@
 mod api;
 mod assets;
 pub mod auth;
+mod fleet_api;
 mod query;
 pub mod retention;
 #[cfg(test)]
 mod tests;
+mod usage_api;
 
 use std::sync::Arc;
 
@@ -49,14 +51,17 @@ pub fn app(cp: Arc<ControlPlane>, config: DashboardConfig) -> Router {
     Router::new()
         .route("/api/me", get(api::me))
         .route("/api/session", post(api::sign_in).delete(api::sign_out))
-        .route("/api/overview", get(api::overview))
-        .route("/api/breakdown", get(api::breakdown))
-        .route("/api/requests", get(api::requests))
-        .route("/api/requests/{id}", get(api::request))
-        .route("/api/providers", get(api::providers))
-        .route("/api/keys", get(api::keys).post(api::create_key))
-        .route("/api/keys/{name}/disable", post(api::disable_key))
-        .route("/api/config", get(api::config))
+        .route("/api/overview", get(usage_api::overview))
+        .route("/api/breakdown", get(usage_api::breakdown))
+        .route("/api/requests", get(usage_api::requests))
+        .route("/api/requests/{id}", get(usage_api::request))
+        .route("/api/providers", get(fleet_api::providers))
+        .route(
+            "/api/keys",
+            get(fleet_api::keys).post(fleet_api::create_key),
+        )
+        .route("/api/keys/{name}/disable", post(fleet_api::disable_key))
+        .route("/api/config", get(fleet_api::config))
         .fallback(assets::serve)
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .with_state(dashboard)

@@ -4,8 +4,6 @@
 //! A commit applies a batch of changes only if the counter still equals the caller's base version,
 //! which makes every write a compare-and-swap even across control-plane copies.
 
-#[cfg(test)]
-pub(crate) mod contract_dashboard;
 pub mod dashboard;
 mod data_planes_sql;
 mod postgres;

@@ -397,7 +397,7 @@ mod tests {
         let planes = SqliteStore::open(&temp_path()).await.unwrap();
         super::super::contract::shares_the_data_plane_table(&planes).await;
         let usage = SqliteStore::open(&temp_path()).await.unwrap();
-        super::super::contract_dashboard::rolls_up_and_pages_usage(&usage).await;
+        super::super::dashboard::contract::rolls_up_and_pages_usage(&usage).await;
     }
 
     #[cfg(unix)]

@@ -13,7 +13,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use crate::redis_tier::RedisTier;
 use serde_json::{Map, Value};
 
 /// Most entries kept; the oldest are evicted first.
@@ -35,18 +35,12 @@ const MAX_SHARED_BYTES: usize = 4 << 20;
 /// Most keys one request looks up.
 const MAX_PREFETCH_KEYS: usize = 256;
 
-/// The Redis tier: entries written through, a request's keys read back before translation.
-struct SharedTier {
-    client: redis::Client,
-    conn: tokio::sync::OnceCell<ConnectionManager>,
-    prefix: String,
-}
-
 /// See the module documentation.
 #[derive(Default)]
 pub struct ReasoningCache {
     inner: Mutex<Inner>,
-    shared: Option<SharedTier>,
+    /// Entries written through, a request's keys read back before translation.
+    shared: Option<RedisTier>,
 }
 
 impl std::fmt::Debug for ReasoningCache {
@@ -62,51 +56,27 @@ impl ReasoningCache {
     pub fn with_redis(url: &str, prefix: &str) -> Result<Self, redis::RedisError> {
         Ok(ReasoningCache {
             inner: Mutex::default(),
-            shared: Some(SharedTier {
-                client: redis::Client::open(url)?,
-                conn: tokio::sync::OnceCell::new(),
-                prefix: prefix.to_string(),
-            }),
+            shared: Some(RedisTier::new(url, prefix)?),
         })
     }
 
     /// Connects the Redis tier (retrying until it succeeds; the connection manager reconnects by
     /// itself afterwards). Returns at once without one.
     pub async fn connect(self: Arc<Self>) {
-        let Some(shared) = &self.shared else { return };
-        let mut pause = Duration::from_millis(100);
-        loop {
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(Duration::from_secs(2)))
-                .set_response_timeout(Some(PREFETCH_TIMEOUT))
-                .set_number_of_retries(1);
-            match ConnectionManager::new_with_config(shared.client.clone(), config).await {
-                Ok(conn) => {
-                    let _ = shared.conn.set(conn);
-                    tracing::info!("reasoning cache shared through Redis");
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "reasoning cache cannot reach Redis yet; memory only");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(5));
-                }
-            }
+        if let Some(shared) = &self.shared {
+            shared.connect("reasoning cache", PREFETCH_TIMEOUT).await;
         }
     }
 
     /// Whether the Redis tier is connected.
     pub fn is_shared_connected(&self) -> bool {
-        self.shared.as_ref().is_some_and(|s| s.conn.initialized())
+        self.shared.as_ref().is_some_and(RedisTier::is_connected)
     }
 
     /// Copies the entries `body`'s history refers to from Redis into memory, so the adapters find
     /// them there. Bounded by [`PREFETCH_TIMEOUT`]; a miss or a failure leaves memory as it was.
     pub async fn prefetch(&self, body: &Map<String, Value>) {
-        let Some((shared, mut conn)) = self
-            .shared
-            .as_ref()
-            .and_then(|s| Some((s, s.conn.get()?.clone())))
+        let Some((shared, mut conn)) = self.shared.as_ref().and_then(|s| Some((s, s.conn()?)))
         else {
             return;
         };
@@ -117,10 +87,7 @@ impl ReasoningCache {
         if keys.is_empty() {
             return;
         }
-        let full: Vec<String> = keys
-            .iter()
-            .map(|k| format!("{}{k}", shared.prefix))
-            .collect();
+        let full: Vec<String> = keys.iter().map(|k| shared.key(k)).collect();
         let fetched = tokio::time::timeout(
             PREFETCH_TIMEOUT,
             redis::cmd("MGET")
@@ -159,10 +126,7 @@ impl ReasoningCache {
     }
 
     fn write_through(&self, keys: &[String], value: &Value) {
-        let Some((shared, mut conn)) = self
-            .shared
-            .as_ref()
-            .and_then(|s| Some((s, s.conn.get()?.clone())))
+        let Some((shared, mut conn)) = self.shared.as_ref().and_then(|s| Some((s, s.conn()?)))
         else {
             return;
         };
@@ -176,7 +140,7 @@ impl ReasoningCache {
         let mut pipe = redis::pipe();
         for key in keys {
             pipe.cmd("SET")
-                .arg(format!("{}{key}", shared.prefix))
+                .arg(shared.key(key))
                 .arg(&text)
                 .arg("PX")
                 .arg(TTL.as_millis() as u64)

@@ -9,7 +9,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
+
+use crate::redis_tier::RedisTier;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -56,17 +58,11 @@ struct Inner {
     bytes: usize,
 }
 
-struct SharedTier {
-    client: redis::Client,
-    conn: tokio::sync::OnceCell<ConnectionManager>,
-    prefix: String,
-}
-
 /// See the module documentation.
 pub struct ResponseStore {
     inner: Mutex<Inner>,
     ttl: Duration,
-    shared: Option<SharedTier>,
+    shared: Option<RedisTier>,
 }
 
 impl std::fmt::Debug for ResponseStore {
@@ -123,41 +119,20 @@ impl ResponseStore {
         Ok(ResponseStore {
             inner: Mutex::default(),
             ttl,
-            shared: Some(SharedTier {
-                client: redis::Client::open(url)?,
-                conn: tokio::sync::OnceCell::new(),
-                prefix: prefix.to_string(),
-            }),
+            shared: Some(RedisTier::new(url, prefix)?),
         })
     }
 
     /// Connects the Redis tier, retrying until it succeeds; returns at once without one.
     pub async fn connect(self: Arc<Self>) {
-        let Some(shared) = &self.shared else { return };
-        let mut pause = Duration::from_millis(100);
-        loop {
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(Duration::from_secs(2)))
-                .set_response_timeout(Some(REDIS_TIMEOUT))
-                .set_number_of_retries(1);
-            match ConnectionManager::new_with_config(shared.client.clone(), config).await {
-                Ok(conn) => {
-                    let _ = shared.conn.set(conn);
-                    tracing::info!("stored responses shared through Redis");
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "response store cannot reach Redis yet; memory only");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(5));
-                }
-            }
+        if let Some(shared) = &self.shared {
+            shared.connect("stored responses", REDIS_TIMEOUT).await;
         }
     }
 
-    fn redis(&self) -> Option<(&SharedTier, ConnectionManager)> {
+    fn redis(&self) -> Option<(&RedisTier, ConnectionManager)> {
         let shared = self.shared.as_ref()?;
-        Some((shared, shared.conn.get()?.clone()))
+        Some((shared, shared.conn()?))
     }
 
     fn id_of(stored: &Stored) -> Option<String> {
@@ -182,7 +157,7 @@ impl ResponseStore {
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
             && size <= MAX_SHARED_BYTES
         {
-            let key = format!("{}{id}", shared.prefix);
+            let key = shared.key(&id);
             let ttl = self.ttl.as_millis() as u64;
             runtime.spawn(async move {
                 let mut set = redis::cmd("SET");
@@ -238,7 +213,7 @@ impl ResponseStore {
 
     async fn get_shared(&self, id: &str) -> Option<Arc<Stored>> {
         let (shared, mut conn) = self.redis()?;
-        let key = format!("{}{id}", shared.prefix);
+        let key = shared.key(id);
         for attempt in 0..2 {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -281,7 +256,7 @@ impl ResponseStore {
         }
         if let Some((shared, mut conn)) = self.redis() {
             let mut del = redis::cmd("DEL");
-            del.arg(format!("{}{id}", shared.prefix));
+            del.arg(shared.key(id));
             let deleted = tokio::time::timeout(REDIS_TIMEOUT, del.query_async::<()>(&mut conn));
             if let Ok(Err(e)) = deleted.await {
                 tracing::debug!(error = %e, "response store: Redis delete failed");

@@ -5,12 +5,12 @@
 //! the GenAI metrics under `gen_ai_operation_name="embeddings"`.
 
 use serde_json::{Value, json};
-use tokenrouter_proto::v1::{FirewallRule, FirewallRuleWrite, Provider};
+use tokenrouter_proto::v1::Provider;
 use tokenrouter_simulators::{Fault, Protocol, SimConfig};
 use tokenrouter_tests::{Backend, DataPlaneHandle, data_plane_config};
 
 use crate::python::python;
-use crate::setup::{KEY, add_provider_full, run_script, stack};
+use crate::setup::{KEY, add_mask_rule, add_provider_full, run_script, stack};
 
 fn serving(models: &[&str]) -> Provider {
     Provider {
@@ -53,24 +53,7 @@ async fn embeddings_route_fall_back_and_pass_the_firewall() {
         serving(&["claude-sonnet-4-5"]),
     )
     .await;
-    let version = stack
-        .cp
-        .admin()
-        .await
-        .create_firewall_rule(FirewallRuleWrite {
-            rule: Some(FirewallRule {
-                name: "emails".into(),
-                detectors: vec!["email".into()],
-                action: "mask".into(),
-                direction: "input".into(),
-                ..Default::default()
-            }),
-            expected_version: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .version;
+    let version = add_mask_rule(&stack.cp, "emails", "email", "input").await;
     let dp = DataPlaneHandle::start(data_plane_config("embeddings"), &stack.cp.url(), None).await;
     dp.wait_for_version(version).await;
 

@@ -10,13 +10,13 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokenrouter_data_plane::DataPlaneConfig;
 use tokenrouter_data_plane::limits::LimiterConfig;
-use tokenrouter_proto::v1::{FirewallRule, FirewallRuleWrite, Provider};
+use tokenrouter_proto::v1::Provider;
 use tokenrouter_simulators::{Fault, Protocol, SimConfig, Simulator};
 use tokenrouter_tests::{Backend, DataPlaneHandle, data_plane_config};
 
 use crate::node::node;
 use crate::python::python;
-use crate::setup::{KEY, Stack, add_provider_full, run_script, stack};
+use crate::setup::{KEY, Stack, add_mask_rule, add_provider_full, run_script, stack};
 
 const MODELS: &str = "openai=gpt-4o-mini,anthropic=claude-sonnet-4-5,gemini=gemini-2.5-flash,mistral=mistral-small-latest,deepseek=deepseek-chat";
 const THINKING: &str = "anthropic=claude-sonnet-4-5,gemini=gemini-3-pro-preview,deepseek=deepseek-reasoner,openai=o4-mini";
@@ -179,24 +179,7 @@ async fn responses_fall_back_pass_the_firewall_and_fail_faithfully() {
         serving(&["gpt-4o-mini"]),
     )
     .await;
-    let version = stack
-        .cp
-        .admin()
-        .await
-        .create_firewall_rule(FirewallRuleWrite {
-            rule: Some(FirewallRule {
-                name: "emails".into(),
-                detectors: vec!["email".into()],
-                action: "mask".into(),
-                direction: "input".into(),
-                ..Default::default()
-            }),
-            expected_version: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .version;
+    let version = add_mask_rule(&stack.cp, "emails", "email", "input").await;
     let dp = DataPlaneHandle::start(data_plane_config("resp-fw"), &stack.cp.url(), None).await;
     dp.wait_for_version(version).await;
     let http = reqwest::Client::new();

@@ -132,6 +132,33 @@ pub async fn add_provider_full(
     (sim, version)
 }
 
+/// Adds a firewall rule masking what `detector` finds in `direction` (`input` or `output`);
+/// returns the new configuration version.
+pub async fn add_mask_rule(
+    cp: &ControlPlaneHandle,
+    name: &str,
+    detector: &str,
+    direction: &str,
+) -> u64 {
+    let rule = tokenrouter_proto::v1::FirewallRule {
+        name: name.into(),
+        detectors: vec![detector.into()],
+        action: "mask".into(),
+        direction: direction.into(),
+        ..Default::default()
+    };
+    cp.admin()
+        .await
+        .create_firewall_rule(tokenrouter_proto::v1::FirewallRuleWrite {
+            rule: Some(rule),
+            expected_version: 0,
+        })
+        .await
+        .expect("create firewall rule")
+        .into_inner()
+        .version
+}
+
 /// The control plane's usage report grouped by `group_by`, once it holds at least `records`
 /// recent records (usage arrives asynchronously); fails after 10 s.
 pub async fn usage_once(

@@ -13,7 +13,7 @@ use tokenrouter_simulators::Fault;
 use tokenrouter_tests::otlp::{OtlpReceiver, Received};
 use tokenrouter_tests::{Backend, DataPlaneHandle, data_plane_config};
 
-use crate::setup::{KEY, add_simulated_provider, stack, user_message};
+use crate::setup::{KEY, add_mask_rule, add_simulated_provider, stack, user_message};
 
 const CLIENT_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CLIENT_SPAN: &str = "00f067aa0ba902b7";
@@ -308,27 +308,12 @@ async fn captured_content_is_what_the_firewall_let_through() {
     let collector = OtlpReceiver::start().await;
     let stack = stack(Backend::Sqlite).await.unwrap();
     let (_sim, _) = add_simulated_provider(&stack.cp, "sim", &["gpt-4o-mini"]).await;
-    let mut admin = stack.cp.admin().await;
     let mut version = 0;
     for (name, detector, direction) in [
         ("emails", "email", "input"),
         ("cards-out", "credit_card", "output"),
     ] {
-        version = admin
-            .create_firewall_rule(FirewallRuleWrite {
-                rule: Some(FirewallRule {
-                    name: name.into(),
-                    detectors: vec![detector.into()],
-                    action: "mask".into(),
-                    direction: direction.into(),
-                    ..Default::default()
-                }),
-                expected_version: 0,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .version;
+        version = add_mask_rule(&stack.cp, name, detector, direction).await;
     }
     let pipeline = OtlpPipeline::start(&OtlpSettings::to(
         &format!("http://{}", collector.grpc),

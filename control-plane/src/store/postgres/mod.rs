@@ -503,7 +503,7 @@ mod tests {
         let Some(store) = fresh().await else { return };
         crate::store::contract::shares_the_data_plane_table(&store).await;
         let Some(store) = fresh().await else { return };
-        crate::store::contract_dashboard::rolls_up_and_pages_usage(&store).await;
+        crate::store::dashboard::contract::rolls_up_and_pages_usage(&store).await;
     }
 
     /// A commit through one copy is announced to another on the same database and schema.
