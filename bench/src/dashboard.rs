@@ -67,6 +67,12 @@ fn record(n: u64, total: u64, now: i64) -> UsageRecord {
         } else {
             String::new()
         },
+        // As long as the data plane's: the mode, the chosen candidate and the reason.
+        routing: format!(
+            r#"{{"mode":"rule","chosen":"provider-{}/model-{model}","reason":"rule default matched"}}"#,
+            model % 5
+        ),
+        failed_attempts: String::new(),
     }
 }
 

@@ -12,6 +12,9 @@ use crate::error::ControlPlaneError;
 use crate::resources::{Resource, redact};
 use crate::state::ControlPlane;
 
+mod users;
+pub use users::ROLES as DASHBOARD_ROLES;
+
 /// Shortest API key accepted when an admin supplies one.
 const MIN_KEY_LEN: usize = 8;
 
@@ -429,6 +432,30 @@ impl Admin for AdminService {
             data_planes: self.cp.list_data_planes().await,
             version,
         }))
+    }
+
+    async fn list_dashboard_users(
+        &self,
+        _: Request<ListRequest>,
+    ) -> Result<Response<ListDashboardUsersResponse>, Status> {
+        let users = users::list(self.cp.store().as_ref()).await?;
+        Ok(Response::new(ListDashboardUsersResponse { users }))
+    }
+
+    async fn put_dashboard_user(
+        &self,
+        r: Request<DashboardUserWrite>,
+    ) -> Result<Response<DashboardUser>, Status> {
+        let user = users::put(self.cp.store().as_ref(), r.into_inner()).await?;
+        Ok(Response::new(user))
+    }
+
+    async fn delete_dashboard_user(
+        &self,
+        r: Request<DashboardUserDelete>,
+    ) -> Result<Response<DashboardUser>, Status> {
+        let user = users::delete(self.cp.store().as_ref(), r.into_inner()).await?;
+        Ok(Response::new(user))
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures::Stream;
 use tokenrouter_proto::v1::discovery_server::Discovery;
 use tokenrouter_proto::v1::{
-    AckRequest, AckResponse, Snapshot, UsageBatch, WatchRequest, WatchResponse,
+    AckRequest, AckResponse, Snapshot, StatusReport, UsageBatch, WatchRequest, WatchResponse,
 };
 
 use tokio::sync::{mpsc, watch};
@@ -123,6 +123,16 @@ impl Discovery for DiscoveryService {
             tracing::warn!(node = %ack.node_id, rejected = ack.rejected_version, serving = ack.version, error = %ack.error, "data plane refused a snapshot");
         }
         self.cp.data_planes.acked(&ack);
+        Ok(Response::new(AckResponse {
+            data_planes: self.cp.data_planes.connected_count(),
+        }))
+    }
+
+    async fn report_status(
+        &self,
+        request: Request<StatusReport>,
+    ) -> Result<Response<AckResponse>, Status> {
+        self.cp.data_planes.reported(request.into_inner());
         Ok(Response::new(AckResponse {
             data_planes: self.cp.data_planes.connected_count(),
         }))

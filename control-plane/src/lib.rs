@@ -7,6 +7,7 @@ pub mod crypto;
 pub mod dashboard;
 pub mod discovery;
 pub mod error;
+pub(crate) mod passwords;
 pub mod registry;
 pub mod resources;
 pub mod state;

@@ -8,12 +8,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use prost::Message;
-use tokenrouter_proto::v1::{AckRequest, DataPlaneStatus};
+use tokenrouter_proto::v1::{AckRequest, CandidateSignals, DataPlaneStatus, StatusReport};
 
 use crate::store::{DataPlaneRow, STALE_MS};
 
 /// How many disconnected data planes are remembered before the oldest are forgotten.
 const MAX_REMEMBERED: usize = 1024;
+/// Candidates kept of one data plane's status report.
+const MAX_CANDIDATES: usize = 512;
 
 #[derive(Debug, Default)]
 struct Entry {
@@ -98,6 +100,42 @@ impl Registry {
             entry.status.last_error = ack.error.chars().take(1024).collect();
             entry.status.rejected_version = ack.rejected_version;
         }
+    }
+
+    /// Records a data plane's live signals (only of one connected here: a report cannot create
+    /// an entry), capped in count and text so no data plane can grow the table without bound.
+    pub fn reported(&self, report: StatusReport) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        let Some(entry) = entries.get_mut(&report.node_id) else {
+            return;
+        };
+        let cap = |s: &mut String| {
+            if s.len() > 256 {
+                let mut end = 256;
+                while !s.is_char_boundary(end) {
+                    end -= 1;
+                }
+                s.truncate(end);
+            }
+        };
+        let mut candidates: Vec<CandidateSignals> = report.candidates;
+        candidates.truncate(MAX_CANDIDATES);
+        for c in &mut candidates {
+            for s in [
+                &mut c.provider,
+                &mut c.model,
+                &mut c.credential,
+                &mut c.breaker,
+            ] {
+                cap(s);
+            }
+        }
+        entry.changed = true;
+        entry.status.candidates = candidates;
+        entry.status.signals_unix_ms = now_ms();
+        entry.status.last_seen_unix_ms = entry.status.signals_unix_ms;
     }
 
     /// How many data planes are connected now, to this copy or (as last read) to any copy.

@@ -286,6 +286,45 @@ impl Signals {
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
+
+    /// Every candidate's signals as the control plane is told them (provider, model and
+    /// credential apart), sorted.
+    pub fn report(&self) -> Vec<tokenrouter_proto::v1::CandidateSignals> {
+        let now = Instant::now();
+        let Ok(map) = self.stats.lock() else {
+            return Vec::new();
+        };
+        let mut out: Vec<_> = map
+            .iter()
+            .filter(|(k, _)| !k.ends_with("\u{1f}*"))
+            .map(|(k, s)| {
+                let mut parts = k.splitn(3, '\u{1f}').map(str::to_string);
+                let breaker = match s.breaker(now) {
+                    BreakerState::Closed => "closed",
+                    BreakerState::Open => "open",
+                    BreakerState::HalfOpen => "half_open",
+                };
+                tokenrouter_proto::v1::CandidateSignals {
+                    provider: parts.next().unwrap_or_default(),
+                    model: parts.next().unwrap_or_default(),
+                    credential: parts.next().unwrap_or_default(),
+                    breaker: breaker.into(),
+                    latency_ms: s.latency_ms,
+                    ttft_ms: s.ttft_ms,
+                    ttft_p95_ms: s.ttft_percentile(95.0),
+                    tokens_per_sec: s.tokens_per_sec,
+                    error_rate: s.error_rate,
+                    headroom: s.headroom,
+                    samples: s.samples,
+                    cooling: s.cool_until.is_some_and(|u| now < u),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (&a.provider, &a.model, &a.credential).cmp(&(&b.provider, &b.model, &b.credential))
+        });
+        out
+    }
 }
 
 /// Remaining/limit from `x-ratelimit-remaining-requests` and `x-ratelimit-limit-requests`.
@@ -355,6 +394,33 @@ mod tests {
         tokio::time::advance(Duration::from_secs(2)).await;
         assert_eq!(s.admit(&k), Admission::Allowed);
         assert_eq!(s.breakers()[0].1, BreakerState::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_report_keeps_provider_model_and_credential_apart() {
+        let s = Signals::default();
+        let k = key("openai", "org/model:v1", "main");
+        for _ in 0..BREAKER_THRESHOLD {
+            s.failure(&k);
+        }
+        s.headroom(&k, 0.4);
+        s.cool_down(&key("anthropic", "claude", "spare"), Duration::from_secs(5));
+        let report = s.report();
+        assert_eq!(report.len(), 2);
+        let (a, o) = (&report[0], &report[1]);
+        assert_eq!(
+            (a.provider.as_str(), a.credential.as_str(), a.cooling),
+            ("anthropic", "spare", true)
+        );
+        assert_eq!(
+            (o.model.as_str(), o.breaker.as_str()),
+            ("org/model:v1", "open")
+        );
+        assert_eq!(
+            (o.headroom, o.samples),
+            (Some(0.4), u64::from(BREAKER_THRESHOLD))
+        );
+        assert!(o.error_rate > 0.5 && o.latency_ms.is_none());
     }
 
     #[test]

@@ -278,6 +278,9 @@ fake_admin! {
         create_firewall_rule(FirewallRuleWrite) -> WriteResponse;
         update_firewall_rule(FirewallRuleWrite) -> WriteResponse;
         delete_firewall_rule(DeleteRequest) -> WriteResponse;
+        list_dashboard_users(ListRequest) -> ListDashboardUsersResponse;
+        put_dashboard_user(DashboardUserWrite) -> DashboardUser;
+        delete_dashboard_user(DashboardUserDelete) -> DashboardUser;
     }
 }
 

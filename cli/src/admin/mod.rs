@@ -6,6 +6,7 @@
 
 mod client;
 mod credentials;
+mod dashboard_users;
 #[cfg(test)]
 mod fake_admin;
 mod firewall;
@@ -30,6 +31,7 @@ use std::io::Write;
 use clap::{Args, Subcommand};
 
 pub use credentials::CredentialsCmd;
+pub use dashboard_users::DashboardUsersCmd;
 pub use firewall::FirewallCmd;
 pub use keys::KeysCmd;
 pub use models::ModelsCmd;
@@ -124,6 +126,9 @@ pub enum AdminCommand {
     DataPlanes,
     /// Show usage and cost reported by the data planes, grouped, and recent requests.
     Usage(usage::UsageArgs),
+    /// People who sign in to the dashboard with a name and password, as `admin` or `viewer`.
+    #[command(subcommand, name = "dashboard-users")]
+    DashboardUsers(DashboardUsersCmd),
 }
 
 /// Options every write accepts.
@@ -169,5 +174,6 @@ async fn execute(conn: &Connection, cmd: AdminCommand, out: &mut dyn Write) -> a
         AdminCommand::Snapshot => status::snapshot(&mut client, p).await,
         AdminCommand::DataPlanes => status::data_planes(&mut client, p).await,
         AdminCommand::Usage(args) => usage::run(&mut client, p, args).await,
+        AdminCommand::DashboardUsers(cmd) => dashboard_users::run(&mut client, p, cmd).await,
     }
 }

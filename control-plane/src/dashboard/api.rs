@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::Dashboard;
-use super::auth::{self, Caller, Refusal};
+use super::auth::{self, Caller, Refusal, Role};
 
 /// Every failure the API answers, in one shape: `{"error": {"message", "type", "code"}}`.
 #[derive(Debug)]
@@ -52,7 +52,7 @@ fn refused(r: Refusal) -> ApiError {
         Refusal::SignIn => error(
             StatusCode::UNAUTHORIZED,
             "signin_required",
-            "Sign in with the admin token.",
+            "Sign in with the admin token or as a dashboard user.",
         ),
         Refusal::Csrf => error(
             StatusCode::FORBIDDEN,
@@ -73,14 +73,31 @@ pub struct Reader(pub Caller);
 /// A caller that may change things: an admin, with the session's CSRF token.
 pub struct Writer;
 
+/// The caller of a request, with a dashboard user's role as the store has it now: a removed
+/// user's sessions end, a changed role applies at once (on every control-plane copy alike).
+async fn caller(parts: &Parts, d: &Dashboard, write: bool) -> Result<Caller, ApiError> {
+    let mut caller = d
+        .auth
+        .check(&parts.method, &parts.headers, write)
+        .map_err(refused)?;
+    if caller.account {
+        let stored = d
+            .store
+            .dashboard_user(caller.user.clone())
+            .await
+            .map_err(store_failed)?;
+        let role = stored.and_then(|u| Role::parse(&u.role));
+        d.auth.refresh_account(&caller.user, role);
+        caller.role = role.ok_or_else(|| refused(Refusal::SignIn))?;
+    }
+    Ok(caller)
+}
+
 impl FromRequestParts<Arc<Dashboard>> for Reader {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, d: &Arc<Dashboard>) -> Result<Self, ApiError> {
-        d.auth
-            .check(&parts.method, &parts.headers, false)
-            .map(Reader)
-            .map_err(refused)
+        caller(parts, d, false).await.map(Reader)
     }
 }
 
@@ -88,10 +105,10 @@ impl FromRequestParts<Arc<Dashboard>> for Writer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, d: &Arc<Dashboard>) -> Result<Self, ApiError> {
-        d.auth
-            .check(&parts.method, &parts.headers, true)
-            .map(|_| Writer)
-            .map_err(refused)
+        match caller(parts, d, true).await?.role {
+            Role::Admin => Ok(Writer),
+            Role::Viewer => Err(refused(Refusal::ReadOnly)),
+        }
     }
 }
 
@@ -118,6 +135,53 @@ pub async fn me(Reader(c): Reader) -> Result<Response, ApiError> {
 #[derive(Deserialize)]
 pub struct SignIn {
     token: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
+}
+
+/// Signs in dashboard user `name`: its stored argon2id hash must match, and a name with too many
+/// failures in a row waits a minute (whether or not it exists, so names cannot be probed).
+async fn sign_in_as_user(
+    d: &Dashboard,
+    name: &str,
+    password: &str,
+) -> Result<(String, Caller), ApiError> {
+    let wrong = || {
+        error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "Wrong user or password.",
+        )
+    };
+    if d.auth.locked_out(name) {
+        return Err(error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!(
+                "Too many failed sign-ins for this user; wait {} seconds.",
+                auth::LOCKOUT.as_secs()
+            ),
+        ));
+    }
+    if password.len() > crate::passwords::MAX_LEN || name.len() > 64 {
+        return Err(wrong());
+    }
+    let stored = d
+        .store
+        .dashboard_user(name.to_string())
+        .await
+        .map_err(store_failed)?;
+    let role = stored.as_ref().and_then(|u| Role::parse(&u.role));
+    let hash = stored.map(|u| u.password_hash);
+    let ok = crate::passwords::verify(password.to_string(), hash).await && role.is_some();
+    d.auth.signed_in(name, ok);
+    match role {
+        Some(role) if ok => Ok(d.auth.open_session(name, role, true)),
+        _ => {
+            tracing::info!(user = %name, "a dashboard sign-in failed");
+            Err(wrong())
+        }
+    }
 }
 
 pub async fn sign_in(
@@ -131,17 +195,23 @@ pub async fn sign_in(
             "No admin token is set: the dashboard needs no sign-in.",
         ));
     }
-    let (id, caller) = body
-        .token
-        .as_deref()
-        .and_then(|t| d.auth.sign_in_with_token(t))
-        .ok_or_else(|| {
+    let (id, caller) = match (&body.token, &body.user, &body.password) {
+        (Some(t), None, None) => d.auth.sign_in_with_token(t).ok_or_else(|| {
             error(
                 StatusCode::UNAUTHORIZED,
                 "invalid_credentials",
                 "That token is not the admin token.",
             )
-        })?;
+        })?,
+        (None, Some(user), Some(password)) => sign_in_as_user(&d, user, password).await?,
+        _ => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Send {\"token\"} or {\"user\", \"password\"}.",
+            ));
+        }
+    };
     let signed = json!({"user": caller.user, "role": caller.role.name(), "csrf": caller.csrf});
     let mut r = Json(signed).into_response();
     if let Ok(v) = HeaderValue::from_str(&auth::cookie(&id)) {

@@ -1,6 +1,8 @@
-//! Who may use the dashboard: with an admin token set, a browser signs in with it and gets a
-//! session (an HttpOnly, SameSite=Strict cookie) whose writes must carry its CSRF token; a script
-//! sends the token itself as a bearer header. Without an admin token (loopback only, enforced by
+//! Who may use the dashboard: with an admin token set, a browser signs in with it, or as a
+//! dashboard user with a password, and gets a session (an HttpOnly, SameSite=Strict cookie) whose
+//! writes must carry its CSRF token; a script sends the token itself as a bearer header. A user's
+//! session is checked against the store on every request (see `api`), so a removed user is out
+//! at once and a changed role applies at once, on every control-plane copy. Without an admin token (loopback only, enforced by
 //! the CLI) everyone is an admin, and writes still need the process's CSRF token from `/api/me`,
 //! so another site cannot post through a browser.
 
@@ -26,6 +28,15 @@ pub enum Role {
 }
 
 impl Role {
+    /// The role a stored user has (`admin` or `viewer`).
+    pub fn parse(name: &str) -> Option<Role> {
+        match name {
+            "admin" => Some(Role::Admin),
+            "viewer" => Some(Role::Viewer),
+            _ => None,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Role::Admin => "admin",
@@ -43,12 +54,15 @@ pub struct Caller {
     pub csrf: String,
     /// How the caller proved who it is: `none`, `session` or `token`.
     pub via: &'static str,
+    /// The session belongs to a dashboard user (not the admin token): its role is the store's.
+    pub account: bool,
 }
 
 #[derive(Debug, Clone)]
 struct Session {
     user: String,
     role: Role,
+    account: bool,
     csrf: String,
     used: Instant,
 }
@@ -71,7 +85,14 @@ pub struct Auth {
     /// The CSRF token of the open (no admin token) mode.
     open_csrf: String,
     sessions: Mutex<HashMap<String, Session>>,
+    /// Failed password sign-ins in a row, per user name, and when the last one was.
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
 }
+
+/// Failed sign-ins in a row after which a name must wait [`LOCKOUT`].
+const MAX_FAILURES: u32 = 5;
+/// How long a name waits after [`MAX_FAILURES`] failed sign-ins.
+pub const LOCKOUT: Duration = Duration::from_secs(60);
 
 fn random_token() -> String {
     use rand::Rng;
@@ -85,6 +106,7 @@ impl Auth {
             admin_token: admin_token.filter(|t| !t.is_empty()),
             open_csrf: random_token(),
             sessions: Mutex::default(),
+            failures: Mutex::default(),
         }
     }
 
@@ -104,11 +126,55 @@ impl Auth {
         if !self.token_matches(token) {
             return None;
         }
-        Some(self.open_session("admin", Role::Admin))
+        Some(self.open_session("admin", Role::Admin, false))
     }
 
-    /// A new session for `user`.
-    pub fn open_session(&self, user: &str, role: Role) -> (String, Caller) {
+    /// Whether password sign-ins for `name` must wait (too many failures in a row).
+    pub fn locked_out(&self, name: &str) -> bool {
+        self.failures.lock().is_ok_and(|f| {
+            f.get(name)
+                .is_some_and(|(n, at)| *n >= MAX_FAILURES && at.elapsed() < LOCKOUT)
+        })
+    }
+
+    /// Counts a failed password sign-in (or, with `ok`, clears the count).
+    pub fn signed_in(&self, name: &str, ok: bool) {
+        let Ok(mut failures) = self.failures.lock() else {
+            return;
+        };
+        if ok {
+            failures.remove(name);
+            return;
+        }
+        if failures.len() >= MAX_SESSIONS {
+            failures.retain(|_, (_, at)| at.elapsed() < LOCKOUT);
+        }
+        let entry = failures
+            .entry(name.to_string())
+            .or_insert((0, Instant::now()));
+        if entry.1.elapsed() >= LOCKOUT {
+            entry.0 = 0;
+        }
+        entry.0 += 1;
+        entry.1 = Instant::now();
+    }
+
+    /// Gives every session of dashboard user `user` the role the store has now, or ends them
+    /// all when the user is gone (`None`).
+    pub fn refresh_account(&self, user: &str, role: Option<Role>) {
+        if let Ok(mut sessions) = self.sessions.lock() {
+            match role {
+                Some(role) => sessions
+                    .values_mut()
+                    .filter(|s| s.account && s.user == user)
+                    .for_each(|s| s.role = role),
+                None => sessions.retain(|_, s| !(s.account && s.user == user)),
+            }
+        }
+    }
+
+    /// A new session for `user` (`account`: a dashboard user, not the admin token).
+    pub fn open_session(&self, user: &str, role: Role, account: bool) -> (String, Caller) {
         let id = random_token();
         let csrf = random_token();
         if let Ok(mut sessions) = self.sessions.lock() {
@@ -126,6 +192,7 @@ impl Auth {
                 Session {
                     user: user.to_string(),
                     role,
+                    account,
                     csrf: csrf.clone(),
                     used: Instant::now(),
                 },
@@ -136,6 +203,7 @@ impl Auth {
             role,
             csrf,
             via: "session",
+            account,
         };
         (id, caller)
     }
@@ -147,7 +215,8 @@ impl Auth {
         }
     }
 
-    /// Who is calling, and whether this request may do what it does.
+    /// Who is calling, and whether this request may do what it does: the sign-in and the CSRF
+    /// token here; the role (which a user's store row may have changed) in `api`'s extractors.
     pub fn check(
         &self,
         method: &Method,
@@ -161,6 +230,7 @@ impl Auth {
                 role: Role::Admin,
                 csrf: self.open_csrf.clone(),
                 via: "none",
+                account: false,
             };
             if writes && csrf_header(headers) != Some(self.open_csrf.as_str()) {
                 return Err(Refusal::Csrf);
@@ -174,6 +244,7 @@ impl Auth {
                     role: Role::Admin,
                     csrf: String::new(),
                     via: "token",
+                    account: false,
                 })
             } else {
                 Err(Refusal::SignIn)
@@ -195,15 +266,13 @@ impl Auth {
             if !bool::from(given.as_bytes().ct_eq(session.csrf.as_bytes())) {
                 return Err(Refusal::Csrf);
             }
-            if session.role != Role::Admin {
-                return Err(Refusal::ReadOnly);
-            }
         }
         Ok(Caller {
             user: session.user,
             role: session.role,
             csrf: session.csrf,
             via: "session",
+            account: session.account,
         })
     }
 }

@@ -1,30 +1,17 @@
-//! The fleet handlers: providers per data plane, keys (listed by prefix; created, with the secret
-//! shown once, and disabled through the Admin service, so each is an ordinary Admin call and a
-//! new snapshot version) and the configuration, read-only.
+//! The fleet handlers: providers per data plane with the live signals each data plane reports
+//! (breakers, latency, TTFT, error rate, headroom), and the configuration, read-only.
 
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use serde_json::{Value, json};
-use tokenrouter_proto::v1::admin_server::Admin;
-use tokenrouter_proto::v1::{ApiKey, ApiKeyCreate, ApiKeyWrite};
-use tonic::Request;
+use tokenrouter_proto::v1::CandidateSignals;
 
 use super::Dashboard;
-use super::api::{ApiError, Reader, Writer, error};
-
-fn key_json(k: &ApiKey) -> Value {
-    let limits = k
-        .limits
-        .as_ref()
-        .map(|l| json!({"rpm": l.rpm, "tpm": l.tpm}));
-    json!({"name": k.name, "prefix": k.prefix, "disabled": k.disabled,
-        "models": k.allowed_models, "limits": limits, "usage": Value::Null})
-}
+use super::api::{ApiError, Reader};
+use super::keys_api::key_json;
 
 pub async fn config(State(d): State<Arc<Dashboard>>, _: Reader) -> Result<Response, ApiError> {
     let s = d.cp.snapshot();
@@ -76,97 +63,43 @@ pub async fn config(State(d): State<Arc<Dashboard>>, _: Reader) -> Result<Respon
     .into_response())
 }
 
+fn signals_json(c: &CandidateSignals, kind: &str) -> Value {
+    json!({"name": c.provider, "kind": kind, "model": c.model, "credential": c.credential,
+        "breaker": c.breaker, "latency_ms": c.latency_ms, "ttft_ms": c.ttft_ms,
+        "ttft_p95_ms": c.ttft_p95_ms, "tokens_per_sec": c.tokens_per_sec,
+        "error_rate": c.error_rate, "headroom": c.headroom, "samples": c.samples,
+        "cooling": c.cooling})
+}
+
+/// Per data plane, one row per candidate it has measured, and a row for each configured provider
+/// it has not (no traffic yet: nothing measured, nothing open).
 pub async fn providers(State(d): State<Arc<Dashboard>>, _: Reader) -> Result<Response, ApiError> {
     let s = d.cp.snapshot();
     let planes = d.cp.list_data_planes().await;
-    let providers: Vec<Value> = s
-        .providers
-        .iter()
-        .map(|p| json!({"name": p.name, "kind": p.kind}))
-        .collect();
+    let kind_of = |name: &str| {
+        s.providers
+            .iter()
+            .find(|p| p.name == name)
+            .map_or("", |p| p.kind.as_str())
+    };
     let planes: Vec<Value> = planes
         .iter()
         .map(|p| {
+            let mut rows: Vec<Value> = p
+                .candidates
+                .iter()
+                .map(|c| signals_json(c, kind_of(&c.provider)))
+                .collect();
+            for provider in &s.providers {
+                if !p.candidates.iter().any(|c| c.provider == provider.name) {
+                    rows.push(json!({"name": provider.name, "kind": provider.kind,
+                        "breaker": Value::Null, "samples": 0}));
+                }
+            }
             json!({"node_id": p.node_id, "version": p.serving_version, "connected": p.connected,
-            "last_seen_unix_ms": p.last_seen_unix_ms, "providers": providers})
+                "last_seen_unix_ms": p.last_seen_unix_ms, "signals_unix_ms": p.signals_unix_ms,
+                "last_error": p.last_error, "providers": rows})
         })
         .collect();
-    Ok(Json(json!({"data_planes": planes})).into_response())
-}
-
-pub async fn keys(State(d): State<Arc<Dashboard>>, _: Reader) -> Result<Response, ApiError> {
-    let keys: Vec<Value> = d.cp.snapshot().api_keys.iter().map(key_json).collect();
-    Ok(Json(json!({"keys": keys})).into_response())
-}
-
-fn status_error(s: tonic::Status) -> ApiError {
-    let status = match s.code() {
-        tonic::Code::InvalidArgument => StatusCode::BAD_REQUEST,
-        tonic::Code::AlreadyExists => StatusCode::CONFLICT,
-        tonic::Code::NotFound => StatusCode::NOT_FOUND,
-        tonic::Code::FailedPrecondition | tonic::Code::Aborted => StatusCode::CONFLICT,
-        _ => StatusCode::SERVICE_UNAVAILABLE,
-    };
-    error(status, "admin_refused", s.message().to_string())
-}
-
-#[derive(Deserialize)]
-pub struct NewKey {
-    name: String,
-    #[serde(default)]
-    models: Vec<String>,
-}
-
-pub async fn create_key(
-    State(d): State<Arc<Dashboard>>,
-    _: Writer,
-    Json(body): Json<NewKey>,
-) -> Result<Response, ApiError> {
-    let create = ApiKeyCreate {
-        name: body.name,
-        allowed_models: body.models,
-        ..Default::default()
-    };
-    let created = d
-        .admin
-        .create_api_key(Request::new(create))
-        .await
-        .map_err(status_error)?
-        .into_inner();
-    let key = created.api_key.unwrap_or_default();
-    // The secret is shown this once; the store keeps only its hash.
-    let shown = json!({"name": key.name, "prefix": key.prefix, "secret": created.key, "version": created.version});
-    Ok((StatusCode::CREATED, Json(shown)).into_response())
-}
-
-pub async fn disable_key(
-    State(d): State<Arc<Dashboard>>,
-    _: Writer,
-    Path(name): Path<String>,
-) -> Result<Response, ApiError> {
-    let mut key =
-        d.cp.snapshot()
-            .api_keys
-            .iter()
-            .find(|k| k.name == name)
-            .cloned()
-            .ok_or_else(|| {
-                error(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    format!("No key {name:?}."),
-                )
-            })?;
-    key.disabled = true;
-    let write = ApiKeyWrite {
-        api_key: Some(key),
-        expected_version: 0,
-    };
-    let written = d
-        .admin
-        .update_api_key(Request::new(write))
-        .await
-        .map_err(status_error)?
-        .into_inner();
-    Ok(Json(json!({"name": name, "disabled": true, "version": written.version})).into_response())
+    Ok(Json(json!({"data_planes": planes, "version": s.version})).into_response())
 }

@@ -5,10 +5,13 @@
 //! runs the retention pruning. It shares the control plane's store and never touches the data
 //! planes' traffic.
 
+#[cfg(test)]
+mod accounts_tests;
 mod api;
 mod assets;
 pub mod auth;
 mod fleet_api;
+mod keys_api;
 mod query;
 pub mod retention;
 #[cfg(test)]
@@ -18,7 +21,7 @@ mod usage_api;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 
 use crate::AdminService;
 use crate::state::ControlPlane;
@@ -56,11 +59,10 @@ pub fn app(cp: Arc<ControlPlane>, config: DashboardConfig) -> Router {
         .route("/api/requests", get(usage_api::requests))
         .route("/api/requests/{id}", get(usage_api::request))
         .route("/api/providers", get(fleet_api::providers))
-        .route(
-            "/api/keys",
-            get(fleet_api::keys).post(fleet_api::create_key),
-        )
-        .route("/api/keys/{name}/disable", post(fleet_api::disable_key))
+        .route("/api/keys", get(keys_api::keys).post(keys_api::create_key))
+        .route("/api/keys/{name}/disable", post(keys_api::disable_key))
+        .route("/api/keys/{name}/enable", post(keys_api::enable_key))
+        .route("/api/keys/{name}/limits", put(keys_api::set_limits))
         .route("/api/config", get(fleet_api::config))
         .fallback(assets::serve)
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))

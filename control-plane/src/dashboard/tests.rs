@@ -14,24 +14,24 @@ use super::{DashboardConfig, app};
 use crate::store::Store;
 use crate::{ControlPlane, MasterKey};
 
-const TOKEN: &str = "dashboard-test-admin-token";
+pub(super) const TOKEN: &str = "dashboard-test-admin-token";
 
-async fn sqlite() -> Arc<dyn Store> {
+pub(super) async fn sqlite() -> Arc<dyn Store> {
     let path = std::env::temp_dir().join(format!("tr-dash-{}/db.sqlite", uuid::Uuid::new_v4()));
     crate::store::open(&format!("sqlite://{}", path.display()))
         .await
         .unwrap()
 }
 
-struct Client {
+pub(super) struct Client {
     app: axum::Router,
     cookie: Option<String>,
     csrf: Option<String>,
-    cp: Arc<ControlPlane>,
+    pub(super) cp: Arc<ControlPlane>,
 }
 
 impl Client {
-    async fn new(store: Arc<dyn Store>, token: Option<&str>) -> Client {
+    pub(super) async fn new(store: Arc<dyn Store>, token: Option<&str>) -> Client {
         let cp = ControlPlane::open(store, MasterKey::from_bytes(&[3; 32]))
             .await
             .unwrap();
@@ -49,7 +49,7 @@ impl Client {
         }
     }
 
-    async fn call(
+    pub(super) async fn call(
         &self,
         method: &str,
         path: &str,
@@ -86,16 +86,24 @@ impl Client {
         (status, value, headers)
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
+    pub(super) async fn get(&self, path: &str) -> (StatusCode, Value) {
         let (s, v, _) = self.call("GET", path, None, false).await;
         (s, v)
     }
 
     async fn sign_in(&mut self) {
-        let (status, body, headers) = self
-            .call("POST", "/api/session", Some(json!({"token": TOKEN})), false)
-            .await;
+        let (status, body) = self.sign_in_with(json!({"token": TOKEN})).await;
         assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    /// Posts a sign-in; on success keeps the session cookie and CSRF token.
+    pub(super) async fn sign_in_with(&mut self, credentials: Value) -> (StatusCode, Value) {
+        let (status, body, headers) = self
+            .call("POST", "/api/session", Some(credentials), false)
+            .await;
+        if status != StatusCode::OK {
+            return (status, body);
+        }
         let cookie = headers[header::SET_COOKIE].to_str().unwrap().to_string();
         assert!(
             cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
@@ -103,10 +111,11 @@ impl Client {
         );
         self.cookie = Some(cookie.split(';').next().unwrap().to_string());
         self.csrf = body["csrf"].as_str().map(str::to_string);
+        (status, body)
     }
 }
 
-fn record(i: i64, now: i64) -> UsageRecord {
+pub(super) fn record(i: i64, now: i64) -> UsageRecord {
     UsageRecord {
         request_id: format!("req-{i}"),
         record_id: format!("r{i:03}"),
@@ -134,10 +143,11 @@ fn record(i: i64, now: i64) -> UsageRecord {
         } else {
             String::new()
         },
+        ..Default::default()
     }
 }
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -292,8 +292,53 @@ pub async fn request(
     let mut v = row(&r);
     v["metadata"] = serde_json::from_str(&r.metadata_json).unwrap_or(json!({}));
     v["firewall_verdicts"] = Value::Array(verdicts(&r.firewall));
-    v["routing"] = json!({"mode": r.routing_mode, "requested_model": r.requested_model,
-        "provider": r.provider, "model": r.model, "attempts": r.attempts});
-    v["limits"] = Value::Null;
+    v["routing"] = routing(&r);
+    v["attempt_log"] = Value::Array(attempt_log(&r));
+    let key =
+        d.cp.snapshot()
+            .api_keys
+            .iter()
+            .find(|k| k.name == r.api_key)
+            .cloned();
+    v["limits"] = json!({
+        // Refused before any provider was tried: a limit (429) said no.
+        "refused": r.status == 429 && r.attempts == 0,
+        "key": key.map(|k| super::keys_api::key_json(&k)["limits"].clone()),
+    });
     Ok(Json(v).into_response())
+}
+
+/// Why routing chose what it chose: the mode and, from records that carry it, the decision
+/// (chosen candidate, runners-up, reason).
+fn routing(r: &UsageRecord) -> Value {
+    let decision: Value = serde_json::from_str(&r.routing).unwrap_or(Value::Null);
+    json!({"mode": r.routing_mode, "requested_model": r.requested_model,
+        "provider": r.provider, "model": r.model, "attempts": r.attempts,
+        "chosen": decision.get("chosen"), "runners_up": decision.get("runners_up"),
+        "reason": decision.get("reason")})
+}
+
+/// Every attempt in order: those that failed (from the record's log), then the one that answered
+/// (or the last one tried, when none did and the log does not already end with it).
+fn attempt_log(r: &UsageRecord) -> Vec<Value> {
+    let mut log: Vec<Value> = serde_json::from_str::<Vec<Value>>(&r.failed_attempts)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|mut a| {
+            a["outcome"] = json!("failed");
+            a
+        })
+        .collect();
+    if r.status < 400 && !r.provider.is_empty() {
+        log.push(
+            json!({"provider": r.provider, "model": r.model, "outcome": "answered",
+            "status": r.status, "ms": r.latency_ms}),
+        );
+    } else if log.is_empty() && r.attempts > 0 {
+        log.push(
+            json!({"provider": r.provider, "model": r.model, "outcome": "failed",
+            "status": r.status, "ms": r.latency_ms}),
+        );
+    }
+    log
 }

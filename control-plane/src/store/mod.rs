@@ -12,6 +12,7 @@ pub mod rollup_sql;
 mod sqlite;
 mod sqlite_dashboard;
 mod usage_sql;
+pub mod users;
 
 use futures::future::BoxFuture;
 use tokenrouter_proto::v1::{UsageQuery, UsageRecord, UsageReport};
@@ -147,6 +148,22 @@ pub trait Store: Send + Sync + 'static {
     fn save_data_planes(&self, rows: Vec<DataPlaneRow>) -> BoxFuture<'_, Result<(), StoreError>>;
     /// Every data plane any copy recorded.
     fn data_planes(&self) -> BoxFuture<'_, Result<Vec<DataPlaneRow>, StoreError>>;
+    /// Every dashboard user, by name.
+    fn dashboard_users(&self) -> BoxFuture<'_, Result<Vec<users::UserRow>, StoreError>>;
+    /// One dashboard user.
+    fn dashboard_user(
+        &self,
+        name: String,
+    ) -> BoxFuture<'_, Result<Option<users::UserRow>, StoreError>>;
+    /// Adds a user, or with `replace` updates an existing one's role and hash; `false` when the
+    /// name was taken and `replace` was not asked for.
+    fn put_dashboard_user(
+        &self,
+        user: users::UserRow,
+        replace: bool,
+    ) -> BoxFuture<'_, Result<bool, StoreError>>;
+    /// Removes a user; `false` when there was none.
+    fn delete_dashboard_user(&self, name: String) -> BoxFuture<'_, Result<bool, StoreError>>;
     /// Versions other writers announce as they commit (PostgreSQL `NOTIFY`); `None` when the
     /// backend cannot announce, and peers' commits are found by polling [`Store::head`] alone.
     fn commits(&self) -> Option<tokio::sync::watch::Receiver<u64>> {

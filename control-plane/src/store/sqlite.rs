@@ -10,7 +10,7 @@ use tokenrouter_proto::v1::{UsageQuery, UsageRecord, UsageReport, UsageRow};
 
 use super::{
     Change, DataPlaneRow, Row, Store, StoreError, Stored, dashboard, data_planes_sql, rollup_sql,
-    sqlite_dashboard, usage_sql,
+    sqlite_dashboard, usage_sql, users,
 };
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
@@ -24,6 +24,8 @@ const MIGRATIONS: &[&str] = &[
     usage_sql::FIREWALL,
     "ROLLUP",
     usage_sql::USER_INDEX,
+    usage_sql::ROUTING,
+    usage_sql::DASHBOARD_USERS,
 ];
 
 /// SQLite-backed store. Calls run on the blocking pool; one connection serialises them.
@@ -257,6 +259,8 @@ impl Store for SqliteStore {
                         text.metadata_json,
                         usage_sql::record_id(r),
                         text.firewall,
+                        text.routing,
+                        text.failed_attempts,
                     ])?;
                     if added > 0 {
                         stored.push(r);
@@ -300,6 +304,43 @@ impl Store for SqliteStore {
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
         })
+    }
+
+    fn dashboard_users(&self) -> BoxFuture<'_, Result<Vec<users::UserRow>, StoreError>> {
+        self.run(|conn| {
+            let mut stmt = conn.prepare_cached(&users::select_all())?;
+            let rows = stmt.query_map([], user_of)?.collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn dashboard_user(
+        &self,
+        name: String,
+    ) -> BoxFuture<'_, Result<Option<users::UserRow>, StoreError>> {
+        self.run(move |conn| {
+            let mut stmt = conn.prepare_cached(&users::select_one(|i| format!("?{i}")))?;
+            Ok(stmt.query_map([name], user_of)?.next().transpose()?)
+        })
+    }
+
+    fn put_dashboard_user(
+        &self,
+        u: users::UserRow,
+        replace: bool,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        self.run(move |conn| {
+            let sql = users::insert(replace, |i| format!("?{i}"));
+            let changed = conn.execute(
+                &sql,
+                params![u.name, u.role, u.password_hash, u.created_ms, u.updated_ms],
+            )?;
+            Ok(changed > 0)
+        })
+    }
+
+    fn delete_dashboard_user(&self, name: String) -> BoxFuture<'_, Result<bool, StoreError>> {
+        self.run(move |conn| Ok(conn.execute(&users::delete(|i| format!("?{i}")), [name])? > 0))
     }
 
     fn usage(&self, query: UsageQuery) -> BoxFuture<'_, Result<UsageReport, StoreError>> {
@@ -369,6 +410,17 @@ impl Store for SqliteStore {
     }
 }
 
+/// A dashboard user from a row of [`users::select_all`].
+fn user_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<users::UserRow> {
+    Ok(users::UserRow {
+        name: r.get(0)?,
+        role: r.get(1)?,
+        password_hash: r.get(2)?,
+        created_ms: r.get(3)?,
+        updated_ms: r.get(4)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -398,6 +450,8 @@ mod tests {
         super::super::contract::shares_the_data_plane_table(&planes).await;
         let usage = SqliteStore::open(&temp_path()).await.unwrap();
         super::super::dashboard::contract::rolls_up_and_pages_usage(&usage).await;
+        let users = SqliteStore::open(&temp_path()).await.unwrap();
+        super::super::users::contract::keeps_users_apart_from_the_configuration(&users).await;
     }
 
     #[cfg(unix)]

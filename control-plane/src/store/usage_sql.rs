@@ -9,7 +9,7 @@ use super::StoreError;
 pub const MAX_RECENT: u32 = 1000;
 
 /// Columns in insert order.
-pub const COLUMNS: [&str; 22] = [
+pub const COLUMNS: [&str; 24] = [
     "request_id",
     "unix_ms",
     "api_key",
@@ -32,11 +32,22 @@ pub const COLUMNS: [&str; 22] = [
     "metadata_json",
     "record_id",
     "firewall",
+    "routing",
+    "failed_attempts",
 ];
 
 /// Adds what the firewall did to each record (`rule:detector:action:direction:count`).
 pub const FIREWALL: &str =
     "ALTER TABLE tokenrouter_usage ADD COLUMN firewall TEXT NOT NULL DEFAULT ''";
+
+/// Adds why routing chose what it chose, and the attempts that failed before the answer.
+pub const ROUTING: &str =
+    "ALTER TABLE tokenrouter_usage ADD COLUMN routing TEXT NOT NULL DEFAULT '';
+     ALTER TABLE tokenrouter_usage ADD COLUMN failed_attempts TEXT NOT NULL DEFAULT ''";
+
+/// The dashboard's users (not configuration: no version, never in a snapshot).
+pub const DASHBOARD_USERS: &str = "CREATE TABLE tokenrouter_dashboard_users (name TEXT PRIMARY KEY,
+     role TEXT NOT NULL, password_hash TEXT NOT NULL, created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL)";
 
 /// Adds the records' unique ids (older rows keep NULL, which a unique index lets repeat).
 pub const RECORD_ID: &str = "ALTER TABLE tokenrouter_usage ADD COLUMN record_id TEXT;
@@ -73,7 +84,7 @@ pub fn insert(p: impl Fn(usize) -> String) -> String {
 /// types), unnested into rows, so a batch of any size is one statement and one round trip. With
 /// `ignore_duplicates` false it fails on a record id already stored (the fast path: PostgreSQL's
 /// per-row conflict check costs ~45% more); the caller then runs the ignoring form.
-pub fn insert_arrays(types: &[&str; 22], ignore_duplicates: bool) -> String {
+pub fn insert_arrays(types: &[&str; 24], ignore_duplicates: bool) -> String {
     let arrays: Vec<String> = types
         .iter()
         .enumerate()
@@ -201,6 +212,8 @@ pub struct Bounded<'a> {
     pub user_id: &'a str,
     pub metadata_json: &'a str,
     pub firewall: &'a str,
+    pub routing: &'a str,
+    pub failed_attempts: &'a str,
 }
 
 /// The capped text of `r` (borrowed: nothing is copied).
@@ -215,6 +228,8 @@ pub fn bounded(r: &UsageRecord) -> Bounded<'_> {
         user_id: cap(&r.user_id, 256),
         metadata_json: cap(&r.metadata_json, 4096),
         firewall: cap(&r.firewall, 4096),
+        routing: cap(&r.routing, 4096),
+        failed_attempts: cap(&r.failed_attempts, 8192),
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokenrouter_proto::sealed::MasterKey;
 use tokenrouter_proto::v1::discovery_client::DiscoveryClient;
-use tokenrouter_proto::v1::{AckRequest, WatchRequest};
+use tokenrouter_proto::v1::{AckRequest, StatusReport, WatchRequest};
 use tonic::codegen::InterceptedService;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
@@ -20,6 +20,9 @@ use crate::state::DataPlaneState;
 
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
 const BACKOFF_CAP: Duration = Duration::from_secs(5);
+/// How often a watching data plane reports its live signals (breakers, latency, errors,
+/// headroom) for the dashboard's providers page.
+const STATUS_EVERY: Duration = Duration::from_secs(10);
 
 /// Where the control planes are and how to reach them.
 #[derive(Debug, Clone)]
@@ -243,7 +246,18 @@ async fn watch_once(
         .into_inner();
     state.set_connected(true);
     tracing::info!(control_plane = %url, "watching a control plane");
-    while let Some(message) = stream.message().await? {
+    let mut report = tokio::time::interval(STATUS_EVERY);
+    report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reporting = true;
+    loop {
+        let message = tokio::select! {
+            message = stream.message() => message?,
+            _ = report.tick(), if reporting => {
+                reporting = report_status(state, &mut client).await;
+                continue;
+            }
+        };
+        let Some(message) = message else { break };
         *served = true;
         let Some(snapshot) = message.snapshot else {
             continue;
@@ -273,6 +287,28 @@ async fn watch_once(
             .set_peers(u64::from(answer.into_inner().data_planes));
     }
     Ok(())
+}
+
+/// Sends the live signals; `false` when this control plane does not take them (one older than
+/// the call), so the stream stops trying. Other failures are left to the watch stream to notice.
+async fn report_status(state: &DataPlaneState, client: &mut Client) -> bool {
+    let report = StatusReport {
+        node_id: state.config.node_id.clone(),
+        candidates: state.signals.report(),
+    };
+    match client.report_status(report).await {
+        Ok(answer) => {
+            state
+                .limiter
+                .set_peers(u64::from(answer.into_inner().data_planes));
+            true
+        }
+        Err(e) if e.code() == tonic::Code::Unimplemented => false,
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot report the live signals");
+            true
+        }
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use axum::http::HeaderValue;
 use axum::response::Response;
+use serde_json::{Value, json};
 
 pub use record::RequestRecord;
 
@@ -71,6 +72,7 @@ pub async fn execute(job: Job<'_>, record: &mut RequestRecord) -> Result<Respons
     record.hold(admission.reservation.clone());
     state.retry_budget.request();
     let routing = serde_json::to_string(&plan.routing).unwrap_or_default();
+    record.accounting.routing.clone_from(&routing);
     let shared = Shared {
         state,
         request,
@@ -93,12 +95,15 @@ pub async fn execute(job: Job<'_>, record: &mut RequestRecord) -> Result<Respons
         .captures_content()
         .then(|| trace::content::input_messages(&request.body))
         .flatten();
-    let run = |index: usize, hedge: bool| {
+    let run = |index: usize, hedge: bool, failures: &[Value]| {
         let a = &plan.attempts[index];
         let ext = Extensions::new(&a.provider.name, &plan.routing.mode, request_id);
         let last = index + 1 == plan.attempts.len();
         let mut record = base.clone();
         record.accounting.attempts = index as u32 + 1;
+        if !failures.is_empty() {
+            record.accounting.failed_attempts = Value::from(failures).to_string();
+        }
         let span = record.accounting.trace.attempt(AttemptCall {
             operation: request.operation.name(),
             provider: &a.provider.name,
@@ -114,6 +119,8 @@ pub async fn execute(job: Job<'_>, record: &mut RequestRecord) -> Result<Respons
     };
     // The last failure: which attempt, and what it was.
     let mut failed: Option<(usize, UpstreamError)> = None;
+    // The failures so far, for the usage record (what the dashboard's request detail shows).
+    let mut failures: Vec<Value> = Vec::new();
     let mut index = 0;
     // Moving past a candidate that does not serve the model is not a retry: no backoff, no budget.
     let mut skipping_unserved = false;
@@ -127,13 +134,16 @@ pub async fn execute(job: Job<'_>, record: &mut RequestRecord) -> Result<Respons
         }
         let (result, used) = match hedge::delay(state, plan, index) {
             Some(delay) => {
-                let raced = hedge::race(run(index, false), delay, || run(index + 1, true)).await;
+                let raced = hedge::race(run(index, false, &failures), delay, || {
+                    run(index + 1, true, &failures)
+                })
+                .await;
                 if matches!(raced.1, Used::Both { .. }) {
                     state.metrics.count_hedge();
                 }
                 raced
             }
-            None => (run(index, false).await, Used::One),
+            None => (run(index, false, &failures).await, Used::One),
         };
         let at = index + used.winner();
         match result {
@@ -159,6 +169,8 @@ pub async fn execute(job: Job<'_>, record: &mut RequestRecord) -> Result<Respons
                 }
                 let moves_on =
                     plan.policy.retry_on.moves_on(&e) || (skipping_unserved && !plan.pinned);
+                failures.push(json!({"provider": a.provider.name, "model": a.model,
+                    "error": e.kind(), "ms": record.started().elapsed().as_millis() as u64}));
                 failed = Some((at, e));
                 if !moves_on {
                     break;
@@ -177,6 +189,7 @@ pub async fn execute(job: Job<'_>, record: &mut RequestRecord) -> Result<Respons
     record.accounting.provider_name = genai::provider_name(&a.provider.kind);
     record.accounting.model = a.model.clone();
     record.accounting.attempts = at as u32 + 1;
+    record.accounting.failed_attempts = Value::from(failures).to_string();
     Err(match &e {
         UpstreamError::Status { message, .. } if e.is_model_missing() => {
             ApiError::model_not_served(&a.provider.name, &a.model, message)

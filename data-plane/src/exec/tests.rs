@@ -50,6 +50,17 @@ async fn a_failed_attempt_falls_back_and_the_request_is_one_record() {
             ),
             ("backup", 2, 200)
         );
+        // The record tells the dashboard why and how: the routing decision, and the attempt
+        // that failed (its status, never its message).
+        let routing: serde_json::Value = serde_json::from_str(&records[0].routing).unwrap();
+        assert_eq!(routing["mode"], records[0].routing_mode.as_str());
+        let failed: serde_json::Value = serde_json::from_str(&records[0].failed_attempts).unwrap();
+        assert_eq!(failed.as_array().unwrap().len(), 1, "{failed}");
+        assert_eq!(
+            (failed[0]["provider"].as_str(), failed[0]["error"].as_str()),
+            (Some("primary"), Some("503"))
+        );
+        assert!(failed[0]["ms"].is_u64());
     }
     assert_eq!(requests_total(&state, "primary"), 0);
     assert_eq!(requests_total(&state, "backup"), 2);
@@ -76,6 +87,18 @@ async fn every_attempt_failing_is_one_failed_record_naming_the_last() {
             records[0].status
         ),
         ("backup", 2, 503)
+    );
+    let failed: serde_json::Value = serde_json::from_str(&records[0].failed_attempts).unwrap();
+    let providers: Vec<&str> = failed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["provider"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        providers,
+        ["primary", "backup"],
+        "both failures, oldest first"
     );
 }
 

@@ -43,6 +43,10 @@ pub struct Accounting {
     pub completed: bool,
     /// What the firewall did: `rule:detector:action:direction:count`, comma-separated.
     pub firewall: String,
+    /// Why routing chose what it chose (the `x-tokenrouter-routing` JSON).
+    pub routing: String,
+    /// The attempts that failed before the answer, a JSON array (empty when none did).
+    pub failed_attempts: String,
     /// The request's trace; its SERVER span ends when the last holder of this is done.
     pub trace: RequestTrace,
 }
@@ -191,5 +195,7 @@ pub fn account(metrics: &Metrics, sink: &UsageReporter, a: Accounting) {
         metadata_json: a.metadata_json,
         record_id: crate::request::ids::time_ordered_hex(unix_ms),
         firewall: a.firewall,
+        routing: a.routing,
+        failed_attempts: a.failed_attempts,
     });
 }

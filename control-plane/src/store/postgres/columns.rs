@@ -6,7 +6,7 @@ use crate::store::usage_sql;
 
 /// A usage batch as one array per column, for [`usage_sql::insert_arrays`].
 pub(super) struct Columns<'a> {
-    text: [Vec<&'a str>; 9],
+    text: [Vec<&'a str>; 11],
     record_id: Vec<Option<&'a str>>,
     unix_ms: Vec<i64>,
     status: Vec<i32>,
@@ -18,9 +18,10 @@ pub(super) struct Columns<'a> {
 
 impl<'a> Columns<'a> {
     /// Element types in [`usage_sql::COLUMNS`] order.
-    pub(super) const TYPES: [&'static str; 22] = [
+    pub(super) const TYPES: [&'static str; 24] = [
         "text", "int8", "text", "text", "text", "text", "int4", "int8", "int8", "int8", "int8",
         "float8", "int8", "int8", "bool", "bool", "text", "int4", "text", "text", "text", "text",
+        "text", "text",
     ];
 
     pub(super) fn of(records: &'a [UsageRecord]) -> Self {
@@ -47,6 +48,8 @@ impl<'a> Columns<'a> {
                 t.user_id,
                 t.metadata_json,
                 t.firewall,
+                t.routing,
+                t.failed_attempts,
             ]) {
                 column.push(value);
             }
@@ -73,7 +76,7 @@ impl<'a> Columns<'a> {
     }
 
     /// The parameters in [`usage_sql::COLUMNS`] order.
-    pub(super) fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 22] {
+    pub(super) fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 24] {
         let [
             request_id,
             api_key,
@@ -84,6 +87,8 @@ impl<'a> Columns<'a> {
             user_id,
             metadata,
             firewall,
+            routing,
+            failed_attempts,
         ] = &self.text;
         let [prompt, completion, cached, reasoning, latency, ttft] = &self.counts;
         let [stream, completed] = &self.flags;
@@ -110,6 +115,8 @@ impl<'a> Columns<'a> {
             metadata,
             &self.record_id,
             firewall,
+            routing,
+            failed_attempts,
         ]
     }
 }

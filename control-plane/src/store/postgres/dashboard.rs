@@ -34,6 +34,8 @@ pub fn record_of(r: &tokio_postgres::Row) -> UsageRecord {
         metadata_json: r.get(19),
         record_id: r.get::<_, Option<String>>(20).unwrap_or_default(),
         firewall: r.get(21),
+        routing: r.get(22),
+        failed_attempts: r.get(23),
     }
 }
 

@@ -18,6 +18,7 @@ use tokenrouter_proto::v1::{UsageQuery, UsageRecord, UsageReport, UsageRow};
 
 use super::{
     Change, DataPlaneRow, Row, Store, StoreError, Stored, data_planes_sql, rollup_sql, usage_sql,
+    users,
 };
 use columns::Columns;
 use listen::listen;
@@ -36,6 +37,8 @@ const MIGRATIONS: &[&str] = &[
     usage_sql::FIREWALL,
     "ROLLUP",
     usage_sql::USER_INDEX,
+    usage_sql::ROUTING,
+    usage_sql::DASHBOARD_USERS,
 ];
 
 /// Connections the pool opens at most (usage batches from many data planes run in parallel).
@@ -455,6 +458,61 @@ impl Store for PostgresStore {
         })
     }
 
+    fn dashboard_users(&self) -> BoxFuture<'_, Result<Vec<users::UserRow>, StoreError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let rows = client.query(&users::select_all(), &[]).await?;
+            Ok(rows.iter().map(user_of).collect())
+        })
+    }
+
+    fn dashboard_user(
+        &self,
+        name: String,
+    ) -> BoxFuture<'_, Result<Option<users::UserRow>, StoreError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let sql = users::select_one(|i| format!("${i}"));
+            Ok(client
+                .query_opt(&sql, &[&name])
+                .await?
+                .as_ref()
+                .map(user_of))
+        })
+    }
+
+    fn put_dashboard_user(
+        &self,
+        u: users::UserRow,
+        replace: bool,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let sql = users::insert(replace, |i| format!("${i}"));
+            let changed = client
+                .execute(
+                    &sql,
+                    &[
+                        &u.name,
+                        &u.role,
+                        &u.password_hash,
+                        &u.created_ms,
+                        &u.updated_ms,
+                    ],
+                )
+                .await?;
+            Ok(changed > 0)
+        })
+    }
+
+    fn delete_dashboard_user(&self, name: String) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let sql = users::delete(|i| format!("${i}"));
+            Ok(client.execute(&sql, &[&name]).await? > 0)
+        })
+    }
+
     fn commits(&self) -> Option<watch::Receiver<u64>> {
         Some(self.commits.clone())
     }
@@ -469,6 +527,17 @@ pub fn test_url() -> Option<String> {
             panic!("CI must set TOKENROUTER_TEST_POSTGRES_URL so the Postgres store is tested")
         }
         _ => None,
+    }
+}
+
+/// A dashboard user from a row of [`users::select_all`].
+fn user_of(r: &tokio_postgres::Row) -> users::UserRow {
+    users::UserRow {
+        name: r.get(0),
+        role: r.get(1),
+        password_hash: r.get(2),
+        created_ms: r.get(3),
+        updated_ms: r.get(4),
     }
 }
 
@@ -504,6 +573,8 @@ mod tests {
         crate::store::contract::shares_the_data_plane_table(&store).await;
         let Some(store) = fresh().await else { return };
         crate::store::dashboard::contract::rolls_up_and_pages_usage(&store).await;
+        let Some(store) = fresh().await else { return };
+        crate::store::users::contract::keeps_users_apart_from_the_configuration(&store).await;
     }
 
     /// A commit through one copy is announced to another on the same database and schema.
