@@ -32,6 +32,8 @@
       const columns = [
         { key: 'name', label: 'Provider', class: 'group' },
         { key: 'kind', label: 'Kind' },
+        { key: 'model', label: 'Model', fmt: (v) => (v ? inline(v) : h('span', { class: 'muted' }, 'no traffic yet')) },
+        { key: 'credential', label: 'Credential', fmt: (v, r) => h('span', null, v ? inline(v) : fmt.DASH, r.cooling ? badge('cooling', 'warn', { title: 'Resting after a 429' }) : null) },
         {
           key: 'breaker', label: 'Breaker',
           fmt: (v) => {
@@ -41,8 +43,10 @@
         },
         { key: 'latency_ms', label: 'Latency', num: true, fmt: (v) => fmt.ms(v), title: 'Moving average of recent requests' },
         { key: 'ttft_ms', label: 'TTFT', num: true, fmt: (v) => fmt.ms(v) },
+        { key: 'ttft_p95_ms', label: 'TTFT p95', num: true, fmt: (v) => fmt.ms(v), title: 'Of the last 64 streams' },
         { key: 'error_rate', label: 'Error rate', num: true, fmt: (v) => fmt.pct(v) },
         { key: 'headroom', label: 'Rate-limit headroom', num: true, fmt: headroomCell, title: 'Remaining / limit, from the provider\u2019s rate-limit headers' },
+        { key: 'samples', label: 'Samples', num: true, fmt: (v) => fmt.int(v) },
       ];
       const load = loader(ctx, root, () => ctx.get('providers'), (d) => {
         const planes = d.data_planes || [];
@@ -53,13 +57,14 @@
         replace(body, planes.map((p) => {
           const providers = p.providers || [];
           const open = providers.filter((x) => x.breaker === 'open').length;
-          const seen = fmt.num(p.last_seen_unix_ms);
+          const seen = fmt.num(p.signals_unix_ms) || fmt.num(p.last_seen_unix_ms);
           const head = h('div', { class: 'card-meta' },
-            seen !== null ? h('span', { class: 'muted small', title: fmt.time(seen) }, 'last seen ' + fmt.timeShort(seen)) : null,
+            seen !== null ? h('span', { class: 'muted small', title: fmt.time(seen) }, (p.signals_unix_ms ? 'signals from ' : 'last seen ') + fmt.timeShort(seen)) : null,
+            p.last_error ? badge('refused a snapshot', 'error', { title: inline(p.last_error) }) : null,
             connected(p.connected), p.version ? badge('v' + String(p.version).replace(/^v/, ''), 'muted') : null,
             open ? badge(open + ' open breaker' + (open > 1 ? 's' : ''), 'error') : null);
           return card(h('span', { class: 'mono' }, inline(p.node_id)),
-            providers.length ? table(columns, providers, { rowAttrs: (x) => ({ class: 'provider-row', dataset: { name: x.name } }) }) : empty('No providers on this data plane'),
+            providers.length ? table(columns, providers, { rowAttrs: (x) => ({ class: 'provider-row', dataset: { name: x.name, model: x.model || '' } }) }) : empty('No providers on this data plane'),
             { class: 'card data-plane' + (p.connected ? '' : ' offline'), dataset: { node: p.node_id === undefined ? '' : p.node_id } }, head);
         }));
       });
@@ -93,10 +98,30 @@
     return ok;
   }
 
+  // Current use against the budget: spent / limit, with a meter.
+  function budgetCell(u) {
+    const b = u && u.budget;
+    if (!b) return h('span', { class: 'muted' }, 'no budget');
+    const used = fmt.num(b.spent_usd) || 0;
+    const limit = fmt.num(b.limit_usd) || 0;
+    const pct = limit > 0 ? Math.min(1, used / limit) : 0;
+    const bar = h('span', { class: 'meter-fill' + (pct > 0.9 ? ' low' : pct > 0.7 ? ' mid' : '') });
+    bar.style.width = (pct * 100).toFixed(1) + '%';
+    return h('span', { class: 'meter-wrap budget', title: 'Spent this ' + b.period + ' since ' + fmt.time(b.since_unix_ms) },
+      h('span', { class: 'meter' }, bar), fmt.cost(used) + ' / ' + fmt.cost(limit) + ' a ' + inline(b.period));
+  }
+
+  function minuteCell(u) {
+    if (!u) return fmt.DASH;
+    return h('span', null, fmt.int(u.minute_requests) + ' req', h('span', { class: 'muted' }, ' \u00B7 ' + fmt.int(u.minute_tokens) + ' tok'));
+  }
+
   function limitsCell(v) {
     if (v === null || v === undefined || (typeof v === 'object' && !Object.keys(v).length)) return h('span', { class: 'muted' }, 'none');
     if (typeof v !== 'object') return inline(v);
-    return h('span', { class: 'kv' }, Object.entries(v).map(([k, x]) => h('span', { class: 'kv-item' }, h('span', { class: 'muted' }, k.replace(/_/g, ' ') + ' '), typeof x === 'number' ? fmt.int(x) : inline(x))));
+    const set = Object.entries(v).filter(([, x]) => x !== 0 && x !== '' && x !== null);
+    if (!set.length) return h('span', { class: 'muted' }, 'none');
+    return h('span', { class: 'kv' }, set.map(([k, x]) => h('span', { class: 'kv-item' }, h('span', { class: 'muted' }, k.replace(/_/g, ' ') + ' '), typeof x === 'number' ? fmt.int(x) : inline(x))));
   }
 
   views.keys = {
@@ -161,10 +186,55 @@
         secretBox.hidden = false;
       }
 
-      async function disable(keyName, button) {
+      // The limits form of one key, shown under the list; saving is one UpdateApiKey.
+      const limitsBox = h('div', { id: 'key-limits-editor', hidden: true });
+      root.append(limitsBox);
+      function editLimits(key) {
+        const l = key.limits || {};
+        const input = (id, label, value, attrs) => {
+          const el = h('input', Object.assign({ id, name: id, type: 'number', min: '0', value: value ? String(value) : '' }, attrs || {}));
+          return [h('label', { class: 'field', for: id }, h('span', { class: 'field-label' }, label), el), el];
+        };
+        const [rpmField, rpm] = input('limit-rpm', 'Requests / min', l.rpm);
+        const [tpmField, tpm] = input('limit-tpm', 'Tokens / min', l.tpm);
+        const [concField, conc] = input('limit-concurrent', 'In flight', l.max_concurrent);
+        const [budgetField, budget] = input('limit-budget', 'Budget (USD)', l.budget_usd, { step: '0.01' });
+        const period = h('select', { id: 'limit-period', name: 'limit-period' },
+          ['', 'day', 'week', 'month', 'total'].map((p) => h('option', { value: p, selected: (l.budget_period || '') === p ? 'selected' : null }, p || '(none)')));
+        const save = h('button', { type: 'submit', id: 'limit-save', class: 'primary' }, 'Save limits');
+        const cancel = h('button', { type: 'button', id: 'limit-cancel', onclick: () => { limitsBox.hidden = true; } }, 'Cancel');
+        const form = h('form', { id: 'key-limits-form', class: 'form-row', autocomplete: 'off' },
+          rpmField, tpmField, concField, budgetField,
+          h('label', { class: 'field', for: 'limit-period' }, h('span', { class: 'field-label' }, 'Per'), period),
+          h('div', { class: 'field' }, h('span', { class: 'field-label' }, '\u00A0'), h('span', { class: 'row-actions' }, save, cancel)));
+        const num = (el) => (el.value.trim() === '' ? 0 : Number(el.value));
+        form.addEventListener('submit', async (e) => {
+          e.preventDefault();
+          save.disabled = true;
+          try {
+            await ctx.send('PUT', 'keys/' + encodeURIComponent(key.name) + '/limits', {
+              rpm: num(rpm), tpm: num(tpm), max_concurrent: num(conc), budget_usd: num(budget), budget_period: period.value,
+              rpm_burst: l.rpm_burst || 0,
+            });
+            if (ctx.dead()) return;
+            ctx.ok();
+            limitsBox.hidden = true;
+            load();
+          } catch (err) {
+            ctx.fail(err);
+          } finally {
+            save.disabled = false;
+          }
+        });
+        replace(limitsBox, card(h('span', null, 'Limits of ', h('strong', null, inline(key.name))), form, { id: 'key-limits-card' }));
+        limitsBox.hidden = false;
+        rpm.focus();
+      }
+
+      async function setEnabled(keyName, on, button) {
         button.disabled = true;
         try {
-          await ctx.send('POST', 'keys/' + encodeURIComponent(keyName) + '/disable', {});
+          await ctx.send('POST', 'keys/' + encodeURIComponent(keyName) + (on ? '/enable' : '/disable'), {});
           if (ctx.dead()) return;
           ctx.ok();
           load();
@@ -180,16 +250,21 @@
         { key: 'disabled', label: 'Status', fmt: (v) => (v ? badge('disabled', 'error') : badge('active', 'ok')) },
         { key: 'models', label: 'Models', fmt: (v) => (Array.isArray(v) && v.length ? h('span', { class: 'chips' }, v.map((m) => h('span', { class: 'chip' }, inline(m)))) : h('span', { class: 'muted' }, 'every model')) },
         { key: 'limits', label: 'Limits', fmt: limitsCell },
-        { key: 'requests', label: 'Requests', num: true, fmt: (v, r) => (r.usage ? fmt.int(r.usage.requests) : fmt.DASH) },
-        { key: 'cost', label: 'Cost (USD)', num: true, fmt: (v, r) => (r.usage ? fmt.cost(r.usage.cost_usd) : fmt.DASH) },
+        { key: 'minute', label: 'Last 60 s', fmt: (v, r) => minuteCell(r.usage), title: 'Requests and tokens recorded in the last minute' },
+        { key: 'budget', label: 'Budget', fmt: (v, r) => budgetCell(r.usage) },
+        { key: 'today', label: 'Today', num: true, fmt: (v, r) => (r.usage ? h('span', null, fmt.int(r.usage.today_requests) + ' req', h('span', { class: 'muted' }, ' \u00B7 ' + fmt.cost(r.usage.today_cost_usd))) : fmt.DASH) },
       ];
       if (ctx.canWrite) {
         columns.push({
           key: 'actions', label: '', class: 'actions',
-          fmt: (v, r) => (r.disabled ? null : h('button', {
-            type: 'button', class: 'danger small key-disable', dataset: { name: r.name }, title: 'Refuse every request made with this key',
-            onclick: (e) => disable(r.name, e.currentTarget),
-          }, 'Disable')),
+          fmt: (v, r) => h('span', { class: 'row-actions' },
+            h('button', { type: 'button', class: 'small key-limits', dataset: { name: r.name }, onclick: () => editLimits(r) }, 'Limits'),
+            r.disabled
+              ? h('button', { type: 'button', class: 'small key-enable', dataset: { name: r.name }, onclick: (e) => setEnabled(r.name, true, e.currentTarget) }, 'Enable')
+              : h('button', {
+                type: 'button', class: 'danger small key-disable', dataset: { name: r.name }, title: 'Refuse every request made with this key',
+                onclick: (e) => setEnabled(r.name, false, e.currentTarget),
+              }, 'Disable')),
         });
       }
 

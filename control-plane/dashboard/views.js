@@ -406,7 +406,36 @@
     ['cost_usd', 'Cost (USD)', fmt.cost], ['latency_ms', 'Latency', fmt.ms], ['ttft_ms', 'Time to first token', fmt.ms],
     ['firewall', 'Firewall'],
   ];
-  const DETAIL_SECTIONS = ['metadata', 'routing', 'firewall_verdicts', 'limits'];
+  const DETAIL_SECTIONS = ['metadata', 'routing', 'attempt_log', 'firewall_verdicts', 'limits'];
+
+  // Why routing chose what it chose, then every attempt in order (failed ones first).
+  function routingDetail(routing, log) {
+    const r = routing || {};
+    const runners = Array.isArray(r.runners_up) && r.runners_up.length ? r.runners_up.join(', ') : fmt.DASH;
+    const items = [
+      ['Mode', inline(r.mode), 'mode'], ['Chosen', r.chosen ? inline(r.chosen) : fmt.DASH, 'chosen'],
+      ['Reason', r.reason ? inline(r.reason) : fmt.DASH, 'reason'], ['Runners-up', runners, 'runners_up'],
+    ];
+    const attempts = Array.isArray(log) ? log : [];
+    const outcome = (v) => (v === 'answered' ? badge('answered', 'ok') : badge(inline(v), 'error'));
+    return h('div', { id: 'request-routing' }, dl(items, 'request-routing-dl'),
+      attempts.length
+        ? table([
+          { key: 'n', label: '#', num: true, fmt: (v, row) => String(attempts.indexOf(row) + 1) },
+          { key: 'provider', label: 'Provider' }, { key: 'model', label: 'Model' },
+          { key: 'outcome', label: 'Outcome', fmt: outcome },
+          { key: 'error', label: 'Error / status', fmt: (v, row) => inline(v === undefined ? row.status : v) },
+          { key: 'ms', label: 'At', num: true, fmt: (v) => fmt.ms(v), title: 'Milliseconds since the request arrived' },
+        ], attempts, { id: 'request-attempts', rowAttrs: (row) => ({ class: 'attempt-row', dataset: { outcome: row.outcome || '' } }) })
+        : h('div', { id: 'request-attempts' }, empty('No provider was tried')));
+  }
+
+  function limitsDetail(limits) {
+    const l = limits || {};
+    return h('div', { id: 'request-limits' },
+      l.refused ? h('div', { class: 'banner error' }, 'Refused by a limit before any provider was tried (429).') : null,
+      l.key ? json(l.key, 'request-key-limits') : empty('The key has no limits'));
+  }
 
   views.request = {
     title: 'Request',
@@ -439,8 +468,8 @@
                   { key: 'count', label: 'Count', num: true },
                 ], verdicts, { id: 'request-firewall' })
                 : h('div', { id: 'request-firewall' }, empty('No firewall verdicts'))),
-              card('Routing', section('request-routing', d.routing, 'No routing decision recorded')),
-              card('Limits', section('request-limits', d.limits, 'No limits applied')),
+              card('Routing', routingDetail(d.routing, d.attempt_log)),
+              card('Limits', limitsDetail(d.limits)),
               card('Metadata', json(d.metadata === undefined ? {} : d.metadata, 'request-metadata')))));
       });
       load();

@@ -80,15 +80,16 @@ fn user_json(u: &DashboardUser) -> Value {
         "updated_unix_ms": u.updated_unix_ms})
 }
 
-/// Runs one `dashboard-users` command.
+/// Runs one `dashboard-users` command; `stdin` is where `--password-stdin` reads.
 pub(super) async fn run(
     client: &mut Client,
     printer: &mut Printer<'_>,
     cmd: DashboardUsersCmd,
+    stdin: impl BufRead,
 ) -> anyhow::Result<()> {
     match cmd {
         DashboardUsersCmd::Add(args) => {
-            let password = args.password(std::io::stdin().lock())?;
+            let password = args.password(stdin)?;
             let write = DashboardUserWrite {
                 name: args.name.clone(),
                 role: args.role.clone(),
@@ -131,6 +132,136 @@ pub(super) async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admin::Connection;
+    use crate::admin::client::connect;
+
+    /// A real control plane (SQLite store, the gRPC services with an admin token) on a local port.
+    async fn control_plane(token: &str) -> Connection {
+        let dir = std::env::temp_dir().join(format!("tr-users-{}", uuid::Uuid::new_v4().simple()));
+        let store =
+            tokenrouter_control_plane::store::open(&format!("sqlite://{}/db", dir.display()))
+                .await
+                .unwrap();
+        let cp = tokenrouter_control_plane::ControlPlane::open(
+            store,
+            tokenrouter_control_plane::MasterKey::from_bytes(&[5; 32]),
+        )
+        .await
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(tokenrouter_control_plane::serve(
+            listener,
+            cp,
+            Some(token.into()),
+            std::future::pending(),
+        ));
+        Connection {
+            control_plane: format!("http://{addr}"),
+            admin_token: Some(token.into()),
+            json: false,
+            tls_ca: None,
+            tls_client_cert: None,
+            tls_client_key: None,
+        }
+    }
+
+    async fn cli(conn: &Connection, argv: &[&str], stdin: &str) -> anyhow::Result<String> {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Args {
+            #[command(subcommand)]
+            cmd: DashboardUsersCmd,
+        }
+        let cmd =
+            Args::try_parse_from(std::iter::once("dashboard-users").chain(argv.iter().copied()))?
+                .cmd;
+        let mut client = connect(conn).await?;
+        let mut out = Vec::new();
+        let mut printer = Printer::new(&mut out, conn.json);
+        run(
+            &mut client,
+            &mut printer,
+            cmd,
+            std::io::Cursor::new(stdin.to_string()),
+        )
+        .await?;
+        Ok(String::from_utf8(out)?)
+    }
+
+    #[tokio::test]
+    async fn adds_lists_replaces_and_removes_users_on_a_real_control_plane() {
+        let conn = control_plane("users-cli-token").await;
+        let added = cli(
+            &conn,
+            &["add", "ana", "--role", "admin", "--password-stdin"],
+            "ana's long password\n",
+        )
+        .await
+        .unwrap();
+        assert_eq!(added, "added dashboard user ana (admin)\n");
+        let taken = cli(
+            &conn,
+            &["add", "ana", "--role", "viewer", "--password-stdin"],
+            "another long one\n",
+        )
+        .await
+        .unwrap_err();
+        assert!(taken.to_string().contains("ALREADY_EXISTS"), "{taken:#}");
+        let weak = cli(
+            &conn,
+            &["add", "bo", "--role", "viewer", "--password-stdin"],
+            "short\n",
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            weak.to_string().contains("password: must be at least 12"),
+            "{weak:#}"
+        );
+        assert!(
+            cli(
+                &conn,
+                &["add", "bo", "--role", "owner", "--password-stdin"],
+                "x\n"
+            )
+            .await
+            .is_err()
+        );
+        let set = cli(
+            &conn,
+            &[
+                "add",
+                "ana",
+                "--role",
+                "viewer",
+                "--password-stdin",
+                "--replace",
+            ],
+            "a new long password\n",
+        )
+        .await
+        .unwrap();
+        assert_eq!(set, "set dashboard user ana (viewer)\n");
+        let listed = cli(&conn, &["list"], "").await.unwrap();
+        assert!(
+            listed.contains("ana") && listed.contains("viewer"),
+            "{listed}"
+        );
+        assert!(!listed.contains("argon2"), "{listed}");
+        let removed = cli(&conn, &["rm", "ana"], "").await.unwrap();
+        assert_eq!(removed, "removed dashboard user ana\n");
+        let gone = cli(&conn, &["rm", "ana"], "").await.unwrap_err();
+        assert!(gone.to_string().contains("NOT_FOUND"), "{gone:#}");
+        let wrong = Connection {
+            admin_token: Some("wrong".into()),
+            ..conn.clone()
+        };
+        assert!(
+            cli(&wrong, &["list"], "").await.is_err(),
+            "the admin token is required"
+        );
+    }
 
     fn args(env: Option<&str>, stdin: bool) -> AddArgs {
         AddArgs {

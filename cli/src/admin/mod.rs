@@ -174,6 +174,8 @@ async fn execute(conn: &Connection, cmd: AdminCommand, out: &mut dyn Write) -> a
         AdminCommand::Snapshot => status::snapshot(&mut client, p).await,
         AdminCommand::DataPlanes => status::data_planes(&mut client, p).await,
         AdminCommand::Usage(args) => usage::run(&mut client, p, args).await,
-        AdminCommand::DashboardUsers(cmd) => dashboard_users::run(&mut client, p, cmd).await,
+        AdminCommand::DashboardUsers(cmd) => {
+            dashboard_users::run(&mut client, p, cmd, std::io::stdin().lock()).await
+        }
     }
 }

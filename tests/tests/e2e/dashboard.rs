@@ -1,7 +1,9 @@
 //! The dashboard in a real browser: requests go through a data plane, their usage reaches the
 //! control plane, and `tests/node/dashboard.mjs` drives headless Chromium (Debian's package, over
 //! CDP with puppeteer-core) through sign-in, the overview's numbers, the request log's filter and
-//! a request's detail, the other pages, and a key made on the page and used on the data plane.
+//! a request's detail and its attempts, the providers' live signals as the data plane reported
+//! them, a key made on the page, limited on the page and used on the data plane, and a viewer
+//! (a dashboard user with a password) who cannot write.
 //! Screenshots of every page land in `target/test-artefacts/dashboard/`.
 
 use std::path::{Path, PathBuf};
@@ -14,6 +16,7 @@ use crate::node::node;
 use crate::setup::{KEY, add_simulated_provider, run_script, stack, usage_once, user_message};
 
 const TOKEN: &str = "dashboard-e2e-admin-token";
+const VIEWER_PASSWORD: &str = "a viewer's long password";
 
 /// The browser: `TOKENROUTER_TEST_CHROMIUM`, else Debian's `chromium` or its headless shell.
 fn chromium() -> Option<PathBuf> {
@@ -60,6 +63,20 @@ async fn the_dashboard_in_a_browser_shows_what_happened_and_makes_keys() {
     let body = serde_json::json!({"model": "broken-model", "messages": user_message("this fails")});
     assert!(chat(&http, &dp, KEY, body).await.0 >= 500);
     usage_once(&mut stack.cp.admin().await, "", ok + 1).await;
+    // The viewer, added over the Admin API as `tokenrouter dashboard-users add` does.
+    let viewer = tokenrouter_proto::v1::DashboardUserWrite {
+        name: "vera".into(),
+        role: "viewer".into(),
+        password: VIEWER_PASSWORD.into(),
+        replace: false,
+    };
+    stack
+        .cp
+        .admin()
+        .await
+        .put_dashboard_user(viewer)
+        .await
+        .unwrap();
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -85,6 +102,8 @@ async fn the_dashboard_in_a_browser_shows_what_happened_and_makes_keys() {
             ("TOKENROUTER_EXPECTED_ERRORS", "1".to_string()),
             ("TOKENROUTER_CHROMIUM", browser.display().to_string()),
             ("TOKENROUTER_SCREENSHOTS", shots.display().to_string()),
+            ("TOKENROUTER_VIEWER", "vera".to_string()),
+            ("TOKENROUTER_VIEWER_PASSWORD", VIEWER_PASSWORD.to_string()),
         ],
         "all dashboard checks passed",
     )
