@@ -73,6 +73,8 @@ fn record(n: u64, total: u64, now: i64) -> UsageRecord {
             model % 5
         ),
         failed_attempts: String::new(),
+        request_body: String::new(),
+        response_body: String::new(),
     }
 }
 

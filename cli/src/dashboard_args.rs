@@ -29,6 +29,9 @@ pub struct DashboardArgs {
     /// How long usage records are kept (their rollups: minutes as long, hours and days a year).
     #[arg(long, env = "TOKENROUTER_USAGE_RETENTION", default_value = "30d", value_parser = parse_duration)]
     pub usage_retention: Duration,
+    /// How long the bodies of keys that log them (`keys log-bodies NAME on`) are kept.
+    #[arg(long, env = "TOKENROUTER_BODY_RETENTION", default_value = "7d", value_parser = parse_duration)]
+    pub body_retention: Duration,
 }
 
 /// A running dashboard: its address and how to stop it.
@@ -76,6 +79,7 @@ impl DashboardArgs {
         let keep = retention::Retention {
             records: self.usage_retention,
             minute_rollups: self.usage_retention,
+            bodies: self.body_retention,
             ..retention::Retention::default()
         };
         let pruning = tokio::spawn(retention::run(cp.store(), keep));

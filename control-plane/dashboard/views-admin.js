@@ -201,11 +201,14 @@
         const [budgetField, budget] = input('limit-budget', 'Budget (USD)', l.budget_usd, { step: '0.01' });
         const period = h('select', { id: 'limit-period', name: 'limit-period' },
           ['', 'day', 'week', 'month', 'total'].map((p) => h('option', { value: p, selected: (l.budget_period || '') === p ? 'selected' : null }, p || '(none)')));
-        const save = h('button', { type: 'submit', id: 'limit-save', class: 'primary' }, 'Save limits');
+        const logBodies = h('input', { id: 'limit-log-bodies', name: 'limit-log-bodies', type: 'checkbox', checked: !!key.log_bodies });
+        const save = h('button', { type: 'submit', id: 'limit-save', class: 'primary' }, 'Save');
         const cancel = h('button', { type: 'button', id: 'limit-cancel', onclick: () => { limitsBox.hidden = true; } }, 'Cancel');
         const form = h('form', { id: 'key-limits-form', class: 'form-row', autocomplete: 'off' },
           rpmField, tpmField, concField, budgetField,
           h('label', { class: 'field', for: 'limit-period' }, h('span', { class: 'field-label' }, 'Per'), period),
+          h('label', { class: 'field', for: 'limit-log-bodies', title: 'Keep request and answer bodies (after the firewall\u2019s masking) for 7 days' },
+            h('span', { class: 'field-label' }, 'Log bodies'), logBodies),
           h('div', { class: 'field' }, h('span', { class: 'field-label' }, '\u00A0'), h('span', { class: 'row-actions' }, save, cancel)));
         const num = (el) => (el.value.trim() === '' ? 0 : Number(el.value));
         form.addEventListener('submit', async (e) => {
@@ -216,6 +219,9 @@
               rpm: num(rpm), tpm: num(tpm), max_concurrent: num(conc), budget_usd: num(budget), budget_period: period.value,
               rpm_burst: l.rpm_burst || 0,
             });
+            if (logBodies.checked !== !!key.log_bodies) {
+              await ctx.send('PUT', 'keys/' + encodeURIComponent(key.name) + '/log-bodies', { enabled: logBodies.checked });
+            }
             if (ctx.dead()) return;
             ctx.ok();
             limitsBox.hidden = true;
@@ -247,7 +253,7 @@
       const columns = [
         { key: 'name', label: 'Name', class: 'group' },
         { key: 'prefix', label: 'Prefix', fmt: (v) => h('code', { class: 'prefix' }, inline(v) + '\u2026') },
-        { key: 'disabled', label: 'Status', fmt: (v) => (v ? badge('disabled', 'error') : badge('active', 'ok')) },
+        { key: 'disabled', label: 'Status', fmt: (v, r) => h('span', null, v ? badge('disabled', 'error') : badge('active', 'ok'), r.log_bodies ? badge('logs bodies', 'warn', { title: 'Bodies kept 7 days' }) : null) },
         { key: 'models', label: 'Models', fmt: (v) => (Array.isArray(v) && v.length ? h('span', { class: 'chips' }, v.map((m) => h('span', { class: 'chip' }, inline(m)))) : h('span', { class: 'muted' }, 'every model')) },
         { key: 'limits', label: 'Limits', fmt: limitsCell },
         { key: 'minute', label: 'Last 60 s', fmt: (v, r) => minuteCell(r.usage), title: 'Requests and tokens recorded in the last minute' },

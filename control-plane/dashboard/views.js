@@ -406,7 +406,7 @@
     ['cost_usd', 'Cost (USD)', fmt.cost], ['latency_ms', 'Latency', fmt.ms], ['ttft_ms', 'Time to first token', fmt.ms],
     ['firewall', 'Firewall'],
   ];
-  const DETAIL_SECTIONS = ['metadata', 'routing', 'attempt_log', 'firewall_verdicts', 'limits'];
+  const DETAIL_SECTIONS = ['metadata', 'routing', 'attempt_log', 'firewall_verdicts', 'limits', 'bodies'];
 
   // Why routing chose what it chose, then every attempt in order (failed ones first).
   function routingDetail(routing, log) {
@@ -428,6 +428,15 @@
           { key: 'ms', label: 'At', num: true, fmt: (v) => fmt.ms(v), title: 'Milliseconds since the request arrived' },
         ], attempts, { id: 'request-attempts', rowAttrs: (row) => ({ class: 'attempt-row', dataset: { outcome: row.outcome || '' } }) })
         : h('div', { id: 'request-attempts' }, empty('No provider was tried')));
+  }
+
+  // The logged request and answer (keys with body logging; masked by the firewall; admins only).
+  function bodiesDetail(bodies) {
+    if (!bodies) return h('div', { id: 'request-bodies' }, empty('Not logged', 'Turn on body logging for the key to keep its bodies for 7 days.'));
+    if (bodies.hidden) return h('div', { id: 'request-bodies' }, empty(inline(bodies.hidden)));
+    return h('div', { id: 'request-bodies' },
+      h('div', { class: 'field-label' }, 'Request (as sent, after the firewall)'), json(bodies.request, 'request-body'),
+      h('div', { class: 'field-label' }, 'Answer (as the client got it)'), json(bodies.response, 'response-body'));
   }
 
   function limitsDetail(limits) {
@@ -470,7 +479,8 @@
                 : h('div', { id: 'request-firewall' }, empty('No firewall verdicts'))),
               card('Routing', routingDetail(d.routing, d.attempt_log)),
               card('Limits', limitsDetail(d.limits)),
-              card('Metadata', json(d.metadata === undefined ? {} : d.metadata, 'request-metadata')))));
+              card('Metadata', json(d.metadata === undefined ? {} : d.metadata, 'request-metadata')),
+              card('Bodies', bodiesDetail(d.bodies)))));
       });
       load();
       return { refresh: load };

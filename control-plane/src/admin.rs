@@ -77,6 +77,7 @@ pub fn api_key_record(name: &str, key: &str) -> ApiKey {
         limits: None,
         user_limits: None,
         model_limits: Vec::new(),
+        log_bodies: false,
     }
 }
 
@@ -205,6 +206,7 @@ impl Admin for AdminService {
             limits: r.limits,
             user_limits: r.user_limits,
             model_limits: r.model_limits,
+            log_bodies: r.log_bodies,
             ..api_key_record(&r.name, &key)
         };
         let version = self.cp.create(record.clone(), r.expected_version).await?;
@@ -233,6 +235,7 @@ impl Admin for AdminService {
             limits: wanted.limits,
             user_limits: wanted.user_limits,
             model_limits: wanted.model_limits,
+            log_bodies: wanted.log_bodies,
             ..existing.clone()
         };
         written(self.cp.update(updated, r.expected_version).await)

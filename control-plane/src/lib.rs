@@ -67,6 +67,9 @@ async fn report_health(
     }
 }
 
+/// The largest Discovery message accepted (a usage batch; snapshots go the other way).
+pub const MAX_USAGE_BATCH_BYTES: usize = 16 * 1024 * 1024;
+
 /// TLS on the gRPC port: the server's certificate chain and key (PEM) and, for mutual TLS, the CA
 /// that client certificates must chain to (a client without one is refused in the handshake).
 #[derive(Debug, Clone)]
@@ -132,8 +135,11 @@ pub async fn serve_with(
             AdminService::new(cp.clone()),
             move |r| admin_check.check(r),
         ))
-        .add_service(DiscoveryServer::with_interceptor(
-            DiscoveryService::new(cp, closing),
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            // A usage batch is at most 1,000 records and ~4 MiB of bodies and metadata (the data
+            // plane's bounds); tonic's default of 4 MiB would refuse a full one for ever.
+            DiscoveryServer::new(DiscoveryService::new(cp, closing))
+                .max_decoding_message_size(MAX_USAGE_BATCH_BYTES),
             move |r| check.check(r),
         ));
     if let Ok(reflection) = reflection_v1 {

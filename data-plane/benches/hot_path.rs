@@ -268,6 +268,7 @@ fn routing(c: &mut Criterion) {
         disabled: false,
         allowed_models: Vec::new(),
         limits: None,
+        log_bodies: false,
     };
     let headers = HeaderMap::new();
     let cases = [

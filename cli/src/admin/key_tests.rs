@@ -178,6 +178,17 @@ async fn update_keeps_what_is_not_named() {
         "other fields are written back as they were: {sent}"
     );
 
+    let seen = fake.seen().len();
+    run_cli(&conn, &["keys", "log-bodies", "ci", "on"])
+        .await
+        .unwrap();
+    let sent = &fake.seen()[seen + 1];
+    assert!(
+        sent.contains("log_bodies: true") && sent.contains("disabled: true"),
+        "only the flag changes: {sent}"
+    );
+    assert!(parse(&["keys", "log-bodies", "ci", "maybe"]).is_err());
+
     let err = run_cli(&conn, &["keys", "update", "team-a"])
         .await
         .unwrap_err();

@@ -31,6 +31,9 @@ pub enum KeysCmd {
         allowed_models: Vec<String>,
         #[command(flatten)]
         limits: LimitArgs,
+        /// Keep the key's request and response bodies (masked, seven days; see `log-bodies`).
+        #[arg(long = "log-bodies")]
+        log_bodies: bool,
         #[command(flatten)]
         write: WriteOpts,
     },
@@ -43,6 +46,9 @@ pub enum KeysCmd {
     },
     /// Set the models a key may use (other models get 403), replacing the previous list.
     Allow(AllowArgs),
+    /// Keep (`on`) or stop keeping (`off`) a key's request and response bodies for the
+    /// dashboard's request detail: after the firewall's masking, cut at 64 KiB, kept seven days.
+    LogBodies(LogBodiesArgs),
     /// Refuse a key without deleting it.
     Disable(KeyTarget),
     /// Accept a disabled key again.
@@ -97,6 +103,18 @@ pub struct AllowArgs {
     pub write: WriteOpts,
 }
 
+/// `keys log-bodies`: whether one key's bodies are kept.
+#[derive(Args, Debug, PartialEq, Eq)]
+pub struct LogBodiesArgs {
+    /// Name of the key.
+    pub name: String,
+    /// `on` or `off`.
+    #[arg(value_parser = ["on", "off"])]
+    pub state: String,
+    #[command(flatten)]
+    pub write: WriteOpts,
+}
+
 impl Resource for ApiKey {
     const KIND: &'static str = "api key";
     const FIELD: &'static str = "api_keys";
@@ -127,6 +145,7 @@ impl Resource for ApiKey {
             "limits": key_limits::limits_json(self.limits.as_ref()),
             "user_limits": key_limits::limits_json(self.user_limits.as_ref()),
             "model_limits": key_limits::model_limits_json(&self.model_limits),
+            "log_bodies": self.log_bodies,
         })
     }
 }
@@ -147,6 +166,7 @@ pub(super) async fn run(
             key_env,
             allowed_models,
             limits,
+            log_bodies,
             write: opts,
         } => {
             let mut limited = ApiKey::default();
@@ -161,6 +181,7 @@ pub(super) async fn run(
                 limits: limited.limits,
                 user_limits: limited.user_limits,
                 model_limits: limited.model_limits,
+                log_bodies,
             };
             let created = call(client.create_api_key(request)).await?;
             print_created(printer, &name, generated, created)
@@ -189,6 +210,18 @@ pub(super) async fn run(
             let models = args.models;
             let change = move |key: &mut ApiKey| {
                 key.allowed_models = models;
+                Ok(())
+            };
+            update_key(client, printer, target, Action::Updated, change).await
+        }
+        KeysCmd::LogBodies(args) => {
+            let target = KeyTarget {
+                name: args.name,
+                write: args.write,
+            };
+            let on = args.state == "on";
+            let change = move |key: &mut ApiKey| {
+                key.log_bodies = on;
                 Ok(())
             };
             update_key(client, printer, target, Action::Updated, change).await
@@ -355,7 +388,7 @@ mod unit {
             key.to_json(),
             json!({"name": "ci", "prefix": "sk-tr-12", "sha256": "ab", "disabled": true,
                    "allowed_models": ["gpt-4o*", "auto:*"], "limits": null, "user_limits": null,
-                   "model_limits": []})
+                   "model_limits": [], "log_bodies": false})
         );
     }
 

@@ -44,7 +44,7 @@ pub fn key_json(k: &ApiKey) -> Value {
     json!({"name": k.name, "prefix": k.prefix, "disabled": k.disabled,
         "models": k.allowed_models, "limits": limits_json(k.limits.as_ref()),
         "user_limits": limits_json(k.user_limits.as_ref()), "model_limits": model_limits,
-        "usage": Value::Null})
+        "log_bodies": k.log_bodies, "usage": Value::Null})
 }
 
 /// Each key's day-rollup sums from `from` on.
@@ -215,6 +215,23 @@ pub async fn enable_key(
 ) -> Result<Response, ApiError> {
     let (_, version) = update_key(&d, &name, |k| k.disabled = false).await?;
     Ok(Json(json!({"name": name, "disabled": false, "version": version})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogBodies {
+    enabled: bool,
+}
+
+/// Turns a key's body logging on or off.
+pub async fn set_log_bodies(
+    State(d): State<Arc<Dashboard>>,
+    _: Writer,
+    Path(name): Path<String>,
+    Json(b): Json<LogBodies>,
+) -> Result<Response, ApiError> {
+    let (_, version) = update_key(&d, &name, |k| k.log_bodies = b.enabled).await?;
+    Ok(Json(json!({"name": name, "log_bodies": b.enabled, "version": version})).into_response())
 }
 
 /// The key-wide limits an admin sets; a field left out or 0 sets no limit.

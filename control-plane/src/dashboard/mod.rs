@@ -63,6 +63,7 @@ pub fn app(cp: Arc<ControlPlane>, config: DashboardConfig) -> Router {
         .route("/api/keys/{name}/disable", post(keys_api::disable_key))
         .route("/api/keys/{name}/enable", post(keys_api::enable_key))
         .route("/api/keys/{name}/limits", put(keys_api::set_limits))
+        .route("/api/keys/{name}/log-bodies", put(keys_api::set_log_bodies))
         .route("/api/config", get(fleet_api::config))
         .fallback(assets::serve)
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))

@@ -1,5 +1,5 @@
-//! Retention: records older than the configured age (30 days by default) and rollups older than
-//! theirs (minutes 30 days, hours and days a year) are deleted in small batches with pauses
+//! Retention: records older than the configured age (30 days by default), logged bodies older
+//! than theirs (7 days) and rollups older than theirs (minutes 30 days, hours and days a year) are deleted in small batches with pauses
 //! between them, so pruning never holds the store long enough to stall usage ingest.
 
 use std::sync::Arc;
@@ -11,6 +11,8 @@ use crate::store::Store;
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
     pub records: Duration,
+    /// Logged request and response bodies (keys with `log_bodies`).
+    pub bodies: Duration,
     pub minute_rollups: Duration,
     pub rollups: Duration,
 }
@@ -19,6 +21,7 @@ impl Default for Retention {
     fn default() -> Self {
         Retention {
             records: Duration::from_secs(30 * 86_400),
+            bodies: Duration::from_secs(7 * 86_400),
             minute_rollups: Duration::from_secs(30 * 86_400),
             rollups: Duration::from_secs(366 * 86_400),
         }
@@ -44,7 +47,11 @@ pub async fn prune_once(store: &dyn Store, keep: Retention, now_ms: i64) -> u64 
             ("d", cutoff(now_ms, keep.rollups)),
         ];
         match store
-            .prune_usage(cutoff(now_ms, keep.records), rollups)
+            .prune_usage(
+                cutoff(now_ms, keep.records),
+                cutoff(now_ms, keep.bodies),
+                rollups,
+            )
             .await
         {
             Ok(0) => return total,

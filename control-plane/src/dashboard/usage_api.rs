@@ -274,7 +274,7 @@ fn verdicts(firewall: &str) -> Vec<Value> {
 
 pub async fn request(
     State(d): State<Arc<Dashboard>>,
-    _: Reader,
+    Reader(caller): Reader,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let r = d
@@ -294,6 +294,21 @@ pub async fn request(
     v["firewall_verdicts"] = Value::Array(verdicts(&r.firewall));
     v["routing"] = routing(&r);
     v["attempt_log"] = Value::Array(attempt_log(&r));
+    // Logged bodies (keys with `log_bodies`, masked by the firewall) are for admins only.
+    v["bodies"] = if caller.role == super::auth::Role::Admin {
+        let kept = d
+            .store
+            .usage_bodies(r.record_id.clone())
+            .await
+            .map_err(store_failed)?;
+        kept.map_or(Value::Null, |(request, response)| {
+            let parsed =
+                |s: &str| serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.to_string()));
+            json!({"request": parsed(&request), "response": parsed(&response)})
+        })
+    } else {
+        json!({"hidden": "Only admins see logged bodies."})
+    };
     let key =
         d.cp.snapshot()
             .api_keys

@@ -252,7 +252,7 @@ pub(crate) mod contract {
             },
             ..Default::default()
         };
-        let batch: Vec<UsageRecord> = (0..10)
+        let mut batch: Vec<UsageRecord> = (0..10)
             .map(|i| {
                 record(
                     i,
@@ -262,6 +262,9 @@ pub(crate) mod contract {
                 )
             })
             .collect();
+        batch[7].request_body =
+            r#"[{"role":"user","parts":[{"type":"text","content":"hi"}]}]"#.into();
+        batch[7].response_body = "x".repeat(super::super::bodies::MAX_BODY + 10);
         store.record_usage(batch.clone().into()).await.unwrap();
         // Redelivered with one new record: only the new one is added.
         let mut again = batch[..3].to_vec();
@@ -365,10 +368,47 @@ pub(crate) mod contract {
             .unwrap();
         assert_eq!(one.firewall, "pii:email:mask:input:1");
         assert!(store.usage_record("nope".into()).await.unwrap().is_none());
+        // Bodies live apart: a record never carries them, they are read one record at a time.
+        let logged = store
+            .usage_record("rec-0007".into())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(logged.request_body.is_empty() && logged.response_body.is_empty());
+        let (request, response) = store
+            .usage_bodies("rec-0007".into())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(request.contains("\"hi\""));
+        assert_eq!(response.len(), super::super::bodies::MAX_BODY, "capped");
+        assert!(
+            store
+                .usage_bodies("rec-0006".into())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // Bodies go on their own clock: the record stays.
+        store.prune_usage(0, i64::MAX, vec![]).await.unwrap();
+        assert!(
+            store
+                .usage_bodies("rec-0007".into())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .usage_record("rec-0007".into())
+                .await
+                .unwrap()
+                .is_some()
+        );
 
         // Pruning: records before the cutoff go, in batches; the minute rollups too.
         let gone = store
-            .prune_usage(base + 5_000, vec![("m", i64::MAX)])
+            .prune_usage(base + 5_000, 0, vec![("m", i64::MAX)])
             .await
             .unwrap();
         assert!(gone >= 5);

@@ -4,6 +4,7 @@
 //! A commit applies a batch of changes only if the counter still equals the caller's base version,
 //! which makes every write a compare-and-swap even across control-plane copies.
 
+pub mod bodies;
 pub mod dashboard;
 mod data_planes_sql;
 mod postgres;
@@ -135,13 +136,20 @@ pub trait Store: Send + Sync + 'static {
         &self,
         record_id: String,
     ) -> BoxFuture<'_, Result<Option<UsageRecord>, StoreError>>;
-    /// Deletes at most [`dashboard::PRUNE_BATCH`] records older than `records_before` and as many
-    /// rollup rows of each `(step, older than)`; how many rows went.
+    /// Deletes at most [`dashboard::PRUNE_BATCH`] records older than `records_before`, as many
+    /// logged bodies older than `bodies_before` and as many rollup rows of each
+    /// `(step, older than)`; how many rows went.
     fn prune_usage(
         &self,
         records_before: i64,
+        bodies_before: i64,
         rollups_before: Vec<(&'static str, i64)>,
     ) -> BoxFuture<'_, Result<u64, StoreError>>;
+    /// The logged request and response bodies of one record, if they were kept.
+    fn usage_bodies(
+        &self,
+        record_id: String,
+    ) -> BoxFuture<'_, Result<Option<(String, String)>, StoreError>>;
     /// A short description for logs and `/status` (never includes passwords).
     fn describe(&self) -> String;
     /// Records this copy's view of some data planes (see [`DataPlaneRow`]).

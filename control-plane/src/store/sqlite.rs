@@ -9,8 +9,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokenrouter_proto::v1::{UsageQuery, UsageRecord, UsageReport, UsageRow};
 
 use super::{
-    Change, DataPlaneRow, Row, Store, StoreError, Stored, dashboard, data_planes_sql, rollup_sql,
-    sqlite_dashboard, usage_sql, users,
+    Change, DataPlaneRow, Row, Store, StoreError, Stored, bodies, dashboard, data_planes_sql,
+    rollup_sql, sqlite_dashboard, usage_sql, users,
 };
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     usage_sql::USER_INDEX,
     usage_sql::ROUTING,
     usage_sql::DASHBOARD_USERS,
+    bodies::CREATE,
 ];
 
 /// SQLite-backed store. Calls run on the blocking pool; one connection serialises them.
@@ -267,6 +268,17 @@ impl Store for SqliteStore {
                     }
                 }
             }
+            {
+                let mut stmt = tx.prepare_cached(&bodies::insert(|i| format!("?{i}")))?;
+                for r in stored.iter().filter(|r| bodies::has_bodies(r)) {
+                    stmt.execute(params![
+                        r.record_id,
+                        r.unix_ms,
+                        bodies::capped(&r.request_body),
+                        bodies::capped(&r.response_body)
+                    ])?;
+                }
+            }
             sqlite_dashboard::add_rollups(&tx, stored)?;
             tx.commit()?;
             Ok(())
@@ -400,9 +412,29 @@ impl Store for SqliteStore {
     fn prune_usage(
         &self,
         records_before: i64,
+        bodies_before: i64,
         rollups_before: Vec<(&'static str, i64)>,
     ) -> BoxFuture<'_, Result<u64, StoreError>> {
-        self.run(move |conn| sqlite_dashboard::prune(conn, records_before, &rollups_before))
+        self.run(move |conn| {
+            let bodies = conn.execute(
+                &bodies::prune(|i| format!("?{i}")),
+                params![bodies_before, dashboard::PRUNE_BATCH],
+            )? as u64;
+            Ok(bodies + sqlite_dashboard::prune(conn, records_before, &rollups_before)?)
+        })
+    }
+
+    fn usage_bodies(
+        &self,
+        record_id: String,
+    ) -> BoxFuture<'_, Result<Option<(String, String)>, StoreError>> {
+        self.run(move |conn| {
+            Ok(conn
+                .query_row(&bodies::select(|i| format!("?{i}")), [record_id], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?)
+        })
     }
 
     fn describe(&self) -> String {

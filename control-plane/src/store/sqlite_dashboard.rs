@@ -58,6 +58,7 @@ pub fn record_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<UsageRecord> {
         firewall: r.get(21)?,
         routing: r.get(22)?,
         failed_attempts: r.get(23)?,
+        ..Default::default()
     })
 }
 

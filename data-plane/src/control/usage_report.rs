@@ -1,6 +1,6 @@
 //! Ships usage records to the control plane without ever waiting on it. The hot path's queue is
-//! drained into batches (a batch leaves when it holds 1,000 records or its first record is a second
-//! old); up to four batches are in flight at once; a batch that cannot leave now (control plane
+//! drained into batches (a batch leaves when it holds 1,000 records, 4 MiB of logged bodies and
+//! metadata, or its first record is a second old); up to four batches are in flight at once; a batch that cannot leave now (control plane
 //! away, or every slot busy) goes to the backlog (the spool on disk, else memory), which a replay
 //! task delivers oldest first once a control plane takes them. Every record carries its id, so a
 //! batch delivered twice (a lost ACK, a replay after a crash) is stored once. On shutdown the
@@ -23,6 +23,12 @@ use crate::telemetry::spool::Backlog;
 pub use crate::telemetry::usage_queue::LocalUsage;
 
 const BATCH: usize = 1_000;
+/// Most bytes of bodies and metadata a batch carries (a key that logs bodies adds up to 128 KiB a
+/// record), so every batch stays far below the control plane's message limit.
+const BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// The most free-size bytes one record can hold (two bodies of 64 KiB, metadata of 4 KiB), so a
+/// batch never overshoots [`BATCH_BYTES`] by more than one record.
+const RECORD_BYTES: usize = 132 * 1024;
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Batches delivered at the same time (live and replayed together).
 const IN_FLIGHT: usize = 4;
@@ -283,7 +289,8 @@ pub async fn run(state: Arc<DataPlaneState>, config: WatchConfig) {
         } else {
             copy.finish();
         }
-        if stop {
+        // Stopping drains the queue in batches of the usual bounds.
+        if stop && rx.is_empty() {
             break;
         }
     }
@@ -318,17 +325,26 @@ async fn gather(
     stopping: &mut tokio::sync::watch::Receiver<bool>,
 ) -> bool {
     let deadline = tokio::time::Instant::now() + FLUSH_EVERY;
-    while pending.len() < BATCH {
-        let room = BATCH - pending.len();
+    let mut bytes: usize = pending.iter().map(heavy_bytes).sum();
+    while pending.len() < BATCH && bytes < BATCH_BYTES {
+        // Never more at once than the byte budget left could hold at the worst.
+        let room = ((BATCH_BYTES - bytes) / RECORD_BYTES)
+            .max(1)
+            .min(BATCH - pending.len());
         let had = pending.len();
         tokio::select! {
             got = tokio::time::timeout_at(deadline, rx.recv_many(pending, room)) => match got {
                 Ok(0) => return true,
-                Ok(_) => copy.append(&pending[had..]),
+                Ok(_) => {
+                    bytes += pending[had..].iter().map(heavy_bytes).sum::<usize>();
+                    copy.append(&pending[had..]);
+                }
                 Err(_) => return false,
             },
             _ = stopping.wait_for(|s| *s) => {
-                while let Ok(r) = rx.try_recv() {
+                while pending.len() < BATCH && bytes < BATCH_BYTES {
+                    let Ok(r) = rx.try_recv() else { break };
+                    bytes += heavy_bytes(&r);
                     pending.push(r);
                 }
                 copy.append(&pending[had..]);
@@ -337,6 +353,11 @@ async fn gather(
         }
     }
     *stopping.borrow()
+}
+
+/// The bytes of a record's free-size fields (its other fields are small and capped).
+fn heavy_bytes(r: &UsageRecord) -> usize {
+    r.request_body.len() + r.response_body.len() + r.metadata_json.len()
 }
 
 #[cfg(test)]

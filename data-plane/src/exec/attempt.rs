@@ -56,6 +56,8 @@ pub(super) struct Shared<'a> {
     pub output: Option<&'a OutputScope>,
     /// Attempt spans carry the answer's content (the operator opted in).
     pub captures_content: bool,
+    /// The key logs bodies: the answer as the client gets it goes into the usage record.
+    pub logs_bodies: bool,
     /// The key's name (a stored response's owner).
     pub key: &'a str,
 }
@@ -345,7 +347,11 @@ impl Answer<'_> {
                 acted = Some(record.firewall_rules());
             }
         }
-        // The span sees the answer as the client will (output rules applied).
+        // The body log and the span see the answer as the client will (output rules applied).
+        if shared.logs_bodies {
+            record.accounting.response_body =
+                content::output_messages(&translated.body).unwrap_or_default();
+        }
         if span.is_recording() {
             // What the translator read, unless the firewall rewrote the answer.
             let mut facts = match acted {
@@ -505,7 +511,17 @@ impl Answer<'_> {
             let (state, target, ttft) = (state.clone(), self.target.clone(), ttft.clone());
             let span = span.clone();
             let mut record = self.record;
-            Box::new(move |end: Finish| {
+            let (logs_bodies, captures_content) =
+                (self.shared.logs_bodies, self.shared.captures_content);
+            Box::new(move |mut end: Finish| {
+                if logs_bodies {
+                    record.accounting.response_body =
+                        end.facts.output_messages.clone().unwrap_or_default();
+                }
+                if !captures_content {
+                    // Captured for the body log only: the span carries no content.
+                    end.facts.output_messages = None;
+                }
                 if let Some(span) = span.lock().ok().and_then(|mut s| s.take()) {
                     span.answered(end.facts.answer(end.usage, !end.completed));
                 }
@@ -550,11 +566,11 @@ impl Answer<'_> {
         if !matches!(mode, Mode::Chat) {
             relay.frame_events();
         }
-        if span
+        let recording = span
             .lock()
-            .is_ok_and(|s| s.as_ref().is_some_and(AttemptTrace::is_recording))
-        {
-            relay.track_facts(self.shared.captures_content);
+            .is_ok_and(|s| s.as_ref().is_some_and(AttemptTrace::is_recording));
+        if recording || self.shared.logs_bodies {
+            relay.track_facts(self.shared.captures_content || self.shared.logs_bodies);
         }
         let mut response = ok_response("text/event-stream", relay.into_body());
         response

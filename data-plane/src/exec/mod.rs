@@ -73,6 +73,11 @@ pub async fn execute(job: Job<'_>, record: &mut RequestRecord) -> Result<Respons
     state.retry_budget.request();
     let routing = serde_json::to_string(&plan.routing).unwrap_or_default();
     record.accounting.routing.clone_from(&routing);
+    if key.log_bodies {
+        // The body as sent: the firewall's input rules have already masked it.
+        record.accounting.request_body =
+            trace::content::input_messages(&request.body).unwrap_or_default();
+    }
     let shared = Shared {
         state,
         request,
@@ -80,6 +85,7 @@ pub async fn execute(job: Job<'_>, record: &mut RequestRecord) -> Result<Respons
         started: record.started(),
         output,
         captures_content: record.accounting.trace.captures_content(),
+        logs_bodies: key.log_bodies,
         key: &key.name,
     };
     let base = &*record;

@@ -68,6 +68,7 @@ mod tests {
             disabled,
             allowed_models: vec![],
             limits: None,
+            log_bodies: false,
         })
     }
 

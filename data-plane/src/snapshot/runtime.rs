@@ -108,6 +108,8 @@ pub struct KeyRt {
     pub allowed_models: Vec<String>,
     /// Spend control; `None` when the key has no limit.
     pub limits: Option<Arc<crate::limits::KeyLimits>>,
+    /// Its requests' bodies go with their usage records (masked, capped), for the dashboard.
+    pub log_bodies: bool,
 }
 
 impl KeyRt {
@@ -282,6 +284,7 @@ impl Runtime {
                         disabled: k.disabled,
                         allowed_models: k.allowed_models.clone(),
                         limits: crate::limits::KeyLimits::compile(k).map(Arc::new),
+                        log_bodies: k.log_bodies,
                     }),
                 ))
             })

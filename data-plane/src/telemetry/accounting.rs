@@ -47,6 +47,9 @@ pub struct Accounting {
     pub routing: String,
     /// The attempts that failed before the answer, a JSON array (empty when none did).
     pub failed_attempts: String,
+    /// For keys that log bodies: the request as sent and the answer as the client got it.
+    pub request_body: String,
+    pub response_body: String,
     /// The request's trace; its SERVER span ends when the last holder of this is done.
     pub trace: RequestTrace,
 }
@@ -197,5 +200,7 @@ pub fn account(metrics: &Metrics, sink: &UsageReporter, a: Accounting) {
         firewall: a.firewall,
         routing: a.routing,
         failed_attempts: a.failed_attempts,
+        request_body: a.request_body,
+        response_body: a.response_body,
     });
 }

@@ -3,6 +3,7 @@
 
 mod admin;
 mod base_urls;
+mod body_log;
 mod canary;
 mod chat;
 mod dashboard;

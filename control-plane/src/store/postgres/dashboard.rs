@@ -36,6 +36,7 @@ pub fn record_of(r: &tokio_postgres::Row) -> UsageRecord {
         firewall: r.get(21),
         routing: r.get(22),
         failed_attempts: r.get(23),
+        ..Default::default()
     }
 }
 

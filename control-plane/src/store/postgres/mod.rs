@@ -17,8 +17,8 @@ use tokio_postgres::{Client, NoTls};
 use tokenrouter_proto::v1::{UsageQuery, UsageRecord, UsageReport, UsageRow};
 
 use super::{
-    Change, DataPlaneRow, Row, Store, StoreError, Stored, data_planes_sql, rollup_sql, usage_sql,
-    users,
+    Change, DataPlaneRow, Row, Store, StoreError, Stored, bodies, data_planes_sql, rollup_sql,
+    usage_sql, users,
 };
 use columns::Columns;
 use listen::listen;
@@ -39,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     usage_sql::USER_INDEX,
     usage_sql::ROUTING,
     usage_sql::DASHBOARD_USERS,
+    bodies::CREATE,
 ];
 
 /// Connections the pool opens at most (usage batches from many data planes run in parallel).
@@ -335,12 +336,14 @@ impl Store for PostgresStore {
                         .iter()
                         .filter(|r| usage_sql::record_id(r).is_none_or(|id| new.contains(id)));
                     dashboard::add_rollups(&tx, stored).await?;
+                    add_bodies(&tx, &records).await?;
                     tx.commit().await?;
                     return Ok(());
                 }
                 Err(e) => return Err(e.into()),
             }
             dashboard::add_rollups(&tx, records.iter()).await?;
+            add_bodies(&tx, &records).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -409,10 +412,32 @@ impl Store for PostgresStore {
     fn prune_usage(
         &self,
         records_before: i64,
+        bodies_before: i64,
         rollups_before: Vec<(&'static str, i64)>,
     ) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(async move {
-            dashboard::prune(&self.client().await?, records_before, &rollups_before).await
+            let client = self.client().await?;
+            let batch = i64::from(super::dashboard::PRUNE_BATCH);
+            let bodies = client
+                .execute(
+                    &bodies::prune(|i| format!("${i}")),
+                    &[&bodies_before, &batch],
+                )
+                .await?;
+            Ok(bodies + dashboard::prune(&client, records_before, &rollups_before).await?)
+        })
+    }
+
+    fn usage_bodies(
+        &self,
+        record_id: String,
+    ) -> BoxFuture<'_, Result<Option<(String, String)>, StoreError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let row = client
+                .query_opt(&bodies::select(|i| format!("${i}")), &[&record_id])
+                .await?;
+            Ok(row.map(|r| (r.get(0), r.get(1))))
         })
     }
 
@@ -528,6 +553,33 @@ pub fn test_url() -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// Keeps the logged bodies of `records` (a body already held stays as it is).
+async fn add_bodies(
+    tx: &deadpool_postgres::Transaction<'_>,
+    records: &[UsageRecord],
+) -> Result<(), StoreError> {
+    let mut logged: Vec<(&str, i64, &str, &str)> = Vec::new();
+    for r in records {
+        if bodies::has_bodies(r) {
+            let (request, response) = (
+                bodies::capped(&r.request_body),
+                bodies::capped(&r.response_body),
+            );
+            logged.push((r.record_id.as_str(), r.unix_ms, request, response));
+        }
+    }
+    if logged.is_empty() {
+        return Ok(());
+    }
+    let stmt = tx
+        .prepare_cached(&bodies::insert(|i| format!("${i}")))
+        .await?;
+    for (id, at, request, response) in logged {
+        tx.execute(&stmt, &[&id, &at, &request, &response]).await?;
+    }
+    Ok(())
 }
 
 /// A dashboard user from a row of [`users::select_all`].
