@@ -14,7 +14,8 @@ use axum::http::{Request, StatusCode, header};
 use tokenrouter_control_plane::dashboard::{DashboardConfig, app};
 use tokenrouter_control_plane::store::{PostgresStore, SqliteStore, Store};
 use tokenrouter_control_plane::{ControlPlane, MasterKey};
-use tokenrouter_proto::v1::UsageRecord;
+use tokenrouter_proto::v1::admin_server::Admin;
+use tokenrouter_proto::v1::{ApiKeyCreate, Limits, UsageRecord};
 use tower::ServiceExt;
 
 const BATCH: usize = 5_000;
@@ -215,6 +216,26 @@ async fn measure(
     let rate = fill(store.clone(), total, now).await?;
     println!("{name}: {total} records written at {rate:.0} records/s (rollups included)");
     let cp = ControlPlane::open(store, MasterKey::from_bytes(&[9; 32])).await?;
+    // The 200 keys the records name, half with a daily budget and half with a monthly one, so
+    // the keys page reads each key's use in both windows.
+    let admin = tokenrouter_control_plane::AdminService::new(cp.clone());
+    for k in 0..200 {
+        let limits = Limits {
+            rpm: 600,
+            budget_usd: 100.0,
+            budget_period: if k % 2 == 0 { "day" } else { "month" }.into(),
+            ..Default::default()
+        };
+        let create = ApiKeyCreate {
+            name: format!("key-{k}"),
+            limits: Some(limits),
+            ..Default::default()
+        };
+        admin
+            .create_api_key(tonic::Request::new(create))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
     let router = app(
         cp,
         DashboardConfig {
@@ -228,6 +249,16 @@ async fn measure(
     let mut rows = Vec::new();
     let mut all = queries(now, &cursor);
     all.push(("request", "one request".into(), detail));
+    all.push((
+        "keys",
+        "200 keys, use and budgets".into(),
+        "/api/keys".into(),
+    ));
+    all.push((
+        "providers",
+        "every data plane".into(),
+        "/api/providers".into(),
+    ));
     for (page, what, path) in all {
         let (p50, p95, bytes) = time(&router, &path, runs).await?;
         println!(

@@ -6,6 +6,7 @@
 mod columns;
 mod dashboard;
 mod listen;
+mod side;
 
 use std::time::Duration;
 
@@ -336,14 +337,14 @@ impl Store for PostgresStore {
                         .iter()
                         .filter(|r| usage_sql::record_id(r).is_none_or(|id| new.contains(id)));
                     dashboard::add_rollups(&tx, stored).await?;
-                    add_bodies(&tx, &records).await?;
+                    side::add_bodies(&tx, &records).await?;
                     tx.commit().await?;
                     return Ok(());
                 }
                 Err(e) => return Err(e.into()),
             }
             dashboard::add_rollups(&tx, records.iter()).await?;
-            add_bodies(&tx, &records).await?;
+            side::add_bodies(&tx, &records).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -432,13 +433,7 @@ impl Store for PostgresStore {
         &self,
         record_id: String,
     ) -> BoxFuture<'_, Result<Option<(String, String)>, StoreError>> {
-        Box::pin(async move {
-            let client = self.client().await?;
-            let row = client
-                .query_opt(&bodies::select(|i| format!("${i}")), &[&record_id])
-                .await?;
-            Ok(row.map(|r| (r.get(0), r.get(1))))
-        })
+        Box::pin(async move { side::bodies(&self.client().await?, &record_id).await })
     }
 
     fn describe(&self) -> String {
@@ -484,26 +479,14 @@ impl Store for PostgresStore {
     }
 
     fn dashboard_users(&self) -> BoxFuture<'_, Result<Vec<users::UserRow>, StoreError>> {
-        Box::pin(async move {
-            let client = self.client().await?;
-            let rows = client.query(&users::select_all(), &[]).await?;
-            Ok(rows.iter().map(user_of).collect())
-        })
+        Box::pin(async move { side::users(&self.client().await?).await })
     }
 
     fn dashboard_user(
         &self,
         name: String,
     ) -> BoxFuture<'_, Result<Option<users::UserRow>, StoreError>> {
-        Box::pin(async move {
-            let client = self.client().await?;
-            let sql = users::select_one(|i| format!("${i}"));
-            Ok(client
-                .query_opt(&sql, &[&name])
-                .await?
-                .as_ref()
-                .map(user_of))
-        })
+        Box::pin(async move { side::user(&self.client().await?, &name).await })
     }
 
     fn put_dashboard_user(
@@ -511,31 +494,11 @@ impl Store for PostgresStore {
         u: users::UserRow,
         replace: bool,
     ) -> BoxFuture<'_, Result<bool, StoreError>> {
-        Box::pin(async move {
-            let client = self.client().await?;
-            let sql = users::insert(replace, |i| format!("${i}"));
-            let changed = client
-                .execute(
-                    &sql,
-                    &[
-                        &u.name,
-                        &u.role,
-                        &u.password_hash,
-                        &u.created_ms,
-                        &u.updated_ms,
-                    ],
-                )
-                .await?;
-            Ok(changed > 0)
-        })
+        Box::pin(async move { side::put_user(&self.client().await?, &u, replace).await })
     }
 
     fn delete_dashboard_user(&self, name: String) -> BoxFuture<'_, Result<bool, StoreError>> {
-        Box::pin(async move {
-            let client = self.client().await?;
-            let sql = users::delete(|i| format!("${i}"));
-            Ok(client.execute(&sql, &[&name]).await? > 0)
-        })
+        Box::pin(async move { side::delete_user(&self.client().await?, &name).await })
     }
 
     fn commits(&self) -> Option<watch::Receiver<u64>> {
@@ -555,124 +518,5 @@ pub fn test_url() -> Option<String> {
     }
 }
 
-/// Keeps the logged bodies of `records` (a body already held stays as it is).
-async fn add_bodies(
-    tx: &deadpool_postgres::Transaction<'_>,
-    records: &[UsageRecord],
-) -> Result<(), StoreError> {
-    let mut logged: Vec<(&str, i64, &str, &str)> = Vec::new();
-    for r in records {
-        if bodies::has_bodies(r) {
-            let (request, response) = (
-                bodies::capped(&r.request_body),
-                bodies::capped(&r.response_body),
-            );
-            logged.push((r.record_id.as_str(), r.unix_ms, request, response));
-        }
-    }
-    if logged.is_empty() {
-        return Ok(());
-    }
-    let stmt = tx
-        .prepare_cached(&bodies::insert(|i| format!("${i}")))
-        .await?;
-    for (id, at, request, response) in logged {
-        tx.execute(&stmt, &[&id, &at, &request, &response]).await?;
-    }
-    Ok(())
-}
-
-/// A dashboard user from a row of [`users::select_all`].
-fn user_of(r: &tokio_postgres::Row) -> users::UserRow {
-    users::UserRow {
-        name: r.get(0),
-        role: r.get(1),
-        password_hash: r.get(2),
-        created_ms: r.get(3),
-        updated_ms: r.get(4),
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    async fn fresh() -> Option<PostgresStore> {
-        let url = test_url()?;
-        let schema = format!("tr_test_{}", uuid::Uuid::new_v4().simple());
-        Some(
-            PostgresStore::connect_in_schema(&url, Some(&schema))
-                .await
-                .unwrap(),
-        )
-    }
-
-    #[tokio::test]
-    async fn honours_the_store_contract() {
-        let Some(store) = fresh().await else {
-            return eprintln!("skipped: TOKENROUTER_TEST_POSTGRES_URL unset");
-        };
-        crate::store::contract::starts_empty_and_commits_in_order(&store).await;
-        let Some(store) = fresh().await else { return };
-        crate::store::contract::refuses_a_stale_base(&store).await;
-        let Some(store) = fresh().await else { return };
-        crate::store::contract::records_and_summarises_usage(&store).await;
-        let Some(store) = fresh().await else { return };
-        crate::store::contract::filters_usage_by_key(&store).await;
-        let Some(store) = fresh().await else { return };
-        crate::store::contract::ignores_a_redelivered_record(&store).await;
-        let Some(store) = fresh().await else { return };
-        crate::store::contract::shares_the_data_plane_table(&store).await;
-        let Some(store) = fresh().await else { return };
-        crate::store::dashboard::contract::rolls_up_and_pages_usage(&store).await;
-        let Some(store) = fresh().await else { return };
-        crate::store::users::contract::keeps_users_apart_from_the_configuration(&store).await;
-    }
-
-    /// A commit through one copy is announced to another on the same database and schema.
-    #[tokio::test]
-    async fn announces_each_commit_to_the_other_copies() {
-        let Some(url) = test_url() else { return };
-        let schema = format!("tr_test_{}", uuid::Uuid::new_v4().simple());
-        let writer = PostgresStore::connect_in_schema(&url, Some(&schema))
-            .await
-            .unwrap();
-        let reader = PostgresStore::connect_in_schema(&url, Some(&schema))
-            .await
-            .unwrap();
-        let mut commits = reader.commits().unwrap();
-        // The listening connection opens in the background; commit until one is heard.
-        let heard = tokio::time::timeout(Duration::from_secs(10), async {
-            let mut version = 0;
-            loop {
-                version = writer.commit(version, vec![]).await.unwrap();
-                if tokio::time::timeout(Duration::from_millis(200), commits.changed())
-                    .await
-                    .is_ok()
-                {
-                    return (version, *commits.borrow());
-                }
-            }
-        })
-        .await
-        .expect("a NOTIFY within 10 s");
-        assert_eq!(heard.0, heard.1);
-        let started = std::time::Instant::now();
-        let next = writer.commit(heard.0, vec![]).await.unwrap();
-        commits.changed().await.unwrap();
-        assert_eq!(*commits.borrow(), next);
-        assert!(
-            started.elapsed() < Duration::from_millis(100),
-            "{:?}",
-            started.elapsed()
-        );
-    }
-
-    #[test]
-    fn never_describes_the_password() {
-        assert_eq!(
-            describe_url("postgres://u:secret@db:5432/x"),
-            "postgres://db:5432/x"
-        );
-    }
-}
+mod tests;
