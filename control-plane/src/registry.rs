@@ -111,15 +111,7 @@ impl Registry {
         let Some(entry) = entries.get_mut(&report.node_id) else {
             return;
         };
-        let cap = |s: &mut String| {
-            if s.len() > 256 {
-                let mut end = 256;
-                while !s.is_char_boundary(end) {
-                    end -= 1;
-                }
-                s.truncate(end);
-            }
-        };
+        let cap = |s: &mut String| s.truncate(s.floor_char_boundary(256));
         let mut candidates: Vec<CandidateSignals> = report.candidates;
         candidates.truncate(MAX_CANDIDATES);
         for c in &mut candidates {

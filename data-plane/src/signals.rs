@@ -272,8 +272,9 @@ impl Signals {
         self.with(key, |s| s.headroom = Some(fraction.clamp(0.0, 1.0)));
     }
 
-    /// Every candidate's breaker state, for `/status`.
-    pub fn breakers(&self) -> Vec<(String, BreakerState, Stats)> {
+    /// Every candidate (not the per-provider entries) with its breaker and a copy of its
+    /// signals, by key, read under one lock.
+    fn measured(&self) -> Vec<(String, BreakerState, Stats, Instant)> {
         let now = Instant::now();
         let Ok(map) = self.stats.lock() else {
             return Vec::new();
@@ -281,25 +282,28 @@ impl Signals {
         let mut out: Vec<_> = map
             .iter()
             .filter(|(k, _)| !k.ends_with("\u{1f}*"))
-            .map(|(k, s)| (k.replace('\u{1f}', "/"), s.breaker(now), s.clone()))
+            .map(|(k, s)| (k.clone(), s.breaker(now), s.clone(), now))
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
 
+    /// Every candidate's breaker state, for `/status`.
+    pub fn breakers(&self) -> Vec<(String, BreakerState, Stats)> {
+        self.measured()
+            .into_iter()
+            .map(|(k, breaker, s, _)| (k.replace('\u{1f}', "/"), breaker, s))
+            .collect()
+    }
+
     /// Every candidate's signals as the control plane is told them (provider, model and
     /// credential apart), sorted.
     pub fn report(&self) -> Vec<tokenrouter_proto::v1::CandidateSignals> {
-        let now = Instant::now();
-        let Ok(map) = self.stats.lock() else {
-            return Vec::new();
-        };
-        let mut out: Vec<_> = map
-            .iter()
-            .filter(|(k, _)| !k.ends_with("\u{1f}*"))
-            .map(|(k, s)| {
+        self.measured()
+            .into_iter()
+            .map(|(k, breaker, s, now)| {
                 let mut parts = k.splitn(3, '\u{1f}').map(str::to_string);
-                let breaker = match s.breaker(now) {
+                let breaker = match breaker {
                     BreakerState::Closed => "closed",
                     BreakerState::Open => "open",
                     BreakerState::HalfOpen => "half_open",
@@ -319,11 +323,7 @@ impl Signals {
                     cooling: s.cool_until.is_some_and(|u| now < u),
                 }
             })
-            .collect();
-        out.sort_by(|a, b| {
-            (&a.provider, &a.model, &a.credential).cmp(&(&b.provider, &b.model, &b.credential))
-        });
-        out
+            .collect()
     }
 }
 

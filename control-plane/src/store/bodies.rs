@@ -42,14 +42,7 @@ pub fn prune(p: impl Fn(usize) -> String) -> String {
 
 /// `s` cut to at most [`MAX_BODY`] bytes, on a character boundary.
 pub fn capped(s: &str) -> &str {
-    if s.len() <= MAX_BODY {
-        return s;
-    }
-    let mut end = MAX_BODY;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
+    super::usage_sql::cap(s, MAX_BODY)
 }
 
 /// Whether a record carries bodies to keep (it must have an id to find them by).

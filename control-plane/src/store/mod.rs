@@ -12,7 +12,7 @@ mod rollup;
 pub mod rollup_sql;
 mod sqlite;
 mod sqlite_dashboard;
-mod usage_sql;
+pub(crate) mod usage_sql;
 pub mod users;
 
 use futures::future::BoxFuture;

@@ -109,15 +109,8 @@ pub fn record_id(r: &UsageRecord) -> Option<&str> {
 }
 
 /// `s` cut to at most `n` bytes, on a character boundary.
-fn cap(s: &str, n: usize) -> &str {
-    if s.len() <= n {
-        return s;
-    }
-    let mut end = n;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
+pub fn cap(s: &str, n: usize) -> &str {
+    &s[..s.floor_char_boundary(n)]
 }
 
 /// The grouping expression for a query, from a fixed list (never from the caller's text).

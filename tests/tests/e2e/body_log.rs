@@ -4,7 +4,6 @@
 //! detail to admins only; a key without it keeps none.
 
 use serde_json::{Value, json};
-use tokenrouter_control_plane::dashboard::{self, DashboardConfig};
 use tokenrouter_proto::v1::{ApiKeyCreate, ApiKeyWrite, DashboardUserWrite};
 use tokenrouter_tests::{Backend, DataPlaneHandle, data_plane_config};
 
@@ -106,17 +105,7 @@ async fn a_logging_key_keeps_its_masked_bodies_for_admins_only() {
         "reports never carry bodies"
     );
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let config = DashboardConfig {
-        admin_token: Some(TOKEN.into()),
-    };
-    tokio::spawn(dashboard::serve(
-        listener,
-        stack.cp.cp.clone(),
-        config,
-        std::future::pending(),
-    ));
+    let base = setup::serve_dashboard(&stack.cp, TOKEN).await;
     let as_admin = Session::start(&base, json!({"token": TOKEN})).await;
     let mut seen = 0;
     for r in recent {

@@ -8,7 +8,6 @@
 
 use std::path::{Path, PathBuf};
 
-use tokenrouter_control_plane::dashboard::{self, DashboardConfig};
 use tokenrouter_simulators::Fault;
 use tokenrouter_tests::{Backend, DataPlaneHandle, chat, data_plane_config};
 
@@ -78,24 +77,14 @@ async fn the_dashboard_in_a_browser_shows_what_happened_and_makes_keys() {
         .await
         .unwrap();
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let config = DashboardConfig {
-        admin_token: Some(TOKEN.into()),
-    };
-    tokio::spawn(dashboard::serve(
-        listener,
-        stack.cp.cp.clone(),
-        config,
-        std::future::pending(),
-    ));
+    let base = crate::setup::serve_dashboard(&stack.cp, TOKEN).await;
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artefacts/dashboard");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("node/dashboard.mjs");
     run_script(
         &node,
         &[&script],
         [
-            ("TOKENROUTER_DASHBOARD_URL", format!("http://{addr}")),
+            ("TOKENROUTER_DASHBOARD_URL", base),
             ("TOKENROUTER_ADMIN_TOKEN", TOKEN.to_string()),
             ("TOKENROUTER_BASE_URL", dp.url("/v1")),
             ("TOKENROUTER_EXPECTED_REQUESTS", (ok + 1).to_string()),

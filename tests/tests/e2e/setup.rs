@@ -369,3 +369,19 @@ pub async fn run_script(
     println!("{stdout}");
     stdout
 }
+
+/// Serves the dashboard of `cp` (sign-in with `admin_token`) on a fresh local port; its base URL.
+pub async fn serve_dashboard(cp: &ControlPlaneHandle, admin_token: &str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let config = tokenrouter_control_plane::dashboard::DashboardConfig {
+        admin_token: Some(admin_token.into()),
+    };
+    tokio::spawn(tokenrouter_control_plane::dashboard::serve(
+        listener,
+        cp.cp.clone(),
+        config,
+        std::future::pending(),
+    ));
+    base
+}
