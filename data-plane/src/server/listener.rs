@@ -21,6 +21,7 @@ use tower::ServiceExt;
 
 use crate::request::body::{BodyClock, Deadlined};
 use crate::server::admission::{Activity, Admission, Tracked};
+use crate::server::cancels::{Cancels, Guard, Watched};
 use crate::server::client_ip::{ClientSlot, PerClient, is_trusted};
 use crate::state::{BODY_RATE_GRACE, ListenerLimits};
 use crate::telemetry::connections::Refusal;
@@ -59,8 +60,8 @@ fn http_builder(limits: &ListenerLimits) -> auto::Builder<TokioExecutor> {
         .max_pending_accept_reset_streams(limits.h2_max_pending_resets)
         // Rapid reset (CVE-2023-44487): a client that keeps opening streams past the concurrency
         // limit, or cancelling them, makes the server refuse or reset them; past this many the
-        // connection ends with GOAWAY ENHANCE_YOUR_CALM (the e2e test shows this is the guard that
-        // trips first, since hyper accepts streams faster than the client can reset them).
+        // connection ends with GOAWAY ENHANCE_YOUR_CALM. These trip only when the client outpaces
+        // the server; `server::cancels` closes the connection whatever the timing.
         .max_local_error_reset_streams(Some(H2_MAX_LOCAL_RESETS))
         .keep_alive_interval(Some(Duration::from_secs(20)))
         .keep_alive_timeout(Duration::from_secs(20));
@@ -184,26 +185,34 @@ async fn serve_connection(
     let stats = shared.admission.stats().clone();
     stats.open.fetch_add(1, Ordering::Relaxed);
     let activity = Activity::new();
+    let cancels = Cancels::new();
     let service = {
         let shared = shared.clone();
         let activity = activity.clone();
+        let cancels = cancels.clone();
         hyper::service::service_fn(move |request: http::Request<Incoming>| {
             let admitted = shared
                 .admission
                 .admit(request.headers(), peer.ip(), &activity);
             let shared = shared.clone();
+            let guard = Guard::new(&cancels);
             async move {
                 let ticket = match admitted {
                     Ok(ticket) => ticket,
                     Err(refused) => return Ok::<_, Infallible>(refused.into_response()),
                 };
                 let clock = shared.clock;
-                let request =
-                    request.map(|body| axum::body::Body::new(Deadlined::new(body, clock)));
+                let request = request.map(|body| {
+                    axum::body::Body::new(Watched::new(
+                        Deadlined::new(body, clock),
+                        guard.cancels(),
+                    ))
+                });
                 let response = match shared.router.clone().oneshot(request).await {
                     Ok(response) => response,
                     Err(never) => match never {},
                 };
+                guard.answered();
                 Ok(response.map(|body| axum::body::Body::new(Tracked::new(body, ticket))))
             }
         })
@@ -227,6 +236,12 @@ async fn serve_connection(
             () = drained(&mut drain), if !finishing => {
                 connection.as_mut().graceful_shutdown();
                 finishing = true;
+            }
+            () = cancels.tripped.notified() => {
+                // Rapid reset: closed outright, not drained (its requests are cancelled anyway).
+                stats.rapid_resets.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%peer, "closing a connection that cancelled too many requests");
+                break;
             }
             _ = idle_check.tick(), if !finishing => {
                 if activity.idle_for() >= keep_alive {

@@ -5,6 +5,7 @@
 //! usage, exit.
 
 mod admission;
+mod cancels;
 mod client_ip;
 mod listener;
 

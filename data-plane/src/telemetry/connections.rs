@@ -24,6 +24,8 @@ pub struct ConnectionStats {
     refused_requests: AtomicU64,
     refused_client_ip: AtomicU64,
     pub accept_errors: AtomicU64,
+    /// Connections closed for cancelling too many requests (rapid reset).
+    pub rapid_resets: AtomicU64,
 }
 
 impl ConnectionStats {
@@ -67,6 +69,11 @@ impl ConnectionStats {
             out,
             "# HELP tokenrouter_accept_errors_total Failed accepts on the API listener (e.g. out of file descriptors)\n# TYPE tokenrouter_accept_errors_total counter\ntokenrouter_accept_errors_total {}",
             self.accept_errors.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tokenrouter_rapid_reset_closes_total Connections closed for cancelling too many requests (HTTP/2 rapid reset)\n# TYPE tokenrouter_rapid_reset_closes_total counter\ntokenrouter_rapid_reset_closes_total {}",
+            self.rapid_resets.load(Ordering::Relaxed)
         );
     }
 }
