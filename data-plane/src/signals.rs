@@ -26,6 +26,17 @@ pub enum BreakerState {
     HalfOpen,
 }
 
+impl BreakerState {
+    /// Its name, as `/status` and the control plane's reports spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "half_open",
+        }
+    }
+}
+
 /// Whether a request may go to a candidate now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
@@ -272,9 +283,9 @@ impl Signals {
         self.with(key, |s| s.headroom = Some(fraction.clamp(0.0, 1.0)));
     }
 
-    /// Every candidate (not the per-provider entries) with its breaker and a copy of its
-    /// signals, by key, read under one lock.
-    fn measured(&self) -> Vec<(String, BreakerState, Stats, Instant)> {
+    /// Every candidate (not the per-provider entries) with its breaker, whether it is cooling
+    /// down, and a copy of its signals, by key, read under one lock.
+    fn measured(&self) -> Vec<(String, BreakerState, bool, Stats)> {
         let now = Instant::now();
         let Ok(map) = self.stats.lock() else {
             return Vec::new();
@@ -282,7 +293,10 @@ impl Signals {
         let mut out: Vec<_> = map
             .iter()
             .filter(|(k, _)| !k.ends_with("\u{1f}*"))
-            .map(|(k, s)| (k.clone(), s.breaker(now), s.clone(), now))
+            .map(|(k, s)| {
+                let cooling = s.cool_until.is_some_and(|u| now < u);
+                (k.clone(), s.breaker(now), cooling, s.clone())
+            })
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
@@ -292,7 +306,7 @@ impl Signals {
     pub fn breakers(&self) -> Vec<(String, BreakerState, Stats)> {
         self.measured()
             .into_iter()
-            .map(|(k, breaker, s, _)| (k.replace('\u{1f}', "/"), breaker, s))
+            .map(|(k, breaker, _, s)| (k.replace('\u{1f}', "/"), breaker, s))
             .collect()
     }
 
@@ -301,18 +315,13 @@ impl Signals {
     pub fn report(&self) -> Vec<tokenrouter_proto::v1::CandidateSignals> {
         self.measured()
             .into_iter()
-            .map(|(k, breaker, s, now)| {
+            .map(|(k, breaker, cooling, s)| {
                 let mut parts = k.splitn(3, '\u{1f}').map(str::to_string);
-                let breaker = match breaker {
-                    BreakerState::Closed => "closed",
-                    BreakerState::Open => "open",
-                    BreakerState::HalfOpen => "half_open",
-                };
                 tokenrouter_proto::v1::CandidateSignals {
                     provider: parts.next().unwrap_or_default(),
                     model: parts.next().unwrap_or_default(),
                     credential: parts.next().unwrap_or_default(),
-                    breaker: breaker.into(),
+                    breaker: breaker.name().into(),
                     latency_ms: s.latency_ms,
                     ttft_ms: s.ttft_ms,
                     ttft_p95_ms: s.ttft_percentile(95.0),
@@ -320,7 +329,7 @@ impl Signals {
                     error_rate: s.error_rate,
                     headroom: s.headroom,
                     samples: s.samples,
-                    cooling: s.cool_until.is_some_and(|u| now < u),
+                    cooling,
                 }
             })
             .collect()

@@ -25,7 +25,8 @@ use crate::store::dashboard::{RollupQuery, RollupRow};
 const MINUTE_MS: i64 = 60_000;
 const DAY_MS: i64 = 86_400_000;
 
-fn limits_json(l: Option<&Limits>) -> Value {
+/// A key's limits as listed (`null` for none).
+pub fn limits_json(l: Option<&Limits>) -> Value {
     match l {
         Some(l) => json!({"rpm": l.rpm, "rpm_burst": l.rpm_burst, "tpm": l.tpm,
             "max_concurrent": l.max_concurrent, "budget_usd": l.budget_usd,

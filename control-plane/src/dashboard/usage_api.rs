@@ -309,16 +309,12 @@ pub async fn request(
     } else {
         json!({"hidden": "Only admins see logged bodies."})
     };
-    let key =
-        d.cp.snapshot()
-            .api_keys
-            .iter()
-            .find(|k| k.name == r.api_key)
-            .cloned();
+    let snapshot = d.cp.snapshot();
+    let key = snapshot.api_keys.iter().find(|k| k.name == r.api_key);
     v["limits"] = json!({
         // Refused before any provider was tried: a limit (429) said no.
         "refused": r.status == 429 && r.attempts == 0,
-        "key": key.map(|k| super::keys_api::key_json(&k)["limits"].clone()),
+        "key": key.map(|k| super::keys_api::limits_json(k.limits.as_ref())),
     });
     Ok(Json(v).into_response())
 }

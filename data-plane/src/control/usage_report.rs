@@ -24,11 +24,9 @@ pub use crate::telemetry::usage_queue::LocalUsage;
 
 const BATCH: usize = 1_000;
 /// Most bytes of bodies and metadata a batch carries (a key that logs bodies adds up to 128 KiB a
-/// record), so every batch stays far below the control plane's message limit.
+/// record), so every batch stays far below the control plane's message limit; the records past
+/// it wait for the next batch.
 const BATCH_BYTES: usize = 4 * 1024 * 1024;
-/// The most free-size bytes one record can hold (two bodies of 64 KiB, metadata of 4 KiB), so a
-/// batch never overshoots [`BATCH_BYTES`] by more than one record.
-const RECORD_BYTES: usize = 132 * 1024;
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Batches delivered at the same time (live and replayed together).
 const IN_FLIGHT: usize = 4;
@@ -281,16 +279,20 @@ pub async fn run(state: Arc<DataPlaneState>, config: WatchConfig) {
     let mut pending: Vec<UsageRecord> = Vec::new();
     loop {
         let mut copy = journal.as_ref().map_or_else(Entry::none, Journal::begin);
+        // What the last batch left over is journaled again with this one (the last one's copy
+        // goes once it is delivered).
+        copy.append(&pending);
         let stop = gather(&mut rx, &mut pending, &mut copy, &mut stopping).await;
+        let rest = over_bytes(&mut pending);
         if !pending.is_empty() {
             outbox
-                .send_or_spool(std::mem::take(&mut pending), copy)
+                .send_or_spool(std::mem::replace(&mut pending, rest), copy)
                 .await;
         } else {
             copy.finish();
         }
         // Stopping drains the queue in batches of the usual bounds.
-        if stop && rx.is_empty() {
+        if stop && rx.is_empty() && pending.is_empty() {
             break;
         }
     }
@@ -327,10 +329,7 @@ async fn gather(
     let deadline = tokio::time::Instant::now() + FLUSH_EVERY;
     let mut bytes: usize = pending.iter().map(heavy_bytes).sum();
     while pending.len() < BATCH && bytes < BATCH_BYTES {
-        // Never more at once than the byte budget left could hold at the worst.
-        let room = ((BATCH_BYTES - bytes) / RECORD_BYTES)
-            .max(1)
-            .min(BATCH - pending.len());
+        let room = BATCH - pending.len();
         let had = pending.len();
         tokio::select! {
             got = tokio::time::timeout_at(deadline, rx.recv_many(pending, room)) => match got {
@@ -360,10 +359,44 @@ fn heavy_bytes(r: &UsageRecord) -> usize {
     r.request_body.len() + r.response_body.len() + r.metadata_json.len()
 }
 
+/// Cuts `batch` where its bodies and metadata pass [`BATCH_BYTES`] (keeping at least one
+/// record); returns the records cut off, in order.
+fn over_bytes(batch: &mut Vec<UsageRecord>) -> Vec<UsageRecord> {
+    let mut bytes = 0;
+    let cut = batch.iter().position(|r| {
+        bytes += heavy_bytes(r);
+        bytes > BATCH_BYTES
+    });
+    match cut {
+        Some(at) => batch.split_off(at.max(1)),
+        None => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::telemetry::usage_queue::UsageReporter;
+
+    #[test]
+    fn a_batch_heavy_with_bodies_is_cut_at_the_byte_bound() {
+        let body = |id: &str, n: usize| UsageRecord {
+            record_id: id.into(),
+            request_body: "x".repeat(n),
+            ..Default::default()
+        };
+        let mut batch: Vec<UsageRecord> = (0..100)
+            .map(|i| body(&format!("r{i}"), 64 * 1024))
+            .collect();
+        let rest = over_bytes(&mut batch);
+        assert_eq!(batch.len(), 64, "4 MiB of 64 KiB bodies");
+        assert_eq!(rest.len(), 36);
+        assert_eq!(rest[0].record_id, "r64", "the rest in order");
+        let mut light: Vec<UsageRecord> = (0..1000).map(|i| body(&format!("l{i}"), 0)).collect();
+        assert!(over_bytes(&mut light).is_empty());
+        let mut huge = vec![body("h0", BATCH_BYTES + 1), body("h1", 1)];
+        assert_eq!(over_bytes(&mut huge).len(), 1, "one record always goes");
+    }
 
     fn record(id: &str) -> UsageRecord {
         UsageRecord {

@@ -347,10 +347,19 @@ impl Answer<'_> {
                 acted = Some(record.firewall_rules());
             }
         }
-        // The body log and the span see the answer as the client will (output rules applied).
+        // The body log and the span see the answer as the client will (output rules applied),
+        // read once for both.
+        let span_content = shared.captures_content && span.is_recording();
+        let mut output_messages = (shared.logs_bodies || span_content)
+            .then(|| content::output_messages(&translated.body))
+            .flatten();
         if shared.logs_bodies {
-            record.accounting.response_body =
-                content::output_messages(&translated.body).unwrap_or_default();
+            let logged = if span_content {
+                output_messages.clone()
+            } else {
+                output_messages.take()
+            };
+            record.accounting.response_body = logged.unwrap_or_default();
         }
         if span.is_recording() {
             // What the translator read, unless the firewall rewrote the answer.
@@ -358,9 +367,7 @@ impl Answer<'_> {
                 Some(_) => ResponseFacts::read(&translated.body),
                 None => translated.facts.clone(),
             };
-            if shared.captures_content {
-                facts.output_messages = content::output_messages(&translated.body);
-            }
+            facts.output_messages = output_messages;
             span.answered(facts.answer(translated.usage, false));
         } else {
             drop(span);

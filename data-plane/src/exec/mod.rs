@@ -71,36 +71,38 @@ pub async fn execute(job: Job<'_>, record: &mut RequestRecord) -> Result<Respons
         .await?;
     record.hold(admission.reservation.clone());
     state.retry_budget.request();
-    let routing = serde_json::to_string(&plan.routing).unwrap_or_default();
-    record.accounting.routing.clone_from(&routing);
+    // Built once: the usage record keeps it, and each answer's header borrows it from there.
+    record.accounting.routing = serde_json::to_string(&plan.routing).unwrap_or_default();
+    let captures_content = record.accounting.trace.captures_content();
+    // The body as sent (the firewall's input rules have already masked it), for the attempt
+    // spans and the body log, read once for both.
+    let mut input_messages = (captures_content || key.log_bodies)
+        .then(|| trace::content::input_messages(&request.body))
+        .flatten();
     if key.log_bodies {
-        // The body as sent: the firewall's input rules have already masked it.
-        record.accounting.request_body =
-            trace::content::input_messages(&request.body).unwrap_or_default();
+        let logged = if captures_content {
+            input_messages.clone()
+        } else {
+            input_messages.take()
+        };
+        record.accounting.request_body = logged.unwrap_or_default();
     }
+    let base = &*record;
     let shared = Shared {
         state,
         request,
-        routing: &routing,
-        started: record.started(),
+        routing: &base.accounting.routing,
+        started: base.started(),
         output,
-        captures_content: record.accounting.trace.captures_content(),
+        captures_content,
         logs_bodies: key.log_bodies,
         key: &key.name,
     };
-    let base = &*record;
     let request_attributes = if base.accounting.trace.is_recording() {
         trace::request_attributes(&request.body, request.features.max_tokens)
     } else {
         Vec::new()
     };
-    // The body as sent: the firewall's input rules have already masked it.
-    let input_messages = base
-        .accounting
-        .trace
-        .captures_content()
-        .then(|| trace::content::input_messages(&request.body))
-        .flatten();
     let run = |index: usize, hedge: bool, failures: &[Value]| {
         let a = &plan.attempts[index];
         let ext = Extensions::new(&a.provider.name, &plan.routing.mode, request_id);
@@ -159,7 +161,7 @@ pub async fn execute(job: Job<'_>, record: &mut RequestRecord) -> Result<Respons
                 if let Ok(v) = HeaderValue::from_str(&plan.attempts[at].provider.name) {
                     h.insert("x-tokenrouter-provider", v);
                 }
-                if let Ok(v) = HeaderValue::from_str(&routing) {
+                if let Ok(v) = HeaderValue::from_str(shared.routing) {
                     h.insert("x-tokenrouter-routing", v);
                 }
                 limits::headers(&admission.grant, h);
